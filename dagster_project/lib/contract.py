@@ -1,0 +1,323 @@
+"""The raw data contract (shared/spec/raw_contract.md v1) as data.
+
+One place describes every source: columns, types, required fields, keys, enums, ranges and the
+one cross-source key checked at ingest. The loader, the generator, the raw DDL and the tests all
+read it, so the contract cannot drift between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Column kinds. Raw tables store: str/json -> VARCHAR, int -> BIGINT, amount -> DECIMAL(18,2),
+# ts -> TIMESTAMP holding UTC (a value without offset is read as business local time), date -> DATE.
+STR, INT, AMOUNT, TS, DATE, JSON = "str", "int", "amount", "ts", "date", "json"
+
+DUCKDB_TYPES = {
+    STR: "VARCHAR",
+    JSON: "VARCHAR",
+    INT: "BIGINT",
+    AMOUNT: "DECIMAL(18,2)",
+    TS: "TIMESTAMP",
+    DATE: "DATE",
+}
+
+CHANNELS = (
+    "app", "mini_program", "web", "taobao", "tmall", "jd", "douyin",
+    "pinduoduo", "youzan", "shopify", "offline",
+)
+ORDER_STATUSES = ("created", "paid", "shipped", "delivered", "cancelled", "refunded")
+EVENT_NAMES = (
+    "app_open", "page_view", "search", "product_view", "add_to_cart", "checkout_start",
+    "payment_submit", "payment_success", "coupon_click", "content_view", "live_view", "share",
+    "login",
+)
+PLATFORMS = ("ios", "android", "mini_program", "web")
+RETURN_STATUSES = ("requested", "approved", "rejected", "completed")
+TICKET_CHANNELS = ("bot", "human")
+CAMPAIGN_TYPES = ("discount", "full_reduction", "gift", "coupon", "kol", "live", "bundle")
+TOUCH_CHANNELS = ("sms", "push", "wechat", "email")
+
+# Lineage columns every raw table carries after the contract columns.
+LINEAGE_COLUMNS = (
+    ("_file", "VARCHAR"),        # file name as landed
+    ("_file_date", "DATE"),      # the <YYYYMMDD> in the file name: orders "newest status wins" by it
+    ("_row", "BIGINT"),          # 1-based data row number in the file
+    ("_load_id", "VARCHAR"),
+    ("_loaded_at", "TIMESTAMP"),  # UTC
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    required: bool = False
+    enum: tuple[str, ...] | None = None
+    min_value: float | None = None  # inclusive
+    max_value: float | None = None  # inclusive
+    pattern: str | None = None      # regex the text must match (after trimming)
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    # (column, parent source, parent column): the value must exist in the parent raw table
+    # (loaded before, or in the same run: the parent asset is materialized first).
+    foreign_keys: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def _c(name, kind=STR, required=False, **kw) -> Column:
+    return Column(name, kind, required, **kw)
+
+
+def _amount(name, required=False) -> Column:
+    # Amounts are yuan with up to 2 decimals and never negative.
+    return Column(name, AMOUNT, required, min_value=0)
+
+
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (
+        Source(
+            "users",
+            (
+                _c("user_id", required=True),
+                _c("registered_at", TS, True),
+                _c("channel", required=True, enum=CHANNELS),
+                _c("phone_hash", pattern=r"^[0-9a-f]{64}$"),
+                _c("province"),
+                _c("city"),
+                _c("member_level", INT, min_value=0, max_value=5),
+                _c("birth_year", INT, min_value=1900, max_value=2030),
+            ),
+            key=("user_id",),
+        ),
+        Source(
+            "products",
+            (
+                _c("sku_id", required=True),
+                _c("spu_id"),
+                _c("product_name", required=True),
+                _c("category_l1", required=True),
+                _c("category_l2"),
+                _c("brand"),
+                _amount("list_price", True),
+                _amount("cost_price"),
+                _c("launched_at", TS),
+                _c("delisted_at", TS),
+            ),
+            key=("sku_id",),
+        ),
+        Source(
+            "orders",
+            (
+                _c("order_id", required=True),
+                _c("user_id", required=True),
+                _c("channel", required=True, enum=CHANNELS),
+                _c("order_ts", TS, True),
+                _c("paid_ts", TS),
+                _c("status", required=True, enum=ORDER_STATUSES),
+                _amount("items_amount", True),
+                _amount("discount_amount"),
+                _amount("shipping_fee"),
+                _amount("pay_amount", True),
+                _c("coupon_id"),
+                _c("campaign_id"),
+                _c("province"),
+                _c("city"),
+            ),
+            key=("order_id",),
+        ),
+        Source(
+            "order_items",
+            (
+                _c("order_id", required=True),
+                _c("line_no", INT, True, min_value=1),
+                _c("sku_id", required=True),
+                _c("quantity", INT, True, min_value=1),
+                _amount("unit_price", True),
+                _amount("discount_amount"),
+            ),
+            key=("order_id", "line_no"),
+            foreign_keys=(("order_id", "orders", "order_id"),),
+        ),
+        Source(
+            "events",
+            (
+                _c("event_id", required=True),
+                _c("event_ts", TS, True),
+                _c("anonymous_id", required=True),
+                _c("user_id"),
+                _c("session_id", required=True),
+                _c("event_name", required=True, enum=EVENT_NAMES),
+                _c("platform", required=True, enum=PLATFORMS),
+                _c("sku_id"),
+                _c("order_id"),
+                _c("page"),
+                _c("campaign_id"),
+                _c("properties", JSON),
+            ),
+            key=("event_id",),
+        ),
+        Source(
+            "returns",
+            (
+                _c("return_id", required=True),
+                _c("order_id", required=True),
+                _c("sku_id"),
+                _c("quantity", INT, min_value=1),
+                _amount("amount", True),
+                _c("reason"),
+                _c("requested_at", TS, True),
+                _c("approved_at", TS),
+                _c("completed_at", TS),
+                _c("status", required=True, enum=RETURN_STATUSES),
+            ),
+            key=("return_id",),
+        ),
+        Source(
+            "shipments",
+            (
+                _c("shipment_id", required=True),
+                _c("order_id", required=True),
+                _c("carrier"),
+                _c("warehouse_id"),
+                _c("shipped_at", TS, True),
+                _c("delivered_at", TS),
+                _c("province"),
+            ),
+            key=("shipment_id",),
+        ),
+        Source(
+            "cs_tickets",
+            (
+                _c("ticket_id", required=True),
+                _c("user_id"),
+                _c("order_id"),
+                _c("channel", required=True, enum=TICKET_CHANNELS),
+                _c("category"),
+                _c("created_at", TS, True),
+                _c("first_response_at", TS),
+                _c("resolved_at", TS),
+                _c("csat", INT, min_value=1, max_value=5),
+            ),
+            key=("ticket_id",),
+        ),
+        Source(
+            "campaigns",
+            (
+                _c("campaign_id", required=True),
+                _c("name", required=True),
+                _c("type", required=True, enum=CAMPAIGN_TYPES),
+                _c("channel"),
+                _c("start_at", TS, True),
+                _c("end_at", TS, True),
+                _amount("cost", True),
+            ),
+            key=("campaign_id",),
+        ),
+        Source(
+            "marketing_touches",
+            (
+                _c("touch_id", required=True),
+                _c("campaign_id", required=True),
+                _c("user_id", required=True),
+                _c("channel", required=True, enum=TOUCH_CHANNELS),
+                _c("sent_at", TS, True),
+                _c("opened_at", TS),
+                _c("clicked_at", TS),
+            ),
+            key=("touch_id",),
+        ),
+        Source(
+            "inventory_snapshots",
+            (
+                _c("snapshot_date", DATE, True),
+                _c("sku_id", required=True),
+                _c("warehouse_id", required=True),
+                _c("on_hand", INT, True, min_value=0),
+                _c("in_transit", INT, min_value=0),
+                _c("safety_stock", INT, min_value=0),
+            ),
+            key=("snapshot_date", "sku_id", "warehouse_id"),
+        ),
+        Source(
+            "experiment_assignments",
+            (
+                _c("experiment_id", required=True),
+                _c("user_id", required=True),
+                _c("variant", required=True),
+                _c("assigned_at", TS, True),
+            ),
+            key=("experiment_id", "user_id"),
+        ),
+    )
+}
+
+SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
+
+# Rule names used in raw.quarantine.rule, in the order they are checked: a row gets the first.
+RULES = (
+    "bad_encoding",      # bytes that are not valid in the file's encoding
+    "malformed_row",     # wrong number of CSV fields, or a JSONL line that is not a JSON object
+    "missing_required",  # a required column is empty
+    "bad_type",          # the text does not parse as the column's type
+    "bad_enum",          # a value outside the contract's list (unknown status, channel, ...)
+    "bad_format",        # text that does not match the column's pattern (phone_hash)
+    "negative_amount",   # an amount below zero
+    "out_of_range",      # a number outside its range (member_level 0-5, quantity >= 1, ...)
+    "duplicate_key",     # the key appears earlier in the same file (the first one is kept)
+    "unknown_key",       # a foreign key with no parent (order_items.order_id not in orders)
+)
+
+
+def raw_table_ddl(source: str, schema: str = "raw") -> str:
+    """CREATE TABLE statement for raw.<source>: contract columns, then lineage columns."""
+    src = SOURCES[source]
+    cols = [f"    {c.name} {DUCKDB_TYPES[c.kind]}" for c in src.columns]
+    cols += [f"    {name} {typ}" for name, typ in LINEAGE_COLUMNS]
+    return f"create table if not exists {schema}.{source} (\n" + ",\n".join(cols) + "\n)"
+
+
+QUARANTINE_DDL = """
+create table if not exists raw.quarantine (
+    source varchar,
+    file_name varchar,
+    row_number bigint,
+    raw_text varchar,
+    rule varchar,
+    column_name varchar,
+    reason varchar,
+    load_id varchar,
+    quarantined_at timestamp
+)
+"""
+
+FILES_DDL = """
+create table if not exists raw._files (
+    source varchar,
+    file_name varchar,
+    file_date date,
+    content_hash varchar,
+    load_id varchar,
+    loaded_at timestamp,
+    rows_landed bigint,
+    rows_loaded bigint,
+    rows_quarantined bigint,
+    encoding varchar,
+    status varchar
+)
+"""

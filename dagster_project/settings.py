@@ -1,0 +1,77 @@
+"""All settings in one place. Every one is an environment variable prefixed EW_.
+
+EW_HOME is the state folder: landing files, the pipeline's DuckDB file, the published read-only
+copy, quarantine exports, dbt's target folder and DAGSTER_HOME all live under it, and nothing the
+warehouse does writes outside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    timezone: str
+    landing_dir: Path
+    duckdb_path: Path
+    serving_path: Path
+    quarantine_dir: Path
+    dagster_home: Path
+    dbt_target_dir: Path
+    dbt_log_dir: Path
+    sensor_interval_s: int
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "warehouse.lock"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.landing_dir, self.duckdb_path.parent, self.serving_path.parent,
+                  self.quarantine_dir, self.dagster_home, self.dbt_target_dir, self.dbt_log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def _path(env: str, default: Path) -> Path:
+    value = os.environ.get(env)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def get_settings() -> Settings:
+    """Read settings from the environment now (not at import time), so tests can point EW_HOME anywhere."""
+    home = _path("EW_HOME", (Path.cwd() / ".ew").resolve())
+    return Settings(
+        home=home,
+        timezone=os.environ.get("EW_TIMEZONE", "Asia/Shanghai"),
+        landing_dir=_path("EW_LANDING_DIR", home / "landing"),
+        duckdb_path=_path("EW_DUCKDB_PATH", home / "warehouse.duckdb"),
+        serving_path=_path("EW_SERVING_PATH", home / "serving" / "warehouse.duckdb"),
+        quarantine_dir=_path("EW_QUARANTINE_DIR", home / "quarantine"),
+        dagster_home=_path("DAGSTER_HOME", home / "dagster"),
+        dbt_target_dir=_path("EW_DBT_TARGET_DIR", home / "dbt" / "target"),
+        dbt_log_dir=_path("EW_DBT_LOG_DIR", home / "dbt" / "logs"),
+        sensor_interval_s=int(os.environ.get("EW_SENSOR_INTERVAL_S", "30")),
+    )
+
+
+def export_env(settings: Settings) -> dict[str, str]:
+    """Environment that child processes (dbt, dagster dev) need so they also write only under EW_HOME."""
+    return {
+        "EW_HOME": str(settings.home),
+        "EW_TIMEZONE": settings.timezone,
+        "EW_LANDING_DIR": str(settings.landing_dir),
+        "EW_DUCKDB_PATH": str(settings.duckdb_path),
+        "EW_SERVING_PATH": str(settings.serving_path),
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
+        "DBT_LOG_PATH": str(settings.dbt_log_dir),
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
