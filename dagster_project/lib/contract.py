@@ -318,6 +318,8 @@ create table if not exists raw._files (
     rows_loaded bigint,
     rows_quarantined bigint,
     encoding varchar,
-    status varchar
+    status varchar,
+    file_size bigint,
+    file_mtime_ns bigint
 )
 """

@@ -1,0 +1,286 @@
+"""The loader against hand-written landing files: every contract rule, idempotency, redelivery,
+encodings, formats, time zones and atomicity (exception and SIGKILL mid-file)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dagster_project.lib import ingest, landing
+from dagster_project.lib.contract import RULES, SOURCES
+
+TZ = "Asia/Shanghai"
+ORDERS_HEADER = ("order_id,user_id,channel,order_ts,paid_ts,status,items_amount,discount_amount,"
+                 "shipping_fee,pay_amount,coupon_id,campaign_id,province,city")
+
+
+@pytest.fixture()
+def wh(tmp_path):
+    class W:
+        db = tmp_path / "wh.duckdb"
+        landing_dir = tmp_path / "landing"
+        lock = tmp_path / "wh.lock"
+        quarantine = tmp_path / "quarantine"
+
+        def write(self, source: str, name: str, data: bytes) -> Path:
+            p = self.landing_dir / source / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+            return p
+
+        def ingest(self, source: str) -> ingest.SourceResult:
+            return ingest.ingest_source(self.db, self.landing_dir, source, tz=TZ, lock_path=self.lock,
+                                        quarantine_dir=self.quarantine)
+
+        def q(self, sql: str, params=None):
+            con = duckdb.connect(str(self.db), read_only=True)
+            try:
+                return con.execute(sql, params or []).fetchall()
+            finally:
+                con.close()
+
+        def snapshot(self):
+            # everything except load times (file mtimes are also excluded: tests touch files)
+            return {
+                "orders": sorted(map(str, self.q("select * exclude (_loaded_at) from raw.orders"))),
+                "quarantine": sorted(map(str, self.q("select * exclude (quarantined_at) from raw.quarantine"))),
+                "_files": sorted(map(str, self.q(
+                    "select * exclude (loaded_at, file_mtime_ns) from raw._files"))),
+            }
+
+    return W()
+
+
+def orders_csv(rows: list[str], bom: bool = False, encoding: str = "utf-8") -> bytes:
+    text = "\n".join([ORDERS_HEADER, *rows]) + "\n"
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
+
+
+GOOD = "O1,U1,app,2026-05-20 23:59:00,2026-05-20 23:59:30,paid,100.00,10.00,0,90.00,,,浙江省,杭州市"
+
+
+def test_every_rule_is_quarantined_with_its_reason_and_nothing_else_is_lost(wh):
+    bad_rows = {
+        "missing_required": ("O2,U1,app,,,created,50,0,6,56,,,,", "order_ts"),
+        "bad_type": ("O3,U1,app,2026-05-20 10:00:00,,created,12.345,0,6,56,,,,", "items_amount"),
+        "bad_enum": ("O4,U1,myspace,2026-05-20 10:00:00,,created,50,0,6,56,,,,", "channel"),
+        "negative_amount": ("O5,U1,app,2026-05-20 10:00:00,,created,50,-1.00,6,56,,,,", "discount_amount"),
+        "duplicate_key": (GOOD, "order_id"),
+        "malformed_row": ("O6,U1,app", None),
+    }
+    rows = [GOOD] + [r for r, _ in bad_rows.values()]
+    data = orders_csv(rows) + "O7,U1,app,2026-05-20 10:00:00,,created,5,0,6,11,,,".encode() + b"\xff\xfe,\n"
+    wh.write("orders", "orders_20260520.csv", data)
+    # order_items: unknown_key (no such order), out_of_range (quantity 0); one good line
+    wh.write("order_items", "order_items_20260520.csv",
+             b"order_id,line_no,sku_id,quantity,unit_price,discount_amount\n"
+             b"O1,1,SKU1,1,100.00,10\nO404,1,SKU1,1,5,0\nO1,2,SKU2,0,5,0\n")
+    wh.write("users", "users_20260520.csv",
+             b"user_id,registered_at,channel,phone_hash,province,city,member_level,birth_year\n"
+             b"U1,2026-05-20 10:00:00,app,nothex,,,1,1990\n")
+    r_orders = wh.ingest("orders")
+    r_items = wh.ingest("order_items")
+    wh.ingest("users")
+
+    got = {(row, rule, col) for row, rule, col in wh.q(
+        "select row_number, rule, column_name from raw.quarantine where source = 'orders'")}
+    expected = {(i + 2, rule, col) for i, (rule, (_, col)) in enumerate(bad_rows.items())}
+    expected.add((8, "bad_encoding", None))
+    assert got == expected
+    assert wh.q("select order_id, _row from raw.orders") == [("O1", 1)]
+    assert r_orders.total("rows_landed") == 8 == r_orders.total("rows_loaded") + r_orders.total("rows_quarantined")
+
+    items = wh.q("select row_number, rule, column_name from raw.quarantine where source = 'order_items' order by 1")
+    assert items == [(2, "unknown_key", "order_id"), (3, "out_of_range", "quantity")]
+    assert r_items.total("rows_loaded") == 1
+    assert wh.q("select rule, column_name from raw.quarantine where source = 'users'") == [("bad_format", "phone_hash")]
+
+    # every rule of the contract was exercised above, and each reason names the column or problem
+    assert {r for (r,) in wh.q("select distinct rule from raw.quarantine")} == set(RULES)
+    reason, raw = wh.q("select reason, raw_text from raw.quarantine where rule = 'bad_type'")[0]
+    assert "items_amount" in reason and "'12.345'" in reason and raw.startswith("O3,U1,app")
+    (raw_bad,) = wh.q("select raw_text from raw.quarantine where rule = 'bad_encoding'")[0]
+    assert "\\xff\\xfe" in raw_bad
+    export = wh.quarantine / "orders" / "orders_20260520.csv.quarantine.csv"
+    assert export.exists() and len(export.read_text().splitlines()) == 1 + 7
+
+
+def test_same_file_again_changes_nothing_and_copy_under_new_name_is_skipped(wh):
+    p = wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))
+    wh.ingest("orders")
+    before = wh.snapshot()
+    os.utime(p, ns=(1, 1))  # new mtime: forces a re-read and a hash comparison
+    again = wh.ingest("orders")
+    assert [f.status for f in again.files] == ["skipped_same_content"]
+    wh.write("orders", "orders_20260520_copy.csv", orders_csv([GOOD]))
+    third = wh.ingest("orders")
+    assert sorted(f.status for f in third.files) == ["skipped_same_content"] * 2
+    assert wh.snapshot() == before
+
+
+def test_corrected_redelivery_replaces_exactly_that_files_rows(wh):
+    wh.write("orders", "orders_20260520.csv", orders_csv([GOOD, "O2,U2,web,2026-05-20 10:00:00,,created,abc,0,0,0,,,,"]))
+    wh.write("orders", "orders_20260521.csv", orders_csv([GOOD.replace(",paid,", ",shipped,")]))
+    wh.ingest("orders")
+    assert wh.q("select count(*) from raw.quarantine")[0][0] == 1
+    wh.write("orders", "orders_20260520.csv",
+             orders_csv([GOOD, "O2,U2,web,2026-05-20 10:00:00,,created,50.00,0,0,50.00,,,,"]))
+    res = wh.ingest("orders")
+    assert [f.status for f in res.files] == ["replaced", "skipped_same_content"]
+    rows = wh.q("select _file, order_id, status from raw.orders order by _file, order_id")
+    assert rows == [("orders_20260520.csv", "O1", "paid"), ("orders_20260520.csv", "O2", "created"),
+                    ("orders_20260521.csv", "O1", "shipped")]
+    assert wh.q("select count(*) from raw.quarantine")[0][0] == 0
+    assert wh.q("select status, count(*) from raw._files group by 1 order by 1") == [("loaded", 2), ("superseded", 1)]
+
+
+def test_gbk_and_bom_files_load_with_correct_chinese_text(wh):
+    wh.write("orders", "orders_20260520.csv", orders_csv([GOOD], encoding="gb18030"))
+    wh.write("orders", "orders_20260521.csv", orders_csv([GOOD.replace("O1", "O2").replace("杭州市", "宁波市")], bom=True))
+    res = wh.ingest("orders")
+    assert [f.encoding for f in res.files] == ["gb18030", "utf-8-sig"]
+    assert wh.q("select order_id, province, city from raw.orders order by 1") == [
+        ("O1", "浙江省", "杭州市"), ("O2", "浙江省", "宁波市")]
+
+
+def test_timestamps_without_offset_are_business_time_and_stored_as_utc(wh):
+    rows = [
+        "O1,U1,app,2026-05-20 23:59:00,2026-05-21T00:01:00+08:00,paid,1,0,0,1,,,,",
+        "O2,U1,app,2026-05-20T16:01:00Z,,created,1,0,0,1,,,,",
+    ]
+    wh.write("orders", "orders_20260520.csv", orders_csv(rows))
+    wh.ingest("orders")
+    assert wh.q("select order_id, order_ts, paid_ts from raw.orders order by 1") == [
+        ("O1", datetime(2026, 5, 20, 15, 59), datetime(2026, 5, 20, 16, 1)),
+        ("O2", datetime(2026, 5, 20, 16, 1), None),
+    ]
+
+
+def test_jsonl_parquet_and_gzip_formats(wh):
+    ev = {"event_id": "E1", "event_ts": "2026-05-20T12:00:00Z", "anonymous_id": "A1", "user_id": None,
+          "session_id": "S1", "event_name": "login", "platform": "ios", "properties": json.dumps({"k": 1})}
+    lines = [json.dumps(ev), json.dumps({**ev, "event_id": "E2", "platform": "symbian"}), "{not json",
+             json.dumps({**ev, "event_id": "E3", "extra": 1})]
+    wh.write("events", "events_20260520.jsonl", ("\n".join(lines) + "\n").encode())
+    res = wh.ingest("events")
+    assert res.total("rows_landed") == 4 and res.total("rows_loaded") == 2
+    assert wh.q("select row_number, rule from raw.quarantine order by 1") == [(2, "bad_enum"), (3, "malformed_row")]
+    assert any("extra" in n for n in res.files[0].notes)
+
+    table = pa.table({
+        "shipment_id": ["SH1", "SH2"], "order_id": ["O1", None], "carrier": ["顺丰", "EMS"],
+        "warehouse_id": ["WH-SH", "WH-SH"],
+        "shipped_at": pa.array([datetime(2026, 5, 21, 2), datetime(2026, 5, 21, 3)], pa.timestamp("us", tz="UTC")),
+        "delivered_at": pa.array([None, None], pa.timestamp("us", tz="UTC")), "province": ["上海市", None],
+    })
+    path = wh.landing_dir / "shipments" / "shipments_20260521.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    wh.ingest("shipments")
+    assert wh.q("select shipment_id, carrier, shipped_at from raw.shipments") == [("SH1", "顺丰", datetime(2026, 5, 21, 2))]
+    assert wh.q("select row_number, rule, column_name from raw.quarantine where source='shipments'") == [
+        (2, "missing_required", "order_id")]
+
+    csv_text = "snapshot_date,sku_id,warehouse_id,on_hand,in_transit,safety_stock\n2026-05-20,SKU1,WH-SH,5,,2\n"
+    wh.write("inventory_snapshots", "inventory_snapshots_20260520.csv.gz", gzip.compress(csv_text.encode(), mtime=0))
+    wh.ingest("inventory_snapshots")
+    assert wh.q("select sku_id, on_hand, in_transit from raw.inventory_snapshots") == [("SKU1", 5, None)]
+
+
+def test_misnamed_files_are_reported_not_loaded(wh):
+    wh.write("orders", "orders-may.csv", orders_csv([GOOD]))
+    res = wh.ingest("orders")
+    assert res.files == [] and "orders-may.csv" in res.problems[0]
+
+
+def test_exception_mid_file_leaves_the_warehouse_as_before(wh):
+    wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))
+    wh.ingest("orders")
+    before = wh.snapshot()
+    wh.write("orders", "orders_20260521.csv", orders_csv([GOOD.replace("O1", "O9"), "O8,bad"]))
+    wh.write("orders", "orders_20260520.csv", orders_csv([GOOD, GOOD.replace("O1", "O3")]))  # redelivery
+
+    def boom(con):
+        assert con.execute("select count(*) from raw.orders").fetchone()[0] > 1  # rows were written
+        raise RuntimeError("disk full (injected)")
+
+    con = duckdb.connect(str(wh.db))
+    try:
+        for name in ("orders_20260520.csv", "orders_20260521.csv"):
+            lf = landing.parse_file_name(wh.landing_dir / "orders" / name)
+            with pytest.raises(ingest.IngestError, match=f"{name}.*injected"):
+                ingest.load_file(con, lf, tz=TZ, before_commit=boom)
+    finally:
+        con.close()
+    assert wh.snapshot() == before
+
+
+def test_kill_mid_file_leaves_the_warehouse_as_before(wh, tmp_path):
+    wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))
+    wh.ingest("orders")
+    before = wh.snapshot()
+    many = [GOOD.replace("O1", f"O{i}") for i in range(2, 20000)]
+    wh.write("orders", "orders_20260521.csv", orders_csv(many))
+    script = textwrap.dedent(f"""
+        import os, signal, duckdb
+        from pathlib import Path
+        from dagster_project.lib import ingest, landing
+        con = duckdb.connect({str(wh.db)!r})
+        lf = landing.parse_file_name(Path({str(wh.landing_dir / 'orders' / 'orders_20260521.csv')!r}))
+        def die(con):
+            os.kill(os.getpid(), signal.SIGKILL)
+        ingest.load_file(con, lf, tz={TZ!r}, before_commit=die)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert wh.snapshot() == before
+    # and the file loads normally afterwards
+    res = wh.ingest("orders")
+    assert [f.rows_loaded for f in res.files if f.status == "loaded"] == [19998]
+
+
+def test_writer_lock_excludes_other_processes(tmp_path):
+    lock = tmp_path / "wh.lock"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from dagster_project.lib.ingest import writer_lock
+        with writer_lock(Path({str(lock)!r})):
+            print("held", flush=True)
+            time.sleep(30)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ingest.IngestError, match="writer lock"):
+            with ingest.writer_lock(lock, timeout_s=0.5):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with ingest.writer_lock(lock, timeout_s=5):  # free again once the holder is gone
+        with ingest.writer_lock(lock, timeout_s=0.1):  # re-entrant in one process
+            pass
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_validation_sql_compiles_for_every_source(source, tmp_path):
+    con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    ingest.ensure_raw_schema(con)
+    src = SOURCES[source]
+    empty = pa.table({**{c: pa.array([], pa.string()) for c in src.column_names},
+                      "_row": pa.array([], pa.int64()), "_raw_text": pa.array([], pa.string()),
+                      "_pre_rule": pa.array([], pa.string()), "_pre_detail": pa.array([], pa.string())})
+    con.register("landed", empty)
+    assert con.execute(ingest.validation_sql(src, TZ)).fetchall() == []
