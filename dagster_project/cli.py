@@ -1,0 +1,366 @@
+"""`ecomwh`: generate demo data, run the pipeline, serve the UIs, show status.
+
+Every command reads its settings from EW_* variables (dagster_project/settings.py) and writes only
+under EW_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from dagster_project.settings import REPO_ROOT, Settings, export_env, get_settings
+
+DAGSTER_YAML = """\
+# Written by ecomwh: Dagster's instance lives inside EW_HOME.
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+concurrency:
+  pools:
+    # every writer of the DuckDB file is in the duckdb_writer pool: one at a time
+    default_limit: 1
+"""
+
+# Freshness SLA per source in minutes (raw_contract + issue: orders 15 min, events 60 min, else 24 h).
+DEFAULT_SLA_MIN = {"orders": 15, "events": 60}
+
+
+def prepare_environment() -> Settings:
+    settings = get_settings()
+    settings.ensure_dirs()
+    os.environ.update(export_env(settings))
+    os.environ["EW_QUARANTINE_DIR"] = str(settings.quarantine_dir)
+    dagster_yaml = settings.dagster_home / "dagster.yaml"
+    if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
+        dagster_yaml.write_text(DAGSTER_YAML)
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    settings = prepare_environment()
+    from dagster_project.lib.generator import generate
+
+    started = time.perf_counter()
+    summary = generate(
+        settings.landing_dir,
+        customers=args.customers,
+        days=args.days,
+        seed=args.seed,
+        bad_rate=args.bad_rate,
+        start=date.fromisoformat(args.start),
+        timezone=settings.timezone,
+        truth_path=settings.home / "truth.json",
+    )
+    took = time.perf_counter() - started
+    rows = summary.get("rows_per_source", {})
+    print(f"generated {sum(rows.values()) if rows else '?'} rows in {summary.get('files_written', '?')} "
+          f"files into {settings.landing_dir} in {took:.1f} s (truth: {settings.home / 'truth.json'})")
+    for source, n in sorted(rows.items()):
+        print(f"  {source:<24} {n:>10,}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+class _ProgressHandler(logging.Handler):
+    """Prints one line per step and per asset from Dagster's structured events."""
+
+    def __init__(self, started: float) -> None:
+        super().__init__()
+        self.started = started
+        self.failures: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None)
+        event = meta.get("dagster_event") if meta else None
+        if event is None:
+            return
+        t = f"[{time.perf_counter() - self.started:6.1f}s]"
+        et = event.event_type_value
+        step = event.step_key or ""
+        if et == "STEP_START":
+            print(f"{t} start   {step}", flush=True)
+        elif et == "STEP_SUCCESS":
+            print(f"{t} done    {step}", flush=True)
+        elif et == "STEP_FAILURE":
+            err = event.step_failure_data.error if event.step_failure_data else None
+            msg = _root_message(err) if err else "unknown error"
+            self.failures.append(f"{step}: {msg}")
+            print(f"{t} FAILED  {step}: {msg}", flush=True)
+        elif et == "ASSET_MATERIALIZATION":
+            mat = event.event_specific_data.materialization
+            key = "/".join(mat.asset_key.path)
+            md = mat.metadata
+            extra = ""
+            if "rows_loaded" in md:
+                extra = (f": +{md['rows_loaded'].value} rows, {md['rows_quarantined'].value} quarantined, "
+                         f"{md['files_loaded'].value} new files")
+            print(f"{t}   built {key}{extra}", flush=True)
+        elif et == "ASSET_CHECK_EVALUATION":
+            ev = event.event_specific_data
+            if not ev.passed:
+                sev = getattr(ev.severity, "value", str(ev.severity))
+                print(f"{t}   check {'/'.join(ev.asset_key.path)} {ev.check_name}: FAILED ({sev})", flush=True)
+
+
+def _root_message(err) -> str:
+    while err.cause is not None:
+        err = err.cause
+    return err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name or "error"
+
+
+def run_pipeline(settings: Settings, quiet: bool = False):
+    """Build every asset in this process; returns (success, failures)."""
+    import dagster as dg
+    from dagster._core.instance import DagsterInstance
+
+    from dagster_project.definitions import defs
+
+    started = time.perf_counter()
+    handler = _ProgressHandler(started)
+    progress_logger = dg.logger(lambda init_context: _make_logger(handler, quiet))
+    job_defs = dg.Definitions.merge(defs, dg.Definitions(loggers={"console": progress_logger}))
+    job = job_defs.resolve_job_def("pipeline")
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    return result.success, handler.failures, time.perf_counter() - started
+
+
+def _make_logger(handler: logging.Handler, quiet: bool) -> logging.Logger:
+    log = logging.getLogger("ecomwh.progress")
+    log.handlers = [] if quiet else [handler]
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    return log
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = prepare_environment()
+    if not any(settings.landing_dir.iterdir()):
+        print(f"ecomwh run: the landing folder {settings.landing_dir} is empty; "
+              f"run `ecomwh generate` or copy files to <landing>/<source>/", file=sys.stderr)
+        return 2
+    print(f"ecomwh run: landing {settings.landing_dir} -> {settings.duckdb_path}", flush=True)
+    try:
+        ok, failures, took = run_pipeline(settings)
+    except Exception as exc:  # definitions that do not load, a dbt project that does not parse
+        print(f"ecomwh run: FAILED before any step ran: {exc}", file=sys.stderr)
+        return 1
+    if not ok:
+        print(f"ecomwh run: FAILED after {took:.1f} s", file=sys.stderr)
+        for f in failures:
+            print(f"  - {f}", file=sys.stderr)
+        return 1
+    print(f"ecomwh run: done in {took:.1f} s; see `ecomwh status`", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+def status_report(settings: Settings, now: datetime | None = None) -> dict:
+    """Row counts, quarantine, last load and freshness per source, from the pipeline's file."""
+    import duckdb
+
+    from dagster_project.lib.contract import SOURCE_NAMES
+
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    sla = {s: int(os.environ.get(f"EW_SLA_{s.upper()}_MIN", DEFAULT_SLA_MIN.get(s, 24 * 60)))
+           for s in SOURCE_NAMES}
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        files = {r[0]: r[1:] for r in con.execute(
+            "select source, count(*), sum(rows_landed), sum(rows_loaded), sum(rows_quarantined), "
+            "max(loaded_at), max(file_date) from raw._files where status = 'loaded' group by source"
+        ).fetchall()}
+        rules = con.execute(
+            "select source, rule, count(*) from raw.quarantine group by all order by 1, 3 desc").fetchall()
+        out = {"duckdb_path": str(settings.duckdb_path), "sources": {}, "quarantine_by_rule": {}}
+        for s in SOURCE_NAMES:
+            n_files, landed, loaded, quarantined, last_load, last_file_date = files.get(
+                s, (0, 0, 0, 0, None, None))
+            rows = con.execute(f"select count(*) from raw.{s}").fetchone()[0]
+            age_min = (now - last_load).total_seconds() / 60 if last_load else None
+            out["sources"][s] = {
+                "files": n_files, "rows_landed": int(landed or 0), "rows": rows,
+                "rows_quarantined": int(quarantined or 0),
+                "last_load_utc": last_load.isoformat(timespec="seconds") if last_load else None,
+                "last_file_date": last_file_date.isoformat() if last_file_date else None,
+                "minutes_since_load": round(age_min, 1) if age_min is not None else None,
+                "sla_minutes": sla[s],
+                "freshness": "never loaded" if age_min is None else ("ok" if age_min <= sla[s] else "stale"),
+            }
+        for s, rule, n in rules:
+            out["quarantine_by_rule"].setdefault(s, {})[rule] = n
+    finally:
+        con.close()
+    return out
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = prepare_environment()
+    if not settings.duckdb_path.exists():
+        print(f"no warehouse yet at {settings.duckdb_path}: run `ecomwh run`", file=sys.stderr)
+        return 1
+    try:
+        report = status_report(settings)
+    except Exception as exc:
+        print(f"cannot read {settings.duckdb_path} now ({exc}); is a run writing it?", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"warehouse: {report['duckdb_path']}")
+    print(f"{'source':<24}{'files':>7}{'rows':>12}{'quarantined':>13}  {'last load (UTC)':<21}"
+          f"{'latest file':<12} freshness")
+    for s, r in report["sources"].items():
+        fresh = r["freshness"]
+        if r["minutes_since_load"] is not None:
+            fresh += f" ({r['minutes_since_load']:.0f} min, SLA {r['sla_minutes']} min)"
+        print(f"{s:<24}{r['files']:>7}{r['rows']:>12,}{r['rows_quarantined']:>13,}  "
+              f"{r['last_load_utc'] or '-':<21}{r['last_file_date'] or '-':<12} {fresh}")
+    if report["quarantine_by_rule"]:
+        print("\nquarantined rows by rule (details: raw.quarantine, exports in "
+              f"{settings.quarantine_dir}):")
+        for s, by_rule in report["quarantine_by_rule"].items():
+            print(f"  {s:<24}" + ", ".join(f"{r} {n}" for r, n in by_rule.items()))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+def _pid_dir(settings: Settings) -> Path:
+    d = settings.home / "run"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _dagster_ready(port: int) -> bool:
+    """/server_info answers even when the code location failed: ask GraphQL for asset nodes."""
+    query = json.dumps({"query": "{ assetNodes { id } }"}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            body = json.loads(resp.read())
+        return bool(body.get("data", {}).get("assetNodes"))
+    except Exception:
+        return False
+
+
+def start_dagster(settings: Settings, port: int, timeout_s: float = 240) -> int:
+    log = open(settings.home / "run" / "dagster.log", "ab")
+    exe = Path(sys.executable).parent / "dagster"
+    proc = subprocess.Popen(
+        ["env", "--default-signal=INT,TERM,HUP,QUIT", "setsid", str(exe), "dev",
+         "-w", str(REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+    )
+    (_pid_dir(settings) / "dagster.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dagster dev exited with {proc.returncode}; see {log.name}")
+        if _dagster_ready(port):
+            return proc.pid
+        time.sleep(2)
+    raise RuntimeError(f"Dagster UI not ready after {timeout_s:.0f} s; see {log.name}")
+
+
+def stop_all(settings: Settings) -> list[str]:
+    stopped = []
+    for pid_file in sorted(_pid_dir(settings).glob("*.pid")):
+        try:
+            pid = int(pid_file.read_text())
+            os.killpg(pid, signal.SIGTERM)  # setsid made the child a group leader
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.2)
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+        stopped.append(pid_file.stem)
+        pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = prepare_environment()
+    stop_all(settings)
+    started = time.perf_counter()
+    try:
+        start_dagster(settings, args.dagster_port)
+    except RuntimeError as exc:
+        print(f"ecomwh serve: {exc}", file=sys.stderr)
+        stop_all(settings)
+        return 1
+    print(f"\nDagster UI   http://127.0.0.1:{args.dagster_port}   (ready in {time.perf_counter() - started:.0f} s)")
+    print(f"Warehouse    {settings.duckdb_path}")
+    print(f"State folder {settings.home}")
+    if args.detach:
+        print("Stop with: ecomwh stop")
+        return 0
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_all(settings)
+        print("stopped.")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    settings = prepare_environment()
+    stopped = stop_all(settings)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ecomwh", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write demo data into the landing folder (+ truth.json)")
+    g.add_argument("--customers", type=int, default=20000)
+    g.add_argument("--days", type=int, default=180)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--bad-rate", type=float, default=0.002, dest="bad_rate")
+    g.add_argument("--start", default="2026-05-20", help="first day (YYYY-MM-DD)")
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("run", help="ingest the landing folder and build every asset, in process")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("status", help="row counts, quarantine, last load and freshness per source")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+
+    v = sub.add_parser("serve", help="start the UIs (Dagster on 127.0.0.1:3000)")
+    v.add_argument("--dagster-port", type=int, default=int(os.environ.get("EW_DAGSTER_PORT", "3000")))
+    v.add_argument("--detach", action="store_true", help="start and return; stop with `ecomwh stop`")
+    v.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("stop", help="stop what `ecomwh serve` started")
+    t.set_defaults(func=cmd_stop)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""Merges the definitions of each integration folder under defs/; nothing else lives here."""
+
+import dagster as dg
+
+from dagster_project.defs import jobs
+from dagster_project.defs.dbt import definitions as dbt_defs
+from dagster_project.defs.ingest import definitions as ingest_defs
+
+defs = dg.Definitions.merge(ingest_defs.defs, dbt_defs.defs, jobs.defs)

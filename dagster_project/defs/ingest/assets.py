@@ -1,0 +1,61 @@
+"""One raw asset per source of the contract: landing/<source>/ -> raw.<source> (+ raw.quarantine)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
+from dagster_project.lib.contract import SOURCES, Source
+
+
+def raw_asset_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", source])
+
+
+def _make_raw_asset(src: Source) -> dg.AssetsDefinition:
+    parents = [raw_asset_key(parent) for _, parent, _ in src.foreign_keys]
+
+    @dg.asset(
+        key=raw_asset_key(src.name),
+        group_name="raw",
+        kinds={"duckdb", "python"},
+        pool=WRITER_POOL,
+        deps=parents,
+        description=(
+            f"Rows of landing/{src.name}/ files loaded by content hash into raw.{src.name}; rows "
+            f"that break the contract go to raw.quarantine. Key: {', '.join(src.key)}."
+        ),
+        metadata={"contract_columns": ", ".join(src.column_names)},
+    )
+    def _raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        result = warehouse.ingest_source(src.name)
+        for problem in result.problems:
+            context.log.warning(problem)
+        changed = [f for f in result.files if f.status != "skipped_same_content"]
+        for f in changed:
+            context.log.info(
+                f"{f.file_name}: {f.status}, {f.rows_landed} landed = {f.rows_loaded} loaded + "
+                f"{f.rows_quarantined} quarantined ({f.encoding}, {f.seconds:.2f} s)"
+                + "".join(f"; {n}" for n in f.notes)
+            )
+        with warehouse.connect(read_only=False) as con:
+            total = con.execute(f"select count(*) from raw.{src.name}").fetchone()[0]
+            quarantined = con.execute(
+                "select count(*) from raw.quarantine where source = ?", [src.name]).fetchone()[0]
+        return dg.MaterializeResult(
+            metadata={
+                "files_loaded": len(changed),
+                "files_unchanged": len(result.files) - len(changed),
+                "rows_landed": result.total("rows_landed"),
+                "rows_loaded": result.total("rows_loaded"),
+                "rows_quarantined": result.total("rows_quarantined"),
+                "table_rows": total,
+                "quarantined_rows_total": quarantined,
+                "misnamed_files": len(result.problems),
+            }
+        )
+
+    return _raw
+
+
+raw_assets = [_make_raw_asset(src) for src in SOURCES.values()]
