@@ -4,7 +4,6 @@ Keys and groups come from dbt itself (schema and folder), not from model names i
 sources carry meta.dagster.asset_key = ["raw", <table>] so they join the raw assets.
 """
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any

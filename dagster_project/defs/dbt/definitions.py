@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
@@ -8,5 +11,12 @@ from dagster_project.defs.dbt.project import dbt_project
 
 defs = dg.Definitions(
     assets=[dbt_models],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(dbt_project.profiles_dir))},
+    resources={
+        "dbt": DbtCliResource(
+            project_dir=dbt_project,
+            profiles_dir=str(dbt_project.profiles_dir),
+            # the dbt of this interpreter's environment, whether or not the venv is on PATH
+            dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        )
+    },
 )

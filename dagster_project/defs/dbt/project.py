@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -28,8 +31,24 @@ def build_dbt_project() -> DbtProject:
     manifest = project.manifest_path
     # `dagster dev` would parse only in dev mode; `ecomwh run` and tests need a fresh manifest too.
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(DBT_PROJECT_DIR):
-        project.preparer.prepare(project)
+        parse_manifest(project)
     return project
+
+
+def parse_manifest(project: DbtProject) -> None:
+    """`dbt parse` with this environment's dbt (it need not be on PATH), into EW_HOME."""
+    settings = get_settings()
+    env = {**os.environ, "DBT_LOG_PATH": str(settings.dbt_log_dir),
+           "EW_DUCKDB_PATH": os.environ.get("EW_DUCKDB_PATH", str(settings.duckdb_path)),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet",
+         "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir),
+         "--target-path", str(project.target_path)],
+        env=env, capture_output=True, text=True,
+    )
+    if proc.returncode != 0 or not project.manifest_path.exists():
+        raise RuntimeError(f"dbt parse failed for {project.project_dir}:\n{proc.stdout}{proc.stderr}")
 
 
 dbt_project = build_dbt_project()

@@ -1,7 +1,5 @@
 """One raw asset per source of the contract: landing/<source>/ -> raw.<source> (+ raw.quarantine)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource

@@ -1,7 +1,6 @@
 """Landing-folder sensor: a run when files appear or change, without opening the DuckDB file
 (the running pipeline may hold its writer lock)."""
 
-from __future__ import annotations
 
 import hashlib
 import json
@@ -24,7 +23,7 @@ def landing_fingerprints(landing_dir: Path) -> dict[str, list[int]]:
     return out
 
 
-def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_landing_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(
         job=job,
         minimum_interval_seconds=30,

@@ -1,0 +1,36 @@
+"""The Dagster definitions load, and raw assets and dbt models form one lineage graph."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.lib.contract import SOURCE_NAMES
+
+
+def test_definitions_load_as_one_graph(ew_home):
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {"/".join(k.path) for k in graph.get_all_asset_keys()}
+    assert {f"raw/{s}" for s in SOURCE_NAMES} <= keys
+    staging = {k for k in keys if k.startswith("staging/")}
+    assert len(staging) == len(SOURCE_NAMES)
+
+    # every staging model hangs off exactly the raw asset of its source (dbt source -> raw key)
+    for key in graph.get_all_asset_keys():
+        if key.path[0] == "staging":
+            parents = {"/".join(p.path) for p in graph.get(key).parent_keys}
+            assert parents and all(p.startswith("raw/") for p in parents), (key, parents)
+    assert graph.get(dg.AssetKey(["raw", "order_items"])).parent_keys == {dg.AssetKey(["raw", "orders"])}
+
+    # groups come from the dbt layer, not from model names
+    assert {graph.get(k).group_name for k in graph.get_all_asset_keys() if k.path[0] == "staging"} == {"staging"}
+
+    job = defs.resolve_job_def("pipeline")
+    assert job.executor_def.name == "in_process"
+    assert defs.resolve_sensor_def("landing_sensor") is not None
+    assert defs.resolve_schedule_def("daily_pipeline").execution_timezone == "Asia/Shanghai"
+
+    # dbt tests become asset checks in the UI
+    checks = list(defs.resolve_asset_graph().asset_check_keys)
+    assert any(c.asset_key.path[0] == "staging" for c in checks)
