@@ -107,8 +107,8 @@ def test_every_rule_is_quarantined_with_its_reason_and_nothing_else_is_lost(wh):
     assert r_items.total("rows_loaded") == 1
     assert wh.q("select rule, column_name from raw.quarantine where source = 'users'") == [("bad_format", "phone_hash")]
 
-    # every rule of the contract was exercised above, and each reason names the column or problem
-    assert {r for (r,) in wh.q("select distinct rule from raw.quarantine")} == set(RULES)
+    # every row-level rule of the contract was exercised above (unreadable_file: its own test)
+    assert {r for (r,) in wh.q("select distinct rule from raw.quarantine")} == set(RULES) - {"unreadable_file"}
     reason, raw = wh.q("select reason, raw_text from raw.quarantine where rule = 'bad_type'")[0]
     assert "items_amount" in reason and "'12.345'" in reason and raw.startswith("O3,U1,app")
     (raw_bad,) = wh.q("select raw_text from raw.quarantine where rule = 'bad_encoding'")[0]
@@ -197,6 +197,24 @@ def test_jsonl_parquet_and_gzip_formats(wh):
     wh.write("inventory_snapshots", "inventory_snapshots_20260520.csv.gz", gzip.compress(csv_text.encode(), mtime=0))
     wh.ingest("inventory_snapshots")
     assert wh.q("select sku_id, on_hand, in_transit from raw.inventory_snapshots") == [("SKU1", 5, None)]
+
+
+def test_unreadable_file_is_quarantined_as_a_whole_and_a_corrected_one_replaces_it(wh):
+    wh.write("inventory_snapshots", "inventory_snapshots_20260520.csv.gz", b"this is not gzip")
+    wh.write("shipments", "shipments_20260520.parquet", b"PAR1 truncated")
+    res = wh.ingest("inventory_snapshots")
+    wh.ingest("shipments")
+    assert [f.status for f in res.files] == ["rejected"]
+    rows = wh.q("select source, row_number, rule, reason from raw.quarantine order by 1")
+    assert [(s, n, r) for s, n, r, _ in rows] == [("inventory_snapshots", 0, "unreadable_file"),
+                                                  ("shipments", 0, "unreadable_file")]
+    assert "inventory_snapshots_20260520.csv.gz" in rows[0][3] and "gzip" in rows[0][3]
+    assert [f.status for f in wh.ingest("inventory_snapshots").files] == ["skipped_same_content"]
+    csv_text = "snapshot_date,sku_id,warehouse_id,on_hand,in_transit,safety_stock\n2026-05-20,SKU1,WH-SH,5,,2\n"
+    wh.write("inventory_snapshots", "inventory_snapshots_20260520.csv.gz", gzip.compress(csv_text.encode(), mtime=0))
+    assert [f.status for f in wh.ingest("inventory_snapshots").files] == ["replaced"]
+    assert wh.q("select count(*) from raw.quarantine where source = 'inventory_snapshots'") == [(0,)]
+    assert wh.q("select count(*) from raw.inventory_snapshots") == [(1,)]
 
 
 def test_misnamed_files_are_reported_not_loaded(wh):

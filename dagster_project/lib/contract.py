@@ -281,6 +281,7 @@ RULES = (
     "out_of_range",      # a number outside its range (member_level 0-5, quantity >= 1, ...)
     "duplicate_key",     # the key appears earlier in the same file (the first one is kept)
     "unknown_key",       # a foreign key with no parent (order_items.order_id not in orders)
+    "unreadable_file",   # the whole file cannot be read (corrupt gzip/Parquet): one row, number 0
 )
 
 

@@ -244,7 +244,7 @@ from fk_checked
 class FileResult:
     source: str
     file_name: str
-    status: str  # loaded, replaced, skipped_same_content
+    status: str  # loaded, replaced, rejected (unreadable), skipped_same_content
     rows_landed: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -283,8 +283,8 @@ def load_file(
     ).fetchone()
     if unchanged:  # same name, size and mtime as a loaded file: skip without reading it again
         return FileResult(lf.source, lf.name, "skipped_same_content", notes=["already loaded"])
-    data = landing.read_bytes(lf)
-    digest = landing.content_hash(data)
+    raw_bytes = lf.path.read_bytes()
+    digest = landing.content_hash(raw_bytes)
     prior = con.execute(
         "select file_name, content_hash from raw._files where source = ? and status = 'loaded' "
         "and (file_name = ? or content_hash = ?)",
@@ -296,7 +296,10 @@ def load_file(
         return FileResult(lf.source, lf.name, "skipped_same_content", notes=[f"already loaded{note}"])
     replacing = any(n == lf.name for n, _ in prior)
 
-    parsed = landing.parse(lf, data)
+    try:
+        parsed = landing.parse(lf, landing.decompress(lf, raw_bytes))
+    except landing.LandingFileError as exc:
+        return _reject_file(con, lf, digest, stat, str(exc), raw_bytes, replacing, started)
     load_id = f"{lf.source}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     cols = ", ".join(f"t_{c}" for c in src.column_names)
@@ -304,11 +307,7 @@ def load_file(
     con.execute("begin transaction")
     try:
         if replacing:
-            con.execute(f"delete from raw.{lf.source} where _file = ?", [lf.name])
-            con.execute("delete from raw.quarantine where source = ? and file_name = ?",
-                        [lf.source, lf.name])
-            con.execute("update raw._files set status = 'superseded' where source = ? "
-                        "and file_name = ? and status = 'loaded'", [lf.source, lf.name])
+            _replace_prior(con, lf)
         con.register("landed", _landed_table(parsed))
         con.execute(f"create or replace temp table checked as {validation_sql(src, tz)}")
         con.unregister("landed")
@@ -351,6 +350,42 @@ def load_file(
     )
 
 
+def _replace_prior(con, lf: landing.LandedFile) -> None:
+    con.execute(f"delete from raw.{lf.source} where _file = ?", [lf.name])
+    con.execute("delete from raw.quarantine where source = ? and file_name = ?", [lf.source, lf.name])
+    con.execute("update raw._files set status = 'superseded' where source = ? "
+                "and file_name = ? and status = 'loaded'", [lf.source, lf.name])
+
+
+def _reject_file(con, lf, digest, stat, message, data, replacing, started) -> FileResult:
+    """A file that cannot be read at all: one quarantine row (row 0) says why; no data rows.
+
+    It is recorded with its hash, so the same bytes are not retried, and a corrected redelivery
+    under the same name replaces the rejection.
+    """
+    load_id = f"{lf.source}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    con.execute("begin transaction")
+    try:
+        if replacing:
+            _replace_prior(con, lf)
+        con.execute(
+            "insert into raw.quarantine values (?, ?, 0, ?, 'unreadable_file', null, ?, ?, ?)",
+            [lf.source, lf.name, landing.printable(data[:200].decode("utf-8", "surrogateescape")),
+             message, load_id, now],
+        )
+        con.execute(
+            "insert into raw._files values (?, ?, ?, ?, ?, ?, 0, 0, 0, null, 'loaded', ?, ?)",
+            [lf.source, lf.name, lf.file_date, digest, load_id, now, stat.st_size, stat.st_mtime_ns],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return FileResult(lf.source, lf.name, "rejected", notes=[message],
+                      seconds=time.perf_counter() - started)
+
+
 @dataclass
 class SourceResult:
     source: str
@@ -378,7 +413,8 @@ def ingest_source(db_path: Path, landing_dir: Path, source: str, *, tz: str,
                 fr = load_file(con, lf, tz=tz)
                 result.files.append(fr)
                 if quarantine_dir is not None and fr.status != "skipped_same_content":
-                    _export_quarantine(con, quarantine_dir, source, lf.name, fr.rows_quarantined)
+                    n = fr.rows_quarantined + (fr.status == "rejected")
+                    _export_quarantine(con, quarantine_dir, source, lf.name, n)
         finally:
             con.close()
     return result

@@ -111,8 +111,7 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_bytes(lf: LandedFile) -> bytes:
-    data = lf.path.read_bytes()
+def decompress(lf: LandedFile, data: bytes) -> bytes:
     if lf.ext == "csv.gz":
         try:
             data = gzip.decompress(data)
@@ -329,5 +328,5 @@ def parse(lf: LandedFile, data: bytes) -> ParsedFile:
 
 __all__ = [
     "LandedFile", "ParsedFile", "LandingFileError", "parse_file_name", "discover", "content_hash",
-    "read_bytes", "decode_text", "parse", "parse_csv", "parse_jsonl", "parse_parquet", "printable",
+    "decompress", "decode_text", "parse", "parse_csv", "parse_jsonl", "parse_parquet", "printable",
 ]

@@ -1,0 +1,55 @@
+with
+
+source as (
+
+    select * from {{ source('cs', 'cs_tickets') }}
+
+),
+
+versions_ranked as (
+
+    -- The contract's rule for a key loaded more than once: the row from the latest file wins
+    -- (by the date in the file name, then load time, then row number).
+    select
+        *,
+        row_number() over (
+            partition by ticket_id
+            order by
+                _file_date desc nulls last,
+                _loaded_at desc nulls last,
+                _row desc nulls last
+        ) as version_rank
+    from source
+
+),
+
+current_rows as (
+
+    select * from versions_ranked
+    where version_rank = 1
+
+),
+
+renamed as (
+
+    select
+        ticket_id,
+        user_id,
+        order_id,
+        channel,
+        category,
+        cast(created_at as timestamp) as created_at,
+        {{ to_business_date('created_at') }} as created_date,
+        cast(first_response_at as timestamp) as first_response_at,
+        cast(resolved_at as timestamp) as resolved_at,
+        cast(csat as bigint) as csat,
+
+        _file as source_file,
+        cast(_row as bigint) as source_row,
+        _load_id as load_id,
+        cast(_loaded_at as timestamp) as loaded_at
+    from current_rows
+
+)
+
+select * from renamed

@@ -1,0 +1,50 @@
+with
+
+source as (
+
+    select * from {{ source('marketing', 'experiment_assignments') }}
+
+),
+
+versions_ranked as (
+
+    -- The contract's rule for a key loaded more than once: the row from the latest file wins
+    -- (by the date in the file name, then load time, then row number).
+    select
+        *,
+        row_number() over (
+            partition by experiment_id, user_id
+            order by
+                _file_date desc nulls last,
+                _loaded_at desc nulls last,
+                _row desc nulls last
+        ) as version_rank
+    from source
+
+),
+
+current_rows as (
+
+    select * from versions_ranked
+    where version_rank = 1
+
+),
+
+renamed as (
+
+    select
+        experiment_id,
+        user_id,
+        variant,
+        cast(assigned_at as timestamp) as assigned_at,
+        {{ to_business_date('assigned_at') }} as assigned_date,
+
+        _file as source_file,
+        cast(_row as bigint) as source_row,
+        _load_id as load_id,
+        cast(_loaded_at as timestamp) as loaded_at
+    from current_rows
+
+)
+
+select * from renamed

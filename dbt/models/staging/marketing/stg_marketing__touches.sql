@@ -1,0 +1,53 @@
+with
+
+source as (
+
+    select * from {{ source('marketing', 'marketing_touches') }}
+
+),
+
+versions_ranked as (
+
+    -- The contract's rule for a key loaded more than once: the row from the latest file wins
+    -- (by the date in the file name, then load time, then row number).
+    select
+        *,
+        row_number() over (
+            partition by touch_id
+            order by
+                _file_date desc nulls last,
+                _loaded_at desc nulls last,
+                _row desc nulls last
+        ) as version_rank
+    from source
+
+),
+
+current_rows as (
+
+    select * from versions_ranked
+    where version_rank = 1
+
+),
+
+renamed as (
+
+    select
+        touch_id,
+        campaign_id,
+        user_id,
+        channel,
+        cast(sent_at as timestamp) as sent_at,
+        {{ to_business_date('sent_at') }} as sent_date,
+        cast(opened_at as timestamp) as opened_at,
+        cast(clicked_at as timestamp) as clicked_at,
+
+        _file as source_file,
+        cast(_row as bigint) as source_row,
+        _load_id as load_id,
+        cast(_loaded_at as timestamp) as loaded_at
+    from current_rows
+
+)
+
+select * from renamed

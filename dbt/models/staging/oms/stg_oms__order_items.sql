@@ -1,0 +1,52 @@
+with
+
+source as (
+
+    select * from {{ source('oms', 'order_items') }}
+
+),
+
+versions_ranked as (
+
+    -- The contract's rule for a key loaded more than once: the row from the latest file wins
+    -- (by the date in the file name, then load time, then row number).
+    select
+        *,
+        row_number() over (
+            partition by order_id, line_no
+            order by
+                _file_date desc nulls last,
+                _loaded_at desc nulls last,
+                _row desc nulls last
+        ) as version_rank
+    from source
+
+),
+
+current_rows as (
+
+    select * from versions_ranked
+    where version_rank = 1
+
+),
+
+renamed as (
+
+    select
+        order_id,
+        cast(line_no as bigint) as line_no,
+        sku_id,
+        cast(quantity as bigint) as quantity,
+        cast(unit_price as decimal(18, 2)) as unit_price,
+        cast(quantity * unit_price as decimal(18, 2)) as gross_amount,
+        cast(coalesce(discount_amount, 0) as decimal(18, 2)) as discount_amount,
+
+        _file as source_file,
+        cast(_row as bigint) as source_row,
+        _load_id as load_id,
+        cast(_loaded_at as timestamp) as loaded_at
+    from current_rows
+
+)
+
+select * from renamed

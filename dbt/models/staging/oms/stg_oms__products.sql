@@ -1,0 +1,55 @@
+with
+
+source as (
+
+    select * from {{ source('oms', 'products') }}
+
+),
+
+versions_ranked as (
+
+    -- The contract's rule for a key loaded more than once: the row from the latest file wins
+    -- (by the date in the file name, then load time, then row number).
+    select
+        *,
+        row_number() over (
+            partition by sku_id
+            order by
+                _file_date desc nulls last,
+                _loaded_at desc nulls last,
+                _row desc nulls last
+        ) as version_rank
+    from source
+
+),
+
+current_rows as (
+
+    select * from versions_ranked
+    where version_rank = 1
+
+),
+
+renamed as (
+
+    select
+        sku_id,
+        spu_id,
+        product_name,
+        category_l1,
+        category_l2,
+        brand,
+        cast(list_price as decimal(18, 2)) as list_price,
+        cast(cost_price as decimal(18, 2)) as cost_price,
+        cast(launched_at as timestamp) as launched_at,
+        cast(delisted_at as timestamp) as delisted_at,
+
+        _file as source_file,
+        cast(_row as bigint) as source_row,
+        _load_id as load_id,
+        cast(_loaded_at as timestamp) as loaded_at
+    from current_rows
+
+)
+
+select * from renamed

@@ -1,0 +1,56 @@
+with
+
+source as (
+
+    select * from {{ source('oms', 'returns') }}
+
+),
+
+versions_ranked as (
+
+    -- The contract's rule for a key loaded more than once: the row from the latest file wins
+    -- (by the date in the file name, then load time, then row number).
+    select
+        *,
+        row_number() over (
+            partition by return_id
+            order by
+                _file_date desc nulls last,
+                _loaded_at desc nulls last,
+                _row desc nulls last
+        ) as version_rank
+    from source
+
+),
+
+current_rows as (
+
+    select * from versions_ranked
+    where version_rank = 1
+
+),
+
+renamed as (
+
+    select
+        return_id,
+        order_id,
+        sku_id,
+        cast(quantity as bigint) as quantity,
+        cast(amount as decimal(18, 2)) as return_amount,
+        reason as return_reason,
+        status as return_status,
+        cast(requested_at as timestamp) as requested_at,
+        {{ to_business_date('requested_at') }} as requested_date,
+        cast(approved_at as timestamp) as approved_at,
+        cast(completed_at as timestamp) as completed_at,
+
+        _file as source_file,
+        cast(_row as bigint) as source_row,
+        _load_id as load_id,
+        cast(_loaded_at as timestamp) as loaded_at
+    from current_rows
+
+)
+
+select * from renamed
