@@ -76,10 +76,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 class _ProgressHandler(logging.Handler):
     """Prints one line per step and per asset from Dagster's structured events."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, stream) -> None:
         super().__init__()
         self.started = started
+        self.stream = stream
         self.failures: list[str] = []
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None)
@@ -90,14 +94,14 @@ class _ProgressHandler(logging.Handler):
         et = event.event_type_value
         step = event.step_key or ""
         if et == "STEP_START":
-            print(f"{t} start   {step}", flush=True)
+            self._print(f"{t} start   {step}")
         elif et == "STEP_SUCCESS":
-            print(f"{t} done    {step}", flush=True)
+            self._print(f"{t} done    {step}")
         elif et == "STEP_FAILURE":
             err = event.step_failure_data.error if event.step_failure_data else None
             msg = _root_message(err) if err else "unknown error"
             self.failures.append(f"{step}: {msg}")
-            print(f"{t} FAILED  {step}: {msg}", flush=True)
+            self._print(f"{t} FAILED  {step}: {msg}")
         elif et == "ASSET_MATERIALIZATION":
             mat = event.event_specific_data.materialization
             key = "/".join(mat.asset_key.path)
@@ -106,12 +110,12 @@ class _ProgressHandler(logging.Handler):
             if "rows_loaded" in md:
                 extra = (f": +{md['rows_loaded'].value} rows, {md['rows_quarantined'].value} quarantined, "
                          f"{md['files_loaded'].value} new files")
-            print(f"{t}   built {key}{extra}", flush=True)
+            self._print(f"{t}   built {key}{extra}")
         elif et == "ASSET_CHECK_EVALUATION":
             ev = event.event_specific_data
             if not ev.passed:
                 sev = getattr(ev.severity, "value", str(ev.severity))
-                print(f"{t}   check {'/'.join(ev.asset_key.path)} {ev.check_name}: FAILED ({sev})", flush=True)
+                self._print(f"{t}   check {'/'.join(ev.asset_key.path)} {ev.check_name}: FAILED ({sev})")
 
 
 def _root_message(err) -> str:
@@ -121,20 +125,44 @@ def _root_message(err) -> str:
 
 
 def run_pipeline(settings: Settings, quiet: bool = False):
-    """Build every asset in this process; returns (success, failures)."""
+    """Build every asset in this process; returns (success, failures, seconds, log path).
+
+    Dagster's and dbt's own output (thousands of lines) goes to a log file in EW_HOME; the
+    terminal gets one line per step and per asset.
+    """
     import dagster as dg
     from dagster._core.instance import DagsterInstance
 
     from dagster_project.definitions import defs
 
+    log_path = settings.home / "logs" / f"run-{datetime.now():%Y%m%d-%H%M%S}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    handler = _ProgressHandler(started)
+    terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    handler = _ProgressHandler(started, terminal)
     progress_logger = dg.logger(lambda init_context: _make_logger(handler, quiet))
     job_defs = dg.Definitions.merge(defs, dg.Definitions(loggers={"console": progress_logger}))
     job = job_defs.resolve_job_def("pipeline")
-    with DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-    return result.success, handler.failures, time.perf_counter() - started
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            with DagsterInstance.get() as instance:
+                # a logger runs only when run_config names it; otherwise Dagster uses its default
+                result = job.execute_in_process(
+                    instance=instance, raise_on_error=False, run_config={"loggers": {"console": {}}})
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            terminal.close()
+    return result.success, handler.failures, time.perf_counter() - started, log_path
 
 
 def _make_logger(handler: logging.Handler, quiet: bool) -> logging.Logger:
@@ -153,16 +181,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     print(f"ecomwh run: landing {settings.landing_dir} -> {settings.duckdb_path}", flush=True)
     try:
-        ok, failures, took = run_pipeline(settings)
+        ok, failures, took, log_path = run_pipeline(settings)
     except Exception as exc:  # definitions that do not load, a dbt project that does not parse
         print(f"ecomwh run: FAILED before any step ran: {exc}", file=sys.stderr)
         return 1
     if not ok:
-        print(f"ecomwh run: FAILED after {took:.1f} s", file=sys.stderr)
+        print(f"ecomwh run: FAILED after {took:.1f} s (full log: {log_path})", file=sys.stderr)
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
         return 1
-    print(f"ecomwh run: done in {took:.1f} s; see `ecomwh status`", flush=True)
+    print(f"ecomwh run: done in {took:.1f} s; see `ecomwh status` (full log: {log_path})", flush=True)
     return 0
 
 
@@ -188,22 +216,48 @@ def status_report(settings: Settings, now: datetime | None = None) -> dict:
         for s in SOURCE_NAMES:
             n_files, landed, loaded, quarantined, last_load, last_file_date = files.get(
                 s, (0, 0, 0, 0, None, None))
-            rows = con.execute(f"select count(*) from raw.{s}").fetchone()[0]
-            age_min = (now - last_load).total_seconds() / 60 if last_load else None
+            ts_col = _data_time_column(s)
+            rows, latest = con.execute(
+                f"select count(*), cast(max({ts_col}) as timestamp) from raw.{s}").fetchone()
+            # Freshness is the age of the newest data, not of the load: a backfill loaded a minute
+            # ago is still stale (and says so).
+            age_min = (now - latest).total_seconds() / 60 if latest else None
             out["sources"][s] = {
                 "files": n_files, "rows_landed": int(landed or 0), "rows": rows,
                 "rows_quarantined": int(quarantined or 0),
                 "last_load_utc": last_load.isoformat(timespec="seconds") if last_load else None,
                 "last_file_date": last_file_date.isoformat() if last_file_date else None,
-                "minutes_since_load": round(age_min, 1) if age_min is not None else None,
+                "latest_data_utc": latest.isoformat(timespec="seconds") if latest else None,
+                "data_time_column": ts_col,
+                "minutes_since_latest_data": round(age_min, 1) if age_min is not None else None,
                 "sla_minutes": sla[s],
-                "freshness": "never loaded" if age_min is None else ("ok" if age_min <= sla[s] else "stale"),
+                "freshness": "no data" if age_min is None else ("ok" if age_min <= sla[s] else "stale"),
             }
         for s, rule, n in rules:
             out["quarantine_by_rule"].setdefault(s, {})[rule] = n
     finally:
         con.close()
     return out
+
+
+def _data_time_column(source: str) -> str:
+    """The column that says how recent a source's data is: its first required timestamp/date."""
+    from dagster_project.lib.contract import DATE, SOURCES, TS
+
+    src = SOURCES[source]
+    for kinds in ((TS,), (DATE,)):
+        for c in src.columns:
+            if c.required and c.kind in kinds:
+                return c.name
+    return "_loaded_at"
+
+
+def _age(minutes: float) -> str:
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} d"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -220,14 +274,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
     print(f"warehouse: {report['duckdb_path']}")
-    print(f"{'source':<24}{'files':>7}{'rows':>12}{'quarantined':>13}  {'last load (UTC)':<21}"
-          f"{'latest file':<12} freshness")
+    print(f"{'source':<24}{'files':>6}{'rows':>11}{'quarantined':>12}  {'last load (UTC)':<20}"
+          f"{'latest data (UTC)':<20} freshness (age of latest data vs SLA)")
     for s, r in report["sources"].items():
         fresh = r["freshness"]
-        if r["minutes_since_load"] is not None:
-            fresh += f" ({r['minutes_since_load']:.0f} min, SLA {r['sla_minutes']} min)"
-        print(f"{s:<24}{r['files']:>7}{r['rows']:>12,}{r['rows_quarantined']:>13,}  "
-              f"{r['last_load_utc'] or '-':<21}{r['last_file_date'] or '-':<12} {fresh}")
+        if r["minutes_since_latest_data"] is not None:
+            fresh += f" ({_age(r['minutes_since_latest_data'])}, SLA {_age(r['sla_minutes'])})"
+        print(f"{s:<24}{r['files']:>6}{r['rows']:>11,}{r['rows_quarantined']:>12,}  "
+              f"{r['last_load_utc'] or '-':<20}{r['latest_data_utc'] or '-':<20} {fresh}")
     if report["quarantine_by_rule"]:
         print("\nquarantined rows by rule (details: raw.quarantine, exports in "
               f"{settings.quarantine_dir}):")
