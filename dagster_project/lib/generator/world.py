@@ -26,7 +26,7 @@ FAV_CAT_W = np.array([0.26, 0.16, 0.15, 0.14, 0.15, 0.14])
 # category-dependent repurchase: multiplies the person's purchase rate lambda
 CAT_RATE_MULT = np.array([1.5, 1.4, 0.8, 0.7, 1.0, 1.2])
 # planted return probability of a delivered order by the category of its first line
-RETURN_P = np.array([0.022, 0.025, 0.073, 0.065, 0.042, 0.030])
+RETURN_P = np.array([0.030, 0.032, 0.073, 0.065, 0.050, 0.036])
 RETURN_REASONS = ("尺码不合适", "质量问题", "不想要了", "发错货", "破损")
 RETURN_REASON_W = np.array([
     [0.00, 0.40, 0.35, 0.15, 0.10],   # vitamins
@@ -72,14 +72,14 @@ CLICK_P = np.array([0.25, 0.30, 0.35, 0.20])  # given opened
 EXPERIMENT_ID = "exp_checkout_v2"
 
 PARAMS = {
-    "purchase_rate_gamma_r": 0.75,
-    "purchase_rate_gamma_alpha": 32.0,   # rate parameter: lambda ~ Gamma(shape=r, rate=alpha) per day
-    "dropout_beta_a": 1.0,
-    "dropout_beta_b": 3.5,
+    "purchase_rate_gamma_r": 0.7,
+    "purchase_rate_gamma_alpha": 35.0,   # rate parameter: lambda ~ Gamma(shape=r, rate=alpha) per day
+    "dropout_beta_a": 1.2,
+    "dropout_beta_b": 2.8,
     "category_rate_multiplier": dict(zip(CATS, CAT_RATE_MULT.tolist())),
     "same_day_second_order_p": 0.05,
     "cancel_p": 0.04,
-    "second_user_p": 0.075,
+    "second_user_p": 0.10,
     "no_phone_p": 0.10,
     "weekend_purchase_factor": 1.15,
     "weekend_shipping_factor": 2.3,
@@ -361,7 +361,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     lam = rng.gamma(r, 1.0 / alpha, P)
     pdrop = rng.beta(PARAMS["dropout_beta_a"], PARAMS["dropout_beta_b"], P)
     fav = rng.choice(len(CATS), size=P, p=FAV_CAT_W)
-    engage = rng.beta(0.9, 2.0, P)
+    engage = rng.beta(1.5, 1.6, P)
 
     sec_idx = np.nonzero(second)[0]
     u_person = np.concatenate([np.arange(P), sec_idx])
@@ -482,7 +482,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         bi = np.nonzero(buy)[0]
         buy_p.append(bi); buy_d.append(np.full(len(bi), d))
         age = d - u_reg_day
-        pv = u_engage * (0.2 + 0.8 * np.exp(-np.maximum(age, 0) / 7.0)) * visit_mult[d]
+        pv = u_engage * (0.3 + 0.7 * np.exp(-np.maximum(age, 0) / 5.0)) * visit_mult[d]
         pv = pv * np.where(alive[u_alive_src], 1.0, 0.4)
         vis = u_can_visit & (age >= 1) & (rng.random(U) < pv)
         vi = np.nonzero(vis)[0]
@@ -852,9 +852,9 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
     S = len(vu)
     v_start = clock.t0 + vd * DAY + _tod(rng, S)
     anon_only = ~u_track[vu]
-    k_e = 1 + np.minimum(rng.poisson(0.9, S), 3)
+    k_e = 1 + np.minimum(rng.poisson(1.1, S), 3)
     reach_pv = rng.random(S) < 0.72
-    n_pv = np.where(reach_pv, 1 + np.minimum(rng.poisson(1.3, S), 5), 0)
+    n_pv = np.where(reach_pv, 1 + np.minimum(rng.poisson(1.5, S), 5), 0)
     atc = reach_pv & (rng.random(S) < 0.33)
     co = atc & (rng.random(S) < 0.55)
     n_purchase_sessions = int(((oa["paid"] >= 0) | oa["cancelled"]).__and__(u_track[oa["o_user"]]).sum())
@@ -863,7 +863,7 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
     q = min(1.0, max(target_sub, 0) / max(int(co.sum()), 1))
     sub = co & (rng.random(S) < q)
     n_f = atc.astype(int) + co + sub
-    k_t = rng.integers(0, 3, S)
+    k_t = rng.integers(0, 4, S)
     cnt = k_e + n_pv + n_f + k_t
     own, pos = _expand(cnt)
     E = len(own)
@@ -958,13 +958,15 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
         mm = ev_cat == c
         ev_sku[mm] = cat_pool[c][rng.integers(0, len(cat_pool[c]), int(mm.sum()))]
     ev_sku = np.where((code == PV) | (code == ATC) | (code == SHARE), ev_sku, -1)
-    # purchase sessions: the last product view and the cart show the order's first sku
-    is_pur = s_kind[own] == 2
-    ev_sku = np.where(is_pur & ((code == ATC) | ((code == PV) & (np.roll(code, -1) == ATC))),
-                      oa["first_sku"][np.maximum(ev_order if False else 0, 0)] if False else ev_sku, ev_sku)
+    # the cart shows the product viewed just before; in purchase sessions that is the order's first sku
+    s_order = np.concatenate([np.full(len(p["s_user"]), -1) if p["kind"] != 2 else po for p in parts])
     atc_i = np.nonzero(code == ATC)[0]
-    prev_pv = atc_i[(atc_i > 0) & (code[np.maximum(atc_i - 1, 0)] == PV) & (own[np.maximum(atc_i - 1, 0)] == own[atc_i])]
-    ev_sku[prev_pv] = ev_sku[prev_pv - 1]
+    atc_i = atc_i[(atc_i > 0)]
+    atc_i = atc_i[(code[atc_i - 1] == PV) & (own[atc_i - 1] == own[atc_i])]
+    pur = s_order[own[atc_i]] >= 0
+    ev_sku[atc_i[pur]] = oa["first_sku"][s_order[own[atc_i[pur]]]]
+    ev_sku[atc_i[pur] - 1] = ev_sku[atc_i[pur]]
+    ev_sku[atc_i[~pur]] = ev_sku[atc_i[~pur] - 1]
     # order on payment events
     session_ids = np.array([f"S{1000000001 + k}" for k in range(len(s_user))], dtype=object)
     day = clock.day_of(ts)
@@ -1009,12 +1011,6 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
         pl.when(pl.col("_order") >= 0).then(pl.col("_order")).otherwise(None).alias("_order"),
         pl.when(pl.col("_camp") >= 0).then(pl.col("_camp")).otherwise(None).alias("_camp"),
     )
-    evs = evs.with_columns(
-        pl.col("_u").map_elements(lambda i: None, return_dtype=pl.Utf8).alias("_dummy")
-    ) if False else evs
-    evs = evs.with_columns(
-        uid_s.gather(evs["_u"]).alias("user_id") if False else pl.lit(None, pl.Utf8).alias("user_id"),
-    )
     # gather with nulls
     evs = evs.with_columns(
         pl.Series("user_id", _gather_nullable(user_ids, evs["_u"])),
@@ -1023,9 +1019,9 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
         pl.Series("sku_id", _gather_nullable(sku_ids, evs["_sku"])),
         pl.Series("order_id", _gather_nullable(oa["order_ids"], evs["_order"])),
         pl.Series("campaign_id", _gather_nullable(np.array([f"C{i + 1:03d}" for i in range(int(active_camp.max(initial=-1)) + 1)], dtype=object), evs["_camp"])),
-        pl.when(pl.col("_pk") == 1).then(pl.format('{"keyword":"{}"}', pl.Series(KW[pk_idx].tolist())))
-        .when(pl.col("_pk") == 2).then(pl.format('{"source":"{}"}', pl.Series(SRC[pk_idx % 4].tolist())))
-        .when(pl.col("_pk") == 3).then(pl.format('{"pay_method":"{}"}', pl.Series(PAY[pk_idx % 3].tolist())))
+        pl.when(pl.col("_pk") == 1).then(pl.lit('{"keyword":"') + pl.Series(KW[pk_idx].tolist()) + pl.lit('"}'))
+        .when(pl.col("_pk") == 2).then(pl.lit('{"source":"') + pl.Series(SRC[pk_idx % 4].tolist()) + pl.lit('"}'))
+        .when(pl.col("_pk") == 3).then(pl.lit('{"pay_method":"') + pl.Series(PAY[pk_idx % 3].tolist()) + pl.lit('"}'))
         .otherwise(None).alias("properties"),
     )
     evs = evs.select(["event_id", "event_ts", "anonymous_id", "user_id", "session_id", "event_name", "platform",

@@ -1,0 +1,293 @@
+"""Ground truth for the demo data, computed by a deliberately simple, independent implementation.
+
+Plain Python loops and dicts over the generated *good* rows (the tables the files were written from,
+before bad rows were planted). Nothing here is shared with the warehouse code, so the marts can be
+checked against it. Every metric's definition is written into truth.json next to its values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+
+import polars as pl
+
+DEFINITIONS = {
+    "business_date": "local date of a timestamp in the business time zone (default Asia/Shanghai)",
+    "customer": "users sharing a non-null phone_hash are one customer; a user without phone_hash is its own "
+                "customer (key = phone_hash, else 'user:'+user_id)",
+    "cross_channel_customers": "customers whose users span >= 2 distinct channels",
+    "current_order_row": "for each order_id the row from the file with the latest file date (one row per "
+                         "order per file)",
+    "valid_order": "current row has paid_ts not null and status != 'cancelled'",
+    "purchase_day": "business date of order_ts of a valid order, per customer (a set of dates)",
+    "first_purchase": "customer's earliest valid order (min purchase day); cohort_month = 'YYYY-MM' of it",
+    "data_end_date": "last business date of the window = start + days - 1",
+    "repurchase_30d": "per cohort_month: customers = customers with first purchase in that month; repurchased = "
+                      "those with another purchase day d, first_day < d <= first_day + 30; rate = repurchased/"
+                      "customers; is_complete = last day of cohort month + 30 <= data_end_date",
+    "period_repurchase": "per period (calendar month 'YYYY-MM', ISO week 'YYYY-Www', quarter 'YYYY-Qn'): "
+                         "buyers = customers with >= 1 purchase day in the period, repeat_buyers = >= 2 purchase "
+                         "days in the period, rate = repeat_buyers/buyers",
+    "cohort_retention": "month cohorts by first purchase, k = 0..12: cohort_size, active_customers = cohort "
+                        "customers with a purchase day in calendar month cohort_month + k, rate; only k whose "
+                        "month starts on or before data_end_date",
+    "funnel": "per session (all sessions, and per platform): steps product_view -> add_to_cart -> checkout_start"
+              " -> payment_submit -> payment_success; step 1 reached at the earliest product_view; each later "
+              "step reached at its earliest event with event_ts >= the time the previous step was reached; "
+              "sessions counted per step",
+    "activity_retention": "per user registration business date: new_users; dN_users = new users with any event "
+                          "attributed to them on registration_date + N (attribution: event.user_id, else the "
+                          "user that the event's anonymous_id is tied to by an event carrying both); only dates "
+                          "with registration_date + N <= data_end_date (else null); totals = sums over eligible "
+                          "dates, rate = dN_users/new_users",
+    "tracking_coverage": "paid orders (current row paid_ts not null) on channels app/mini_program/web; covered ="
+                         " a payment_success event carries the order_id; coverage = covered/paid",
+    "experiment": "per variant: users assigned; converted = the user's customer has a valid order with order_ts"
+                  " in (assigned_at, assigned_at + 30 days]; *_complete counts only assignments with "
+                  "assigned_at + 30 days <= window end",
+    "rows_per_source": "good rows landed per source (every file row that is not a planted bad row); bad rows "
+                       "counted separately",
+}
+
+
+def _bdate(ts: int, offset: int) -> date:
+    return (datetime(1970, 1, 1) + timedelta(seconds=ts + offset)).date()
+
+
+def _add_months(ym: str, k: int) -> str:
+    y, m = int(ym[:4]), int(ym[5:7])
+    m0 = y * 12 + (m - 1) + k
+    return f"{m0 // 12:04d}-{m0 % 12 + 1:02d}"
+
+
+def _month_last_day(ym: str) -> date:
+    nxt = _add_months(ym, 1)
+    return date(int(nxt[:4]), int(nxt[5:7]), 1) - timedelta(days=1)
+
+
+def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, offset: int, timezone_name: str,
+                  planted_params: dict, planted_bad: list[dict], rows_per_file: dict[str, dict[str, int]]) -> dict:
+    end_date = start + timedelta(days=days - 1)
+    window_end_ts = int((datetime(end_date.year, end_date.month, end_date.day) + timedelta(days=1)
+                         - datetime(1970, 1, 1)).total_seconds()) - offset
+
+    # ---------------- customers
+    users = tables["users"]
+    user_customer: dict[str, str] = {}
+    user_channel: dict[str, str] = {}
+    user_reg_date: dict[str, date] = {}
+    for uid, ph, ch, reg in zip(users["user_id"].to_list(), users["phone_hash"].to_list(),
+                                users["channel"].to_list(), users["registered_at"].to_list()):
+        user_customer[uid] = ph if ph is not None else "user:" + uid
+        user_channel[uid] = ch
+        user_reg_date[uid] = _bdate(reg, offset)
+    cust_channels: dict[str, set] = defaultdict(set)
+    for uid, c in user_customer.items():
+        cust_channels[c].add(user_channel[uid])
+    cross = sum(1 for s in cust_channels.values() if len(s) >= 2)
+
+    # ---------------- orders: current row
+    orders = tables["orders"]
+    current: dict[str, tuple] = {}
+    for oid, uid, ch, ots, pts, st, day in zip(
+            orders["order_id"].to_list(), orders["user_id"].to_list(), orders["channel"].to_list(),
+            orders["order_ts"].to_list(), orders["paid_ts"].to_list(), orders["status"].to_list(),
+            orders["_day"].to_list()):
+        prev = current.get(oid)
+        if prev is None or day >= prev[0]:
+            current[oid] = (day, uid, ch, ots, pts, st)
+    purchase_days: dict[str, set] = defaultdict(set)
+    valid_orders = []  # (customer, order_ts)
+    for oid, (day, uid, ch, ots, pts, st) in current.items():
+        if pts is not None and st != "cancelled":
+            c = user_customer[uid]
+            purchase_days[c].add(_bdate(ots, offset))
+            valid_orders.append((c, ots))
+    first_day = {c: min(ds) for c, ds in purchase_days.items()}
+
+    # repurchase 30d
+    rep = defaultdict(lambda: [0, 0])
+    for c, f in first_day.items():
+        ym = f.strftime("%Y-%m")
+        rep[ym][0] += 1
+        if any(f < d <= f + timedelta(days=30) for d in purchase_days[c]):
+            rep[ym][1] += 1
+    repurchase_30d = [
+        {"cohort_month": ym, "customers": n, "repurchased_30d": r, "repurchase_rate_30d": r / n,
+         "is_complete": _month_last_day(ym) + timedelta(days=30) <= end_date}
+        for ym, (n, r) in sorted(rep.items())]
+
+    # period repurchase
+    def period_keys(d: date) -> dict:
+        iy, iw, _ = d.isocalendar()
+        return {"month": d.strftime("%Y-%m"), "week": f"{iy:04d}-W{iw:02d}",
+                "quarter": f"{d.year}-Q{(d.month - 1) // 3 + 1}"}
+    per = {g: defaultdict(lambda: defaultdict(int)) for g in ("week", "month", "quarter")}
+    for c, ds in purchase_days.items():
+        for d in ds:
+            for g, k in period_keys(d).items():
+                per[g][k][c] += 1
+    period_repurchase = {
+        g: [{"period": k, "buyers": len(cs), "repeat_buyers": sum(1 for v in cs.values() if v >= 2),
+             "rate": sum(1 for v in cs.values() if v >= 2) / len(cs)} for k, cs in sorted(per[g].items())]
+        for g in ("week", "month", "quarter")}
+
+    # cohort retention (month)
+    cohorts = defaultdict(list)
+    for c, f in first_day.items():
+        cohorts[f.strftime("%Y-%m")].append(c)
+    cohort_retention = []
+    for ym in sorted(cohorts):
+        members = cohorts[ym]
+        for k in range(13):
+            mk = _add_months(ym, k)
+            if date(int(mk[:4]), int(mk[5:7]), 1) > end_date:
+                break
+            active = sum(1 for c in members if any(d.strftime("%Y-%m") == mk for d in purchase_days[c]))
+            cohort_retention.append({"cohort_month": ym, "period_index": k, "cohort_size": len(members),
+                                     "active_customers": active, "retention_rate": active / len(members)})
+
+    # ---------------- events: funnel, activity, coverage
+    ev = tables["events"]
+    steps = ("product_view", "add_to_cart", "checkout_start", "payment_submit", "payment_success")
+    step_idx = {s: i for i, s in enumerate(steps)}
+    sess_events: dict[str, list] = defaultdict(list)
+    sess_platform: dict[str, str] = {}
+    anon_user: dict[str, str] = {}
+    success_orders: set = set()
+    ev_cols = [ev[c].to_list() for c in ("session_id", "event_ts", "event_name", "platform", "anonymous_id",
+                                          "user_id", "order_id")]
+    for sid, ts, name, plat, anon, uid, oid in zip(*ev_cols):
+        sess_platform[sid] = plat
+        if name in step_idx:
+            sess_events[sid].append((ts, step_idx[name]))
+        if uid is not None:
+            anon_user.setdefault(anon, uid)
+        if name == "payment_success" and oid is not None:
+            success_orders.add(oid)
+    funnel_all = [0] * 5
+    funnel_plat: dict[str, list] = {}
+    for sid in sess_platform:
+        evs = sess_events.get(sid, [])
+        reached = 0
+        t_prev = None
+        for k in range(5):
+            cand = [ts for ts, s in evs if s == k and (t_prev is None or ts >= t_prev)]
+            if not cand:
+                break
+            t_prev = min(cand)
+            reached = k + 1
+        fp = funnel_plat.setdefault(sess_platform[sid], [0] * 5)
+        for k in range(reached):
+            funnel_all[k] += 1
+            fp[k] += 1
+    funnel = {
+        "steps": list(steps),
+        "sessions": len(sess_platform),
+        "all": dict(zip(steps, funnel_all)),
+        "by_platform": {p: dict(zip(steps, v)) for p, v in sorted(funnel_plat.items())},
+        "payment_dropoff": 1 - funnel_all[4] / funnel_all[3] if funnel_all[3] else None,
+    }
+
+    active_dates: dict[str, set] = defaultdict(set)
+    for sid, ts, name, plat, anon, uid, oid in zip(*ev_cols):
+        u = uid if uid is not None else anon_user.get(anon)
+        if u is not None:
+            active_dates[u].add((ts + offset) // 86400)  # business date as days since 1970-01-01
+    by_reg = defaultdict(list)
+    for uid, d in user_reg_date.items():
+        by_reg[d].append(uid)
+    activity = []
+    tot = {n: [0, 0] for n in (1, 7, 30)}
+    for d in sorted(by_reg):
+        row = {"registration_date": d.isoformat(), "new_users": len(by_reg[d])}
+        for n in (1, 7, 30):
+            if d + timedelta(days=n) <= end_date:
+                dn = (d - date(1970, 1, 1)).days + n
+                k = sum(1 for u in by_reg[d] if dn in active_dates.get(u, ()))
+                row[f"d{n}_users"] = k
+                row[f"d{n}_rate"] = k / len(by_reg[d])
+                tot[n][0] += len(by_reg[d])
+                tot[n][1] += k
+            else:
+                row[f"d{n}_users"] = None
+                row[f"d{n}_rate"] = None
+        activity.append(row)
+    activity_totals = {f"d{n}": {"new_users": a, "active_users": b, "rate": (b / a if a else None)}
+                       for n, (a, b) in tot.items()}
+
+    paid_tracked = [oid for oid, (day, uid, ch, ots, pts, st) in current.items()
+                    if pts is not None and ch in ("app", "mini_program", "web")]
+    covered = sum(1 for oid in paid_tracked if oid in success_orders)
+    coverage = {"paid_orders": len(paid_tracked), "covered": covered,
+                "coverage": covered / len(paid_tracked) if paid_tracked else None}
+
+    # ---------------- experiment
+    exp = tables["experiment_assignments"]
+    cust_orders = defaultdict(list)
+    for c, ots in valid_orders:
+        cust_orders[c].append(ots)
+    arms: dict[str, dict] = {}
+    for uid, variant, at in zip(exp["user_id"].to_list(), exp["variant"].to_list(), exp["assigned_at"].to_list()):
+        a = arms.setdefault(variant, {"users": 0, "converted": 0, "users_complete": 0, "converted_complete": 0})
+        conv = any(at < t <= at + 30 * 86400 for t in cust_orders.get(user_customer[uid], ()))
+        a["users"] += 1
+        a["converted"] += conv
+        if at + 30 * 86400 <= window_end_ts:
+            a["users_complete"] += 1
+            a["converted_complete"] += conv
+    for a in arms.values():
+        a["conversion_rate"] = a["converted"] / a["users"] if a["users"] else None
+        a["conversion_rate_complete"] = a["converted_complete"] / a["users_complete"] if a["users_complete"] else None
+
+    # ---------------- returns (measured) and row counts
+    ret = tables["returns"]
+    ret_final: dict[str, tuple] = {}
+    for rid, st, amt, day in zip(ret["return_id"].to_list(), ret["status"].to_list(), ret["amount"].to_list(),
+                                 ret["_day"].to_list()):
+        if rid not in ret_final or day >= ret_final[rid][0]:
+            ret_final[rid] = (day, st, amt)
+    delivered = sum(1 for v in current.values() if v[5] in ("delivered", "refunded"))
+
+    rows_per_source = {s: sum(v.values()) for s, v in rows_per_file.items()}
+    bad_per_source: dict[str, int] = {s: 0 for s in rows_per_file}
+    bad_per_rule: dict[str, dict[str, int]] = {s: {} for s in rows_per_file}
+    for b in planted_bad:
+        bad_per_source[b["source"]] += 1
+        bad_per_rule[b["source"]][b["rule"]] = bad_per_rule[b["source"]].get(b["rule"], 0) + 1
+
+    n_customers = len(cust_channels)
+    return {
+        "definitions": DEFINITIONS,
+        "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
+                   "timezone": timezone_name},
+        "counts": {
+            "users": len(user_customer), "customers": n_customers, "cross_channel_customers": cross,
+            "cross_channel_share": cross / n_customers if n_customers else None,
+            "buyers": len(first_day), "buyer_share": len(first_day) / n_customers if n_customers else None,
+            "orders": len(current), "valid_orders": len(valid_orders), "delivered_or_refunded_orders": delivered,
+            "returns": len(ret_final),
+            "returns_completed": sum(1 for v in ret_final.values() if v[1] == "completed"),
+            "returns_completed_amount": sum(v[2] for v in ret_final.values() if v[1] == "completed") / 100,
+            "orders_refunded": sum(1 for v in current.values() if v[5] == "refunded"),
+            "sessions": len(sess_platform), "events": ev.height,
+        },
+        "repurchase_30d": repurchase_30d,
+        "period_repurchase": period_repurchase,
+        "cohort_retention": cohort_retention,
+        "funnel": funnel,
+        "activity_retention": activity,
+        "activity_retention_totals": activity_totals,
+        "tracking_coverage": coverage,
+        "experiment": {"experiment_id": planted_params.get("experiment_id"),
+                       "planted_factor": planted_params.get("experiment_factor"), "arms": arms},
+        "rows_per_source": rows_per_source,
+        "rows_per_file": rows_per_file,
+        "bad_rows_per_source": bad_per_source,
+        "bad_rows_per_rule": bad_per_rule,
+        "bad_rows_by_rule": bad_per_rule,  # same mapping; the name tests/test_end_to_end.py reads
+        "bad_rows_total": len(planted_bad),
+        "bad_rows": planted_bad,
+        "planted": planted_params,
+    }

@@ -1,0 +1,276 @@
+"""Tests of the synthetic demo-data generator (dagster_project.lib.generator)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dagster_project.lib.contract import AMOUNT, DATE, INT, SOURCES, TS
+from dagster_project.lib.generator import generate
+from dagster_project.lib.generator.writers import FORMAT
+
+SMALL = dict(customers=300, days=40, seed=7, bad_rate=0.02)
+START = date(2026, 5, 20)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    summary = generate(root / "landing", **SMALL)
+    truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
+    return root / "landing", truth, summary
+
+
+def _files(landing: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(landing)): p.read_bytes() for p in sorted(landing.rglob("*")) if p.is_file()}
+
+
+def _decode_csv(raw: bytes, name: str) -> list[list[str]]:
+    """Rows (header first) of a landed CSV/CSV.GZ file; invalid UTF-8 kept as surrogates."""
+    if name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        text = raw[3:].decode("utf-8", errors="surrogateescape")
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("gb18030")
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8", errors="surrogateescape")
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def _rows(landing: Path, source: str, path: Path) -> tuple[list[str], list[dict]]:
+    cols = list(SOURCES[source].column_names)
+    fmt = FORMAT[source]
+    if fmt == "parquet":
+        t = pq.read_table(path)
+        return t.column_names, t.to_pylist()
+    if fmt == "jsonl":
+        out = []
+        for line in path.read_bytes().split(b"\n"):
+            if line:
+                out.append(json.loads(line.decode("utf-8", errors="surrogateescape")))
+        return cols, out
+    rows = _decode_csv(path.read_bytes(), path.name)
+    header = rows[0]
+    return header, [{c: (v if v != "" else None) for c, v in zip(header, r)} for r in rows[1:]]
+
+
+def test_all_sources_and_formats(run):
+    landing, truth, summary = run
+    assert sorted(p.name for p in landing.iterdir()) == sorted(SOURCES)
+    for src in SOURCES:
+        files = sorted((landing / src).iterdir())
+        assert files, src
+        for f in files:
+            assert f.name.startswith(f"{src}_") and f.name.endswith("." + FORMAT[src]), f.name
+            datetime.strptime(f.name[len(src) + 1:len(src) + 9], "%Y%m%d")
+    # a GB18030 users file (day index 2) with Chinese text that is not valid UTF-8
+    gbk = (landing / "users" / f"users_{(START + timedelta(days=2)):%Y%m%d}.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        gbk.decode("utf-8")
+    assert any(ch in gbk.decode("gb18030") for ch in "省市")
+    prod = (landing / "products" / f"products_{START:%Y%m%d}.csv").read_bytes().decode("gb18030")
+    assert "维生素" in prod
+    assert all(c in prod for c in ("vitamins", "protein_powder", "clothing", "home", "beauty", "fresh_food"))
+    # BOM on weekend orders files (2026-05-23 is a Saturday), not on weekdays
+    sat = (landing / "orders" / "orders_20260523.csv").read_bytes()
+    assert sat.startswith(b"\xef\xbb\xbf")
+    assert not (landing / "orders" / "orders_20260521.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    gz = next((landing / "inventory_snapshots").iterdir()).read_bytes()
+    assert gz[:2] == b"\x1f\x8b" and gz[4:8] == b"\x00\x00\x00\x00" and not gz[3] & 0x08  # mtime 0, no name
+    t = pq.read_table(next((landing / "shipments").iterdir()))
+    assert t.schema.field("shipped_at").type == pa.timestamp("us", tz="UTC")
+    line = next((landing / "events").iterdir()).read_bytes().split(b"\n")[0]
+    obj = json.loads(line)
+    assert list(obj) == list(SOURCES["events"].column_names)
+    assert obj["event_ts"].endswith("Z")
+
+
+def test_headers_match_contract(run):
+    landing, _, _ = run
+    for src, fmt in FORMAT.items():
+        for f in sorted((landing / src).iterdir()):
+            header, _ = _rows(landing, src, f)
+            assert list(header) == list(SOURCES[src].column_names), f.name
+
+
+def test_deterministic(run, tmp_path):
+    landing, _, _ = run
+    generate(tmp_path / "a" / "landing", **SMALL)
+    a = _files(tmp_path / "a" / "landing")
+    assert a == _files(landing)
+    assert (tmp_path / "a" / "truth.json").read_bytes() == (landing.parent / "truth.json").read_bytes()
+    generate(tmp_path / "b" / "landing", **{**SMALL, "seed": SMALL["seed"] + 1})
+    b = _files(tmp_path / "b" / "landing")
+    assert a != b
+
+
+def _planted(truth) -> dict[tuple[str, int], dict]:
+    return {(b["file_name"], b["row_number"]): b for b in truth["bad_rows"]}
+
+
+def _is_bad_type(kind: str, v) -> bool:
+    if v is None:
+        return False
+    s = str(v)
+    try:
+        if kind == INT:
+            int(s)
+        elif kind == AMOUNT:
+            float(s)
+            if "," in s:
+                return True
+        elif kind == TS:
+            datetime.fromisoformat(s.replace("Z", "+00:00"))
+        elif kind == DATE:
+            date.fromisoformat(s)
+        return False
+    except ValueError:
+        return True
+
+
+def test_bad_rows_match_truth(run):
+    landing, truth, _ = run
+    planted = _planted(truth)
+    assert truth["bad_rows_total"] == len(planted) > 0
+    assert sum(truth["bad_rows_per_source"].values()) == truth["bad_rows_total"]
+    rules_seen = set()
+    all_order_ids = set()
+    for f in (landing / "orders").iterdir():
+        all_order_ids |= {r["order_id"] for r in _rows(landing, "orders", f)[1]}
+    for src in SOURCES:
+        spec = SOURCES[src]
+        for f in sorted((landing / src).iterdir()):
+            _, rows = _rows(landing, src, f)
+            good = truth["rows_per_file"][src][f.name]
+            bad_here = {k[1]: v for k, v in planted.items() if k[0] == f.name}
+            assert len(rows) == good + len(bad_here), f.name
+            for i, r in enumerate(rows, 1):
+                b = bad_here.get(i)
+                if b is None:
+                    continue
+                rule, col = b["rule"], b["column"]
+                rules_seen.add(rule)
+                if rule == "duplicate_key":
+                    assert r in rows[:i - 1]
+                elif rule == "missing_required":
+                    assert spec.column(col).required and r[col] is None
+                elif rule == "bad_enum":
+                    assert r[col] not in spec.column(col).enum
+                elif rule == "negative_amount":
+                    assert str(r[col]).startswith("-")
+                elif rule == "bad_type":
+                    assert _is_bad_type(spec.column(col).kind, r[col]), (f.name, i, col, r[col])
+                elif rule == "unknown_key":
+                    assert src == "order_items" and r["order_id"] not in all_order_ids
+                elif rule == "bad_encoding":
+                    raw = str(r[col]).encode("utf-8", errors="surrogateescape")
+                    with pytest.raises(UnicodeDecodeError):
+                        raw.decode("utf-8")
+    assert {"duplicate_key", "missing_required", "bad_type", "bad_enum", "bad_encoding"} <= rules_seen
+
+
+def test_good_rows_valid(run):
+    """Good rows: unique keys per file, pay arithmetic, FKs, timestamps inside the window."""
+    landing, truth, _ = run
+    planted = _planted(truth)
+    lo = datetime(2026, 5, 19, 16, tzinfo=timezone.utc)
+    hi = lo + timedelta(days=SMALL["days"])
+    skus = set()
+    for f in (landing / "products").iterdir():
+        skus |= {r["sku_id"] for r in _rows(landing, "products", f)[1]}
+    order_ids = set()
+    for src in SOURCES:
+        spec = SOURCES[src]
+        for f in sorted((landing / src).iterdir()):
+            _, rows = _rows(landing, src, f)
+            keys = set()
+            for i, r in enumerate(rows, 1):
+                if (f.name, i) in planted:
+                    continue
+                k = tuple(r[c] for c in spec.key)
+                assert k not in keys, (f.name, k)
+                keys.add(k)
+                for c in spec.columns:
+                    v = r[c.name]
+                    if c.required:
+                        assert v is not None, (f.name, i, c.name)
+                    if v is None:
+                        continue
+                    if c.enum:
+                        assert v in c.enum
+                    if c.kind == TS:
+                        if isinstance(v, str):
+                            t = datetime.fromisoformat(v.replace("Z", "+00:00"))
+                            if t.tzinfo is None:
+                                t = t.replace(tzinfo=timezone(timedelta(hours=8)))
+                        else:
+                            t = v
+                        assert lo <= t < hi, (f.name, c.name, v)
+                    if c.kind == AMOUNT:
+                        s = str(v)
+                        assert float(s) >= 0 and len(s.split(".")[1]) == 2
+                if src == "orders":
+                    order_ids.add(r["order_id"])
+                    cents = {c: round(float(r[c] or 0) * 100) for c in
+                             ("items_amount", "discount_amount", "shipping_fee", "pay_amount")}
+                    assert cents["pay_amount"] == cents["items_amount"] - cents["discount_amount"] + cents["shipping_fee"]
+                if src == "order_items":
+                    assert r["sku_id"] in skus
+    for f in (landing / "order_items").iterdir():
+        _, rows = _rows(landing, "order_items", f)
+        for i, r in enumerate(rows, 1):
+            if (f.name, i) not in planted:
+                assert r["order_id"] in order_ids
+
+
+def test_truth_sane(run):
+    _, truth, summary = run
+    c = truth["counts"]
+    assert c["cross_channel_customers"] > 0
+    assert 0 < c["buyers"] <= c["customers"] <= c["users"]
+
+    def rates(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if ("rate" in k or k in ("coverage", "buyer_share", "payment_dropoff")) and isinstance(v, float):
+                    yield k, v
+                else:
+                    yield from rates(v)
+        elif isinstance(o, list):
+            for v in o:
+                yield from rates(v)
+    found = list(rates({k: v for k, v in truth.items() if k != "planted"}))
+    assert found
+    for k, v in found:
+        assert 0.0 <= v <= 1.0, k
+    steps = truth["funnel"]["steps"]
+    for counts in [truth["funnel"]["all"], *truth["funnel"]["by_platform"].values()]:
+        vals = [counts[s] for s in steps]
+        assert all(a >= b for a, b in zip(vals, vals[1:])), counts
+    assert truth["funnel"]["all"]["payment_success"] > 0
+    assert truth["tracking_coverage"]["coverage"] > 0.9
+    assert set(truth["experiment"]["arms"]) == {"control", "treatment"}
+    assert truth["experiment"]["planted_factor"] == 1.25
+    assert summary["rows_per_source"] == truth["rows_per_source"]
+    assert all(summary["rows_per_source"][s] > 0 for s in SOURCES)
+    assert truth["definitions"]["valid_order"]
+
+
+def test_tiny_is_fast(tmp_path):
+    s = generate(tmp_path / "landing", customers=200, days=30, seed=1)
+    assert s["seconds"] < 5
+    assert (tmp_path / "truth.json").exists()
+    assert not (tmp_path / "landing" / "truth.json").exists()
