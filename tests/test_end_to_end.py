@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 def built(tmp_path_factory):
     """generate + run once for the module; tests read the result."""
     home = tmp_path_factory.mktemp("e2e") / "ew"
-    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    user_home = home.parent / "user_home"  # an empty HOME: nothing may appear in it
+    user_home.mkdir()
+    env = {"EW_HOME": str(home), "HOME": str(user_home), "PATH": "/usr/bin:/bin"}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     gen = subprocess.run(exe + ["generate", "--customers", "300", "--days", "40", "--seed", "7",
                                 "--bad-rate", "0.01"], env=env, capture_output=True, text=True, timeout=300)
@@ -84,6 +86,8 @@ def test_rerun_is_a_no_op_and_status_reports_every_source(built):
 
 def test_nothing_written_outside_the_state_folder(built):
     home, _, _ = built
+    assert list((home.parent / "user_home").iterdir()) == []  # no ~/.dagster, ~/.dbt, ...
+    assert sorted(p.name for p in home.parent.iterdir()) == ["ew", "user_home"]
     repo = subprocess.run(["git", "status", "--porcelain", "--ignored"], capture_output=True, text=True,
                           cwd=str(__import__("pathlib").Path(__file__).parent.parent)).stdout
     strays = [line for line in repo.splitlines()
@@ -98,6 +102,19 @@ def test_failed_run_exits_non_zero_with_a_readable_message(tmp_path):
     exe = [sys.executable, "-m", "dagster_project.cli"]
     empty = subprocess.run(exe + ["run"], env=env, capture_output=True, text=True, timeout=300)
     assert empty.returncode == 2 and "landing folder" in empty.stderr and "is empty" in empty.stderr
+
+    # a step that fails: the warehouse path is a directory, so no raw asset can open it
+    landing = home / "landing" / "campaigns"
+    landing.mkdir(parents=True)
+    (landing / "campaigns_20260520.csv").write_text(
+        "campaign_id,name,type,channel,start_at,end_at,cost\nC1,618,discount,app,2026-06-01,2026-06-18,100\n")
+    blocked = tmp_path / "not_a_file.duckdb"
+    blocked.mkdir()
+    failed = subprocess.run(exe + ["run"], env={**env, "EW_DUCKDB_PATH": str(blocked)},
+                            capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 1
+    assert "FAILED" in failed.stderr and "raw__campaigns" in failed.stderr, failed.stderr
+    assert "full log:" in failed.stderr
 
 
 def _counts(home):
