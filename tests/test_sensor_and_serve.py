@@ -43,6 +43,22 @@ def test_landing_sensor_requests_runs_only_for_new_or_changed_files(ew_home):
     assert len(result.run_requests) == 1
 
 
+def test_landing_sensor_first_tick_ignores_files_a_run_already_loaded(ew_home):
+    from dagster_project.definitions import defs
+    from dagster_project.lib.ingest import ingest_source
+
+    landing = ew_home.landing_dir / "campaigns"
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / "campaigns_20260520.csv").write_text(
+        "campaign_id,name,type,channel,start_at,end_at,cost\nC1,618,discount,app,2026-06-01,2026-06-18,100\n")
+    ingest_source(ew_home.duckdb_path, ew_home.landing_dir, "campaigns", tz="Asia/Shanghai",
+                  lock_path=ew_home.lock_path)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    assert not sensor.evaluate_tick(dg.build_sensor_context(cursor=None)).run_requests
+    (landing / "campaigns_20260521.csv").write_text("campaign_id,name,type,channel,start_at,end_at,cost\n")
+    assert len(sensor.evaluate_tick(dg.build_sensor_context(cursor=None)).run_requests) == 1
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,6 +10,7 @@ file with a known name but new content (a corrected redelivery) replaces exactly
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 import time
@@ -415,9 +416,28 @@ def ingest_source(db_path: Path, landing_dir: Path, source: str, *, tz: str,
                 if quarantine_dir is not None and fr.status != "skipped_same_content":
                     n = fr.rows_quarantined + (fr.status == "rejected")
                     _export_quarantine(con, quarantine_dir, source, lf.name, n)
+            write_loaded_index(con, db_path)
         finally:
             con.close()
     return result
+
+
+def loaded_index_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".loaded.json")
+
+
+def write_loaded_index(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """Fingerprints (size, mtime) of every loaded file, next to the DuckDB file.
+
+    The landing sensor reads this instead of the DuckDB file, whose lock a running pipeline holds.
+    """
+    rows = con.execute(
+        "select source || '/' || file_name, file_size, file_mtime_ns from raw._files "
+        "where status = 'loaded'").fetchall()
+    path = loaded_index_path(db_path)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: [size, mtime] for k, size, mtime in sorted(rows)}))
+    os.replace(tmp, path)
 
 
 def _export_quarantine(con, quarantine_dir: Path, source: str, file_name: str, n: int) -> None:

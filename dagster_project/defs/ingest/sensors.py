@@ -10,6 +10,7 @@ import dagster as dg
 
 from dagster_project.lib import landing
 from dagster_project.lib.contract import SOURCE_NAMES
+from dagster_project.lib.ingest import loaded_index_path
 
 
 def landing_fingerprints(landing_dir: Path) -> dict[str, list[int]]:
@@ -33,14 +34,15 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
     def landing_sensor(context: dg.SensorEvaluationContext):
         landing_dir = Path(dg.EnvVar("EW_LANDING_DIR").get_value())
         current = landing_fingerprints(landing_dir)
-        seen = json.loads(context.cursor) if context.cursor else {}
+        index = loaded_index_path(Path(dg.EnvVar("EW_DUCKDB_PATH").get_value()))
+        # First tick: files a run (e.g. `ecomwh run`) already loaded are not news.
+        seen = json.loads(context.cursor) if context.cursor else (
+            json.loads(index.read_text()) if index.exists() else {})
         changed = sorted(k for k, v in current.items() if seen.get(k) != v)
         if not changed:
             return dg.SkipReason(f"no new or changed files among {len(current)} landed")
         run_key = hashlib.sha256(json.dumps(changed + [current[k] for k in changed]).encode()).hexdigest()[:16]
         context.update_cursor(json.dumps(current))
-        # Files already loaded are skipped by the loader (content hash), so a first tick after
-        # `ecomwh run` costs one quick no-op run.
         return dg.RunRequest(run_key=run_key, tags={"ew/changed_files": str(len(changed))})
 
     return landing_sensor
