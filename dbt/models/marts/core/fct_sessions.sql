@@ -1,0 +1,60 @@
+-- One row per tracking session: platform, customer (after login stitching), start, and whether the
+-- customer was new or returning (had a valid purchase on an earlier business day).
+with
+
+events as (
+
+    select * from {{ ref('int_events_attributed') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+sessions as (
+
+    select
+        session_id,
+        min(event_at) as session_start_at,
+        max(event_at) as session_end_at,
+        min(platform) as platform,
+        max(customer_key) as customer_key,
+        min(anonymous_id) as anonymous_id,
+        count(*) as n_events,
+        max(case when event_name = 'login' then 1 else 0 end) = 1 as has_login,
+        max(case when user_id is null then 1 else 0 end) = 1 as has_anonymous_events,
+        max(case when event_name = 'payment_success' then 1 else 0 end) = 1 as has_payment_success
+    from events
+    group by session_id
+
+),
+
+final as (
+
+    select
+        sessions.session_id,
+        sessions.customer_key,
+        sessions.anonymous_id,
+        sessions.platform,
+        sessions.session_start_at,
+        sessions.session_end_at,
+        {{ to_business_date('sessions.session_start_at') }} as session_date,
+        sessions.n_events,
+        sessions.has_login,
+        sessions.has_anonymous_events,
+        sessions.has_payment_success,
+        case
+            when customers.first_purchase_date < {{ to_business_date('sessions.session_start_at') }}
+                then 'returning'
+            else 'new'
+        end as customer_type
+    from sessions
+    left join customers
+        on sessions.customer_key = customers.customer_key
+
+)
+
+select * from final
