@@ -27,6 +27,10 @@ class Settings:
     dbt_target_dir: Path
     dbt_log_dir: Path
     sensor_interval_s: int
+    ltv_as_of: str | None          # calibration end (YYYY-MM-DD); default: the last loaded day
+    ltv_time_unit_days: float      # BG/NBD time unit; 7 = weeks, as in the literature
+    ltv_monthly_discount: float    # discount rate per month for the 12-month value
+    ltv_backtest_days: int         # holdout of the standing backtest (calibration end = data end - this)
 
     @property
     def lock_path(self) -> Path:
@@ -57,6 +61,10 @@ def get_settings() -> Settings:
         dbt_target_dir=_path("EW_DBT_TARGET_DIR", home / "dbt" / "target"),
         dbt_log_dir=_path("EW_DBT_LOG_DIR", home / "dbt" / "logs"),
         sensor_interval_s=int(os.environ.get("EW_SENSOR_INTERVAL_S", "30")),
+        ltv_as_of=os.environ.get("EW_LTV_AS_OF") or None,
+        ltv_time_unit_days=float(os.environ.get("EW_LTV_TIME_UNIT_DAYS", "7")),
+        ltv_monthly_discount=float(os.environ.get("EW_LTV_MONTHLY_DISCOUNT", "0.01")),
+        ltv_backtest_days=int(os.environ.get("EW_LTV_BACKTEST_DAYS", "60")),
     )
 
 
