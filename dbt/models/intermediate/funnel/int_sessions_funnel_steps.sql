@@ -1,0 +1,130 @@
+-- One row per session with the time it reached each funnel step. A step counts only at or after the
+-- time the previous step was reached: step 1 at the session's earliest product_view, each later step
+-- at its earliest event with event_at >= the previous step's time. So an add_to_cart logged before
+-- the first product_view does not reach step 2 unless another add_to_cart follows. Anonymous events
+-- before login are part of their session like any other.
+with
+
+events as (
+
+    select * from {{ ref('int_events_attributed') }}
+
+),
+
+sessions as (
+
+    select distinct session_id
+    from events
+
+),
+
+funnel_events as (
+
+    select
+        session_id,
+        event_name,
+        event_at
+    from events
+    where event_name in ('product_view', 'add_to_cart', 'checkout_start', 'payment_submit', 'payment_success')
+
+),
+
+product_viewed as (
+
+    select
+        session_id,
+        min(event_at) as product_view_at
+    from funnel_events
+    where event_name = 'product_view'
+    group by session_id
+
+),
+
+added_to_cart as (
+
+    select
+        product_viewed.session_id,
+        min(funnel_events.event_at) as add_to_cart_at
+    from product_viewed
+    inner join funnel_events
+        on product_viewed.session_id = funnel_events.session_id
+        and funnel_events.event_name = 'add_to_cart'
+        and funnel_events.event_at >= product_viewed.product_view_at
+    group by product_viewed.session_id
+
+),
+
+checkout_started as (
+
+    select
+        added_to_cart.session_id,
+        min(funnel_events.event_at) as checkout_start_at
+    from added_to_cart
+    inner join funnel_events
+        on added_to_cart.session_id = funnel_events.session_id
+        and funnel_events.event_name = 'checkout_start'
+        and funnel_events.event_at >= added_to_cart.add_to_cart_at
+    group by added_to_cart.session_id
+
+),
+
+payment_submitted as (
+
+    select
+        checkout_started.session_id,
+        min(funnel_events.event_at) as payment_submit_at
+    from checkout_started
+    inner join funnel_events
+        on checkout_started.session_id = funnel_events.session_id
+        and funnel_events.event_name = 'payment_submit'
+        and funnel_events.event_at >= checkout_started.checkout_start_at
+    group by checkout_started.session_id
+
+),
+
+payment_succeeded as (
+
+    select
+        payment_submitted.session_id,
+        min(funnel_events.event_at) as payment_success_at
+    from payment_submitted
+    inner join funnel_events
+        on payment_submitted.session_id = funnel_events.session_id
+        and funnel_events.event_name = 'payment_success'
+        and funnel_events.event_at >= payment_submitted.payment_submit_at
+    group by payment_submitted.session_id
+
+),
+
+final as (
+
+    select
+        sessions.session_id,
+        product_viewed.product_view_at,
+        added_to_cart.add_to_cart_at,
+        checkout_started.checkout_start_at,
+        payment_submitted.payment_submit_at,
+        payment_succeeded.payment_success_at,
+        case
+            when payment_succeeded.payment_success_at is not null then 5
+            when payment_submitted.payment_submit_at is not null then 4
+            when checkout_started.checkout_start_at is not null then 3
+            when added_to_cart.add_to_cart_at is not null then 2
+            when product_viewed.product_view_at is not null then 1
+            else 0
+        end as steps_reached
+    from sessions
+    left join product_viewed
+        on sessions.session_id = product_viewed.session_id
+    left join added_to_cart
+        on sessions.session_id = added_to_cart.session_id
+    left join checkout_started
+        on sessions.session_id = checkout_started.session_id
+    left join payment_submitted
+        on sessions.session_id = payment_submitted.session_id
+    left join payment_succeeded
+        on sessions.session_id = payment_succeeded.session_id
+
+)
+
+select * from final

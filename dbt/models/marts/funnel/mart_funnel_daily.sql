@@ -1,0 +1,96 @@
+-- Session funnel per business date, platform and new/returning customer: sessions reaching each of
+-- the five steps (in order within the session, see int_sessions_funnel_steps), with step and overall
+-- conversion and drop-off. One row per step for every day/platform/customer_type that has sessions.
+with
+
+sessions as (
+
+    select * from {{ ref('fct_sessions') }}
+
+),
+
+funnel_steps as (
+
+    select * from {{ ref('int_sessions_funnel_steps') }}
+
+),
+
+steps as (
+
+    select 1 as step_order, 'product_view' as step
+    union all select 2, 'add_to_cart'
+    union all select 3, 'checkout_start'
+    union all select 4, 'payment_submit'
+    union all select 5, 'payment_success'
+
+),
+
+counted as (
+
+    select
+        sessions.session_date as event_date,
+        sessions.platform,
+        sessions.customer_type,
+        count(*) as total_sessions,
+        sum(case when funnel_steps.steps_reached >= 1 then 1 else 0 end) as step_1_sessions,
+        sum(case when funnel_steps.steps_reached >= 2 then 1 else 0 end) as step_2_sessions,
+        sum(case when funnel_steps.steps_reached >= 3 then 1 else 0 end) as step_3_sessions,
+        sum(case when funnel_steps.steps_reached >= 4 then 1 else 0 end) as step_4_sessions,
+        sum(case when funnel_steps.steps_reached >= 5 then 1 else 0 end) as step_5_sessions
+    from sessions
+    left join funnel_steps
+        on sessions.session_id = funnel_steps.session_id
+    group by
+        sessions.session_date,
+        sessions.platform,
+        sessions.customer_type
+
+),
+
+unpivoted as (
+
+    select
+        counted.event_date,
+        counted.platform,
+        counted.customer_type,
+        steps.step_order,
+        steps.step,
+        counted.total_sessions,
+        case steps.step_order
+            when 1 then counted.step_1_sessions
+            when 2 then counted.step_2_sessions
+            when 3 then counted.step_3_sessions
+            when 4 then counted.step_4_sessions
+            when 5 then counted.step_5_sessions
+        end as sessions,
+        case steps.step_order
+            when 2 then counted.step_1_sessions
+            when 3 then counted.step_2_sessions
+            when 4 then counted.step_3_sessions
+            when 5 then counted.step_4_sessions
+        end as previous_step_sessions,
+        counted.step_1_sessions as first_step_sessions
+    from counted
+    cross join steps
+
+),
+
+final as (
+
+    select
+        event_date,
+        platform,
+        customer_type,
+        step_order,
+        step,
+        cast(sessions as bigint) as sessions,
+        cast(sessions as double) / nullif(cast(previous_step_sessions as double), 0) as step_conversion,
+        cast(sessions as double) / nullif(cast(first_step_sessions as double), 0) as overall_conversion,
+        1 - cast(sessions as double) / nullif(cast(previous_step_sessions as double), 0) as drop_off,
+        cast(previous_step_sessions as bigint) as previous_step_sessions,
+        cast(total_sessions as bigint) as total_sessions
+    from unpivoted
+
+)
+
+select * from final
