@@ -101,6 +101,8 @@ class _ProgressHandler(logging.Handler):
             err = event.step_failure_data.error if event.step_failure_data else None
             msg = _root_message(err) if err else "unknown error"
             self.failures.append(f"{step}: {msg}")
+            if err is not None:  # the whole story goes to the run log (stderr is the log file here)
+                print(f"STEP FAILURE {step}:\n{err.to_string()}", file=sys.stderr, flush=True)
             self._print(f"{t} FAILED  {step}: {msg}")
         elif et == "ASSET_MATERIALIZATION":
             mat = event.event_specific_data.materialization

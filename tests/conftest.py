@@ -21,3 +21,27 @@ def ew_home(tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("EW_QUARANTINE_DIR", str(settings.quarantine_dir))
     return settings
+
+
+@pytest.fixture(scope="session")
+def truth_warehouse(tmp_path_factory):
+    """A generated dataset built by the whole pipeline once per test session, with its truth.json.
+
+    Metric tests compare marts against truth.json: values the generator computed from its own rows
+    with a separate, deliberately simple implementation.
+    """
+    import json
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    home = tmp_path_factory.mktemp("truth") / "ew"
+    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent)}
+    exe = [sys.executable, "-m", "dagster_project.cli"]
+    gen = subprocess.run(exe + ["generate", "--customers", "2500", "--days", "150", "--seed", "11",
+                                "--bad-rate", "0.003"], env=env, capture_output=True, text=True, timeout=600)
+    assert gen.returncode == 0, gen.stderr
+    run = subprocess.run(exe + ["run"], env=env, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return SimpleNamespace(home=home, db=home / "warehouse.duckdb",
+                           truth=json.loads((home / "truth.json").read_text()), run_stdout=run.stdout)

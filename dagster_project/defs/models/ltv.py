@@ -14,6 +14,8 @@ PREDICTED = dg.AssetKey(["marts", "mart_ltv_predicted"])
 MODEL = dg.AssetKey(["marts", "mart_ltv_model"])
 BACKTEST = dg.AssetKey(["marts", "mart_ltv_backtest"])
 FCT_ORDERS = dg.AssetKey(["marts", "fct_orders"])
+# A backtest needs enough customers acquired before its calibration end to fit four parameters.
+MIN_BACKTEST_CUSTOMERS = 50
 
 
 def _write(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], df: pl.DataFrame,
@@ -49,11 +51,21 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         purchases = pl.from_arrow(con.execute(
             "select customer_key, order_date as purchase_date, cast(sum(net_revenue) as double) as amount "
             "from marts.fct_orders where is_valid group by all").to_arrow_table())
+        if purchases.height == 0:
+            raise dg.Failure("marts.fct_orders has no valid orders: nothing to fit the LTV model on")
         data_end: date = purchases["purchase_date"].max()
         as_of = date.fromisoformat(settings.ltv_as_of) if settings.ltv_as_of else data_end
         tables = ltv_marts.fit_and_predict(purchases, as_of, cfg)
-        calibration_ends = sorted({data_end - timedelta(days=settings.ltv_backtest_days)}
-                                  | ({as_of} if as_of < data_end else set()))
+        candidates = {data_end - timedelta(days=settings.ltv_backtest_days)} | (
+            {as_of} if as_of < data_end else set())
+        calibration_ends = []
+        for end in sorted(candidates):
+            acquired = purchases.filter(pl.col("purchase_date") <= end)["customer_key"].n_unique()
+            if acquired < MIN_BACKTEST_CUSTOMERS:
+                context.log.warning(f"no backtest at {end}: only {acquired} customers bought by then "
+                                    f"(need {MIN_BACKTEST_CUSTOMERS} to fit)")
+                continue
+            calibration_ends.append(end)
         backtests = pl.DataFrame(
             [ltv_marts.backtest(purchases, end, data_end, cfg) for end in calibration_ends],
             schema={"as_of_date": pl.Date, "holdout_days": pl.Int64, "customers": pl.Int64,
