@@ -48,7 +48,7 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     settings = get_settings()
     cfg = ltv_marts.LtvConfig(settings.ltv_time_unit_days, settings.ltv_monthly_discount)
     with warehouse.connect() as con:
-        purchases = pl.from_arrow(con.execute(
+        purchases = pl.from_arrow(con.sql(
             "select customer_key, order_date as purchase_date, cast(sum(net_revenue) as double) as amount "
             "from marts.fct_orders where is_valid group by all").to_arrow_table())
         if purchases.height == 0:
