@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test generate run serve stop status clean
+.PHONY: install demo test bench generate run serve stop status clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ demo: install
 
 test: install
 	$(BIN)/pytest
+
+# Benchmarks are not tests: they print timings and ratios measured in the same run.
+bench: install
+	$(BIN)/python benchmarks/bench_clv.py
 
 generate run status stop: install
 	$(BIN)/ecomwh $@
