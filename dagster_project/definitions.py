@@ -6,5 +6,8 @@ from dagster_project.defs import jobs
 from dagster_project.defs.dbt import definitions as dbt_defs
 from dagster_project.defs.ingest import definitions as ingest_defs
 from dagster_project.defs.models import definitions as model_defs
+from dagster_project.defs.quality import definitions as quality_defs
 
-defs = dg.Definitions.merge(ingest_defs.defs, dbt_defs.defs, model_defs.defs, jobs.defs)
+defs = dg.Definitions.merge(
+    ingest_defs.defs, dbt_defs.defs, model_defs.defs, quality_defs.defs, jobs.defs
+)
