@@ -237,9 +237,34 @@ def status_report(settings: Settings, now: datetime | None = None) -> dict:
             }
         for s, rule, n in rules:
             out["quarantine_by_rule"].setdefault(s, {})[rule] = n
+        out["quality"] = _quality_summary(con)
+        docs = settings.home / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        out["data_docs"] = docs.as_uri() if docs.exists() else None
     finally:
         con.close()
     return out
+
+
+def _quality_summary(con) -> dict | None:
+    """Latest day of marts.mart_data_quality: status counts and the checks that are not passing."""
+    exists = con.execute("select count(*) from information_schema.tables "
+                         "where table_schema = 'marts' and table_name = 'mart_data_quality'").fetchall()[0][0]
+    if not exists:
+        return None
+    rows = con.execute("""
+        select check_name, source, check_date, status, value, threshold, threshold_op, unexpected_count
+        from marts.mart_data_quality q
+        where check_date = (select max(check_date) from marts.mart_data_quality i
+                            where i.check_name = q.check_name and i.source = q.source)
+        order by status desc, check_name, source""").fetchall()
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r[3]] = counts.get(r[3], 0) + 1
+    not_passing = [
+        {"check": c, "source": src, "date": d.isoformat(), "status": st, "value": v,
+         "threshold": f"{op} {t}" if t is not None else None, "unexpected_count": n}
+        for c, src, d, st, v, t, op, n in rows if st != "pass"]
+    return {"status_counts": counts, "not_passing": not_passing}
 
 
 def _data_time_column(source: str) -> str:
@@ -284,6 +309,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             fresh += f" ({_age(r['minutes_since_latest_data'])}, SLA {_age(r['sla_minutes'])})"
         print(f"{s:<24}{r['files']:>6}{r['rows']:>11,}{r['rows_quarantined']:>12,}  "
               f"{r['last_load_utc'] or '-':<20}{r['latest_data_utc'] or '-':<20} {fresh}")
+    q = report.get("quality")
+    if q:
+        counts = ", ".join(f"{n} {st}" for st, n in sorted(q["status_counts"].items()))
+        print(f"\ndata quality (marts.mart_data_quality, latest day per check): {counts}")
+        for item in q["not_passing"][:15]:
+            value = f"{item['value']:.4g}" if isinstance(item["value"], (int, float)) else item["value"]
+            print(f"  {item['status']:<5} {item['check']:<34} {item['source'] or '-':<22} {item['date']}  "
+                  f"value {value} (threshold {item['threshold']}), unexpected {item['unexpected_count']}")
+    print(f"\nGreat Expectations Data Docs: {report.get('data_docs') or 'not built yet (run the pipeline)'}")
     if report["quarantine_by_rule"]:
         print("\nquarantined rows by rule (details: raw.quarantine, exports in "
               f"{settings.quarantine_dir}):")
