@@ -89,3 +89,23 @@ def test_every_suite_file_is_a_check_on_an_existing_asset(ew_home):
         assert f"ge_{suite.name}" in keys, suite.name
         assert keys[f"ge_{suite.name}"].asset_key.path == list(suite.asset)
         assert graph.has(dg.AssetKey(list(suite.asset))), suite.asset
+
+
+def test_quantile_expectation_validates_in_a_file_context(tmp_path):
+    """GE 1.24 + numpy 2 returns numpy.bool from this expectation; the runner must cope."""
+    import numpy as np
+    import pandas as pd
+
+    from dagster_project.lib.quality import QualityRunner, SuiteFile
+
+    raw = {"name": "q", "meta": {"ew": {"asset": ["x"], "query": "x"}}, "expectations": [{
+        "type": "expect_column_quantile_values_to_be_between",
+        "kwargs": {"column": "lag", "quantile_ranges": {"quantiles": [0.5, 0.95],
+                                                        "value_ranges": [[0, 4], [0, 30]]},
+                   "allow_relative_error": "linear"},
+        "severity": "warning"}]}
+    outcome = QualityRunner(tmp_path / "gx").validate(SuiteFile("q", ("x",), "x", "", raw),
+                                                      pd.DataFrame({"lag": np.linspace(0, 10, 101)}))
+    (e,) = outcome.expectations
+    assert not e.success and e.severity == "warning"  # median 5 > 4
+    assert e.observed_value["values"] == [5.0, 9.5]

@@ -114,6 +114,30 @@ class SuiteOutcome:
         return f"{self.suite}: " + "; ".join(parts)
 
 
+_patched = False
+
+
+def _patch_numpy_bool_results() -> None:
+    """GE 1.24 with numpy 2: expect_column_quantile_values_to_be_between returns a numpy.bool as
+    `success`, which the file context's results store cannot serialize (TypeError). Cast it."""
+    global _patched
+    if _patched:
+        return
+    from great_expectations.expectations.core.expect_column_quantile_values_to_be_between import (
+        ExpectColumnQuantileValuesToBeBetween,
+    )
+
+    original = ExpectColumnQuantileValuesToBeBetween._validate
+
+    def _validate(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        result["success"] = bool(result["success"])
+        return result
+
+    ExpectColumnQuantileValuesToBeBetween._validate = _validate
+    _patched = True
+
+
 def _jsonable(v):
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -136,13 +160,16 @@ class QualityRunner:
     @cached_property
     def context(self):
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-        os.environ.setdefault("TQDM_DISABLE", "1")  # GE draws progress bars into our logs otherwise
         import great_expectations as gx
 
         self.gx_root.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ctx = gx.get_context(mode="file", project_root_dir=str(self.gx_root))
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            # progress bars would land in every Dagster log and in `ecomwh run`'s log file
+            ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         return ctx
 
     @property
@@ -153,6 +180,7 @@ class QualityRunner:
         import great_expectations as gx
 
         ctx = self.context
+        _patch_numpy_bool_results()
         source = ctx.data_sources.add_or_update_pandas("ew_duckdb")
         try:
             asset = source.get_asset(suite.name)
