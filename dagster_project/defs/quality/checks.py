@@ -50,6 +50,12 @@ def quality_resource() -> QualityResource:
     return QualityResource(home=dg.EnvVar("EW_HOME"))
 
 
+def fetch_frame(con, query: str):
+    """Query result as pandas via Arrow (several times faster than .df() on a million rows);
+    dates become datetime64 so GE compares them like timestamps."""
+    return con.sql(query).to_arrow_table().to_pandas(date_as_object=False)
+
+
 def check_result(outcome, seconds: float, docs: Path | None) -> dg.AssetCheckResult:
     failed = outcome.failed
     severity = dg.AssetCheckSeverity.ERROR if outcome.critical_failed else dg.AssetCheckSeverity.WARN
@@ -84,7 +90,7 @@ def build_suite_check(suite: SuiteFile) -> dg.AssetChecksDefinition:
     def _check(warehouse: WarehouseResource, quality: QualityResource) -> dg.AssetCheckResult:
         started = time.perf_counter()
         with warehouse.connect(read_only=True) as con:
-            df = con.sql(render_query(suite)).df()
+            df = fetch_frame(con, render_query(suite))
         runner = quality.runner
         outcome = runner.validate(suite, df)
         return check_result(outcome, time.perf_counter() - started,
