@@ -51,9 +51,18 @@ def quality_resource() -> QualityResource:
 
 
 def fetch_frame(con, query: str):
-    """Query result as pandas via Arrow (several times faster than .df() on a million rows);
-    dates become datetime64 so GE compares them like timestamps."""
-    return con.sql(query).to_arrow_table().to_pandas(date_as_object=False)
+    """Query result as pandas via Arrow (several times faster than .df() on a million rows).
+
+    Dates become datetime64 so GE compares them like timestamps; DECIMAL amounts become float64
+    (Arrow would hand over Decimal objects, which GE treats as opaque values).
+    """
+    import pyarrow as pa
+
+    table = con.sql(query).to_arrow_table()
+    for i, f in enumerate(table.schema):
+        if pa.types.is_decimal(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.float64()))
+    return table.to_pandas(date_as_object=False)
 
 
 def check_result(outcome, seconds: float, docs: Path | None) -> dg.AssetCheckResult:
