@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import numpy as np
 import pytest
 
@@ -545,3 +546,15 @@ def test_mart_data_quality_asset_writes_the_table(truth_warehouse, tmp_path):
         con.close()
     assert rows == md["rows"].value > 0 and pk == 1
     assert md["failing_checks_latest"].value == len(md["failing_checks"].value) >= 1  # stale freshness
+
+
+def test_every_planted_bad_row_is_counted_by_the_quality_mart(truth_warehouse, truth_con):
+    """The generator's --bad-rate rows, per source: quarantined at ingest and counted in the
+    daily quality figures, equal to truth.json's planted counts."""
+    dq = daily_quality(truth_con, tz="Asia/Shanghai")
+    q = dq.filter(dq["check_name"] == "quarantined_rows").group_by("source").agg(
+        pl.col("unexpected_count").sum().alias("n"))
+    counted = {r["source"]: int(r["n"]) for r in q.iter_rows(named=True) if r["n"]}
+    planted = {s: n for s, n in truth_warehouse.truth["bad_rows_per_source"].items() if n}
+    assert counted == planted
+    assert sum(counted.values()) == truth_warehouse.truth["bad_rows_total"]
