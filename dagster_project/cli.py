@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from dagster_project.settings import REPO_ROOT, Settings, export_env, get_settings
@@ -209,8 +209,9 @@ def status_report(settings: Settings, now: datetime | None = None) -> dict:
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     try:
         files = {r[0]: r[1:] for r in con.execute(
-            "select source, count(*), sum(rows_landed), sum(rows_loaded), sum(rows_quarantined), "
-            "max(loaded_at), max(file_date) from raw._files where status = 'loaded' group by source"
+            "select source, count(*), sum(rows_landed), sum(rows_loaded), "
+            "(select count(*) from raw.quarantine q where q.source = f.source), "  # incl. unreadable files
+            "max(loaded_at), max(file_date) from raw._files f where status = 'loaded' group by source"
         ).fetchall()}
         rules = con.execute(
             "select source, rule, count(*) from raw.quarantine group by all order by 1, 3 desc").fetchall()
@@ -219,8 +220,10 @@ def status_report(settings: Settings, now: datetime | None = None) -> dict:
             n_files, landed, loaded, quarantined, last_load, last_file_date = files.get(
                 s, (0, 0, 0, 0, None, None))
             ts_col = _data_time_column(s)
+            # a device clock running ahead must not make a source look fresh: ignore the future
             rows, latest = con.execute(
-                f"select count(*), cast(max({ts_col}) as timestamp) from raw.{s}").fetchone()
+                f"select count(*), cast(max({ts_col}) filter (where {ts_col} <= ?) as timestamp) "
+                f"from raw.{s}", [now + timedelta(minutes=5)]).fetchone()
             # Freshness is the age of the newest data, not of the load: a backfill loaded a minute
             # ago is still stale (and says so).
             age_min = (now - latest).total_seconds() / 60 if latest else None

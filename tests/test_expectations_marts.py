@@ -548,10 +548,14 @@ def test_mart_data_quality_asset_writes_the_table(truth_warehouse, tmp_path):
     assert md["failing_checks_latest"].value == len(md["failing_checks"].value) >= 1  # stale freshness
 
 
-def test_every_planted_bad_row_is_counted_by_the_quality_mart(truth_warehouse, truth_con):
+def test_every_planted_bad_row_is_counted_by_the_quality_mart(truth_warehouse):
     """The generator's --bad-rate rows, per source: quarantined at ingest and counted in the
     daily quality figures, equal to truth.json's planted counts."""
-    dq = daily_quality(truth_con, tz="Asia/Shanghai")
+    con = duckdb.connect(str(truth_warehouse.db), read_only=True)
+    try:
+        dq = daily_quality(con, tz="Asia/Shanghai")
+    finally:
+        con.close()
     q = dq.filter(dq["check_name"] == "quarantined_rows").group_by("source").agg(
         pl.col("unexpected_count").sum().alias("n"))
     counted = {r["source"]: int(r["n"]) for r in q.iter_rows(named=True) if r["n"]}

@@ -302,3 +302,62 @@ def test_validation_sql_compiles_for_every_source(source, tmp_path):
                       "_pre_rule": pa.array([], pa.string()), "_pre_detail": pa.array([], pa.string())})
     con.register("landed", empty)
     assert con.execute(ingest.validation_sql(src, TZ)).fetchall() == []
+
+
+def test_date_only_timestamp_is_business_midnight_whatever_the_machine_zone(wh, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    wh.write("campaigns", "campaigns_20260520.csv",
+             "campaign_id,name,type,channel,start_at,end_at,cost\nC1,618,discount,app,2026-06-01,2026-06-18T23:59:59+08:00,1\n"
+             .encode())
+    wh.ingest("campaigns")
+    # 2026-06-01 00:00 in Shanghai is 2026-05-31 16:00 UTC
+    assert wh.q("select start_at, end_at from raw.campaigns") == [
+        (datetime(2026, 5, 31, 16, 0), datetime(2026, 6, 18, 15, 59, 59))]
+
+
+def test_unicode_line_separators_inside_a_field_do_not_split_the_row(wh):
+    wh.write("products", "products_20260520.csv",
+             "sku_id,spu_id,product_name,category_l1,category_l2,brand,list_price,cost_price,launched_at,delisted_at\n"
+             "S1,P1,连衣裙\u2028夏季\x1c款,clothing,,,19.90,9.00,,\nS2,P2,短袖,clothing,,,9.90,4.00,,\n".encode())
+    res = wh.ingest("products")
+    assert res.total("rows_landed") == 2 and res.total("rows_quarantined") == 0
+    assert wh.q("select sku_id, product_name, _row from raw.products order by 1") == [
+        ("S1", "连衣裙\u2028夏季\x1c款", 1), ("S2", "短袖", 2)]
+
+
+def test_corrected_file_with_same_size_and_mtime_is_still_replaced(wh):
+    p = wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))
+    wh.ingest("orders")
+    st = p.stat()
+    p.write_bytes(orders_csv([GOOD.replace("O1", "O2")]))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # like `cp -p`: same size, same mtime
+    assert p.stat().st_size == st.st_size
+    assert [f.status for f in wh.ingest("orders").files] == ["replaced"]
+    assert wh.q("select order_id from raw.orders") == [("O2",)]
+
+
+def test_file_name_with_a_quote_loads_and_exports_its_quarantine(wh):
+    wh.write("orders", "orders_20260520_o'neil.csv", orders_csv([GOOD, "O2,U1,app,,,created,1,0,0,1,,,,"]))
+    res = wh.ingest("orders")
+    assert res.total("rows_loaded") == 1 and res.total("rows_quarantined") == 1
+    assert (wh.quarantine / "orders" / "orders_20260520_o'neil.csv.quarantine.csv").exists()
+
+
+def test_jsonl_keys_are_matched_like_csv_headers(wh):
+    line = json.dumps({"Event_ID": "E1", " event_ts": "2026-05-20T12:00:00Z", "ANONYMOUS_ID": "A1",
+                       "session_id": "S1", "event_name": "login", "platform": "ios", "user_id": "U1"})
+    wh.write("events", "events_20260520.jsonl", (line + "\n").encode())
+    assert wh.ingest("events").total("rows_loaded") == 1
+
+
+def test_parquet_float32_amounts_keep_their_decimal_value(wh):
+    table = pa.table({"campaign_id": ["C1"], "name": ["618"], "type": ["discount"], "channel": ["app"],
+                      "start_at": pa.array([datetime(2026, 6, 1)], pa.timestamp("us", tz="UTC")),
+                      "end_at": pa.array([datetime(2026, 6, 2)], pa.timestamp("us", tz="UTC")),
+                      "cost": pa.array([19.9], pa.float32())})
+    path = wh.landing_dir / "campaigns" / "campaigns_20260520.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    res = wh.ingest("campaigns")
+    assert res.total("rows_quarantined") == 0
+    assert str(wh.q("select cost from raw.campaigns")[0][0]) == "19.90"

@@ -109,3 +109,18 @@ def test_quantile_expectation_validates_in_a_file_context(tmp_path):
     (e,) = outcome.expectations
     assert not e.success and e.severity == "warning"  # median 5 > 4
     assert e.observed_value["values"] == [5.0, 9.5]
+
+
+def test_a_far_future_timestamp_is_reported_not_a_crash(tmp_path):
+    import pandas as pd
+
+    from dagster_project.lib.quality import QualityRunner, SuiteFile
+
+    raw = {"name": "f", "meta": {"ew": {"asset": ["x"], "query": "x"}}, "expectations": [{
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "delisted_at", "min_value": "2000-01-01T00:00:00", "max_value": "2035-01-01T00:00:00"},
+        "severity": "critical"}]}
+    df = pd.DataFrame({"delisted_at": pd.array(["2026-01-01", "9999-12-31"], dtype="datetime64[us]")})
+    outcome = QualityRunner(tmp_path / "gx", build_docs=False).validate(SuiteFile("f", ("x",), "x", "", raw), df)
+    (e,) = outcome.expectations
+    assert not e.success and e.unexpected_count == 1

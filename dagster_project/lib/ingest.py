@@ -33,7 +33,8 @@ _ISO_TS = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"
     r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
 )
-_HAS_OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+# An offset only counts after a time of day: the "-20" of a bare date "2026-05-20" is not one.
+_HAS_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 _INT = r"^[+-]?[0-9]+$"
 _AMOUNT = r"^[+-]?[0-9]+(\.[0-9]{1,2})?$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -277,13 +278,8 @@ def load_file(
     started = time.perf_counter()
     src = SOURCES[lf.source]
     stat = lf.path.stat()
-    unchanged = con.execute(
-        "select 1 from raw._files where source = ? and file_name = ? and status = 'loaded' "
-        "and file_size = ? and file_mtime_ns = ?",
-        [lf.source, lf.name, stat.st_size, stat.st_mtime_ns],
-    ).fetchone()
-    if unchanged:  # same name, size and mtime as a loaded file: skip without reading it again
-        return FileResult(lf.source, lf.name, "skipped_same_content", notes=["already loaded"])
+    # Always hash: a corrected file copied with `cp -p` keeps size and mtime, and only its
+    # content tells it apart (hashing the demo's 285 MB of landing files costs about a second).
     raw_bytes = lf.path.read_bytes()
     digest = landing.content_hash(raw_bytes)
     prior = con.execute(
@@ -409,6 +405,7 @@ def ingest_source(db_path: Path, landing_dir: Path, source: str, *, tz: str,
     with writer_lock(lock_path):
         con = duckdb.connect(str(db_path))
         try:
+            con.execute("set TimeZone = 'UTC'")  # nothing may depend on the machine's zone
             ensure_raw_schema(con)
             for lf in files:
                 fr = load_file(con, lf, tz=tz)
@@ -450,7 +447,7 @@ def _export_quarantine(con, quarantine_dir: Path, source: str, file_name: str, n
     con.execute(
         "copy (select file_name, row_number, rule, column_name, reason, raw_text "
         "from raw.quarantine where source = ? and file_name = ? order by row_number) "
-        f"to '{tmp}' (header, delimiter ',')",
+        f"to {_q(str(tmp))} (header, delimiter ',')",
         [source, file_name],
     )
     os.replace(tmp, target)

@@ -24,6 +24,7 @@ FILE_NAME_RE = re.compile(
     r"^(?P<source>[a-z_]+?)_(?P<date>\d{8})(?:_[^/]*)?\.(?P<ext>csv\.gz|csv|jsonl|parquet)$"
 )
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_LINE_RE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
 
 class LandingFileError(ValueError):
@@ -170,7 +171,9 @@ def _header_notes(header: list[str], columns: tuple[str, ...]) -> list[str]:
 
 def parse_csv(data: bytes, columns: tuple[str, ...]) -> ParsedFile:
     text, encoding = decode_text(data)
-    lines = text.splitlines(keepends=True)
+    # Only \n ends a line: str.splitlines would also split on \u2028, \x1c-\x1e, \x85, which
+    # occur inside pasted product names and are not quoted by CSV writers.
+    lines = _LINE_RE.findall(text)
     if not lines:
         return _empty(columns, encoding)
     reader = csv.reader(iter(lines))
@@ -263,6 +266,7 @@ def parse_jsonl(data: bytes, columns: tuple[str, ...]) -> ParsedFile:
         if not isinstance(obj, dict):
             _append_bad(out, line_no, text, "malformed_row", "a JSON line must be an object")
             continue
+        obj = {str(k).strip().lower(): v for k, v in obj.items()}  # like CSV headers
         seen_keys.update(obj)
         out.row_numbers.append(line_no)
         out.raw_text.append(text)
@@ -285,7 +289,13 @@ def parse_parquet(path: Path, columns: tuple[str, ...]) -> ParsedFile:
         try:
             rel = con.sql("select * from read_parquet(?)", params=[str(path)])
             names = [n.lower() for n in rel.columns]
-            rows = rel.fetchall()
+            # Text as DuckDB prints it: a float32 19.9 stays "19.9" (Python would say
+            # 19.899999618530273), timestamps keep their offset ("+00").
+            rows = con.sql(
+                "select " + ", ".join(f"cast(c{i} as varchar)" for i in range(len(names)))
+                + " from read_parquet(?) as t(" + ", ".join(f"c{i}" for i in range(len(names))) + ")",
+                params=[str(path)],
+            ).fetchall()
         except duckdb.Error as exc:
             raise LandingFileError(f"{path}: not a readable Parquet file ({exc})") from exc
     finally:
@@ -300,19 +310,8 @@ def parse_parquet(path: Path, columns: tuple[str, ...]) -> ParsedFile:
         out.pre_detail.append(None)
         for c in columns:
             i = index.get(c)
-            out.values[c].append(_json_text(_parquet_value(row[i])) if i is not None else None)
+            out.values[c].append(_json_text(row[i]) if i is not None else None)
     return out
-
-
-def _parquet_value(v):
-    if isinstance(v, datetime):
-        # A timezone-aware value keeps its offset; a naive one is business local time (contract).
-        return v.isoformat(sep=" ")
-    if isinstance(v, date):
-        return v.isoformat()
-    if hasattr(v, "as_tuple"):  # Decimal
-        return str(v)
-    return v
 
 
 def parse(lf: LandedFile, data: bytes) -> ParsedFile:

@@ -138,10 +138,23 @@ def _patch_numpy_bool_results() -> None:
     _patched = True
 
 
+_NS_MIN, _NS_MAX = "1677-09-22", "2262-04-11"  # the datetime64[ns] range
+
+
 def _ns_datetimes(df):
-    """DuckDB gives datetime64[us]; GE's fast path for timestamp comparisons needs [ns] (2x on 1M rows)."""
-    converted = {c: df[c].astype("datetime64[ns]") for c, t in df.dtypes.items()
-                 if str(t).startswith("datetime64[") and str(t) != "datetime64[ns]" and "," not in str(t)}
+    """DuckDB gives datetime64[us]; GE's fast path for timestamp comparisons needs [ns] (2x on 1M rows).
+
+    A column holding a value outside the [ns] range (a "never" of 9999-12-31) stays as it is: the
+    comparison is slower but the out-of-range value is still validated, not a crash."""
+    import pandas as pd
+
+    converted = {}
+    for c, t in df.dtypes.items():
+        if str(t).startswith("datetime64[") and str(t) != "datetime64[ns]" and "," not in str(t):
+            col = df[c]
+            lo, hi = col.min(), col.max()
+            if pd.isna(lo) or (lo >= pd.Timestamp(_NS_MIN) and hi <= pd.Timestamp(_NS_MAX)):
+                converted[c] = col.astype("datetime64[ns]")
     return df.assign(**converted) if converted else df
 
 
