@@ -361,3 +361,24 @@ def test_parquet_float32_amounts_keep_their_decimal_value(wh):
     res = wh.ingest("campaigns")
     assert res.total("rows_quarantined") == 0
     assert str(wh.q("select cost from raw.campaigns")[0][0]) == "19.90"
+
+
+def test_order_lines_that_land_before_their_order_are_released_when_it_arrives(wh):
+    wh.write("order_items", "order_items_20260520.csv",
+             b"order_id,line_no,sku_id,quantity,unit_price,discount_amount\nO1,1,SKU1,1,100.00,10\nO404,1,SKU1,1,5,0\n")
+    wh.ingest("orders")
+    first = wh.ingest("order_items")
+    assert first.total("rows_quarantined") == 2 and first.released == {}
+    wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))  # O1 arrives late; O404 never does
+    wh.ingest("orders")
+    again = wh.ingest("order_items")
+    assert again.released == {"order_items_20260520.csv": 1}
+    assert wh.q("select order_id, line_no, _file, _row from raw.order_items") == [
+        ("O1", 1, "order_items_20260520.csv", 1)]
+    assert wh.q("select row_number, rule from raw.quarantine where source = 'order_items'") == [(2, "unknown_key")]
+    # the file's books still balance: landed = loaded + quarantined
+    assert wh.q("select rows_landed, rows_loaded, rows_quarantined from raw._files "
+                "where source = 'order_items'") == [(2, 1, 1)]
+    export = wh.quarantine / "order_items" / "order_items_20260520.csv.quarantine.csv"
+    assert len(export.read_text().splitlines()) == 2  # header + O404
+    assert wh.ingest("order_items").released == {}  # nothing left to release, nothing released twice

@@ -85,10 +85,19 @@ def writer_lock(lock_path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
                 _lock_fd = None
 
 
+def pending_table(source: str) -> str:
+    """Typed rows of `source` quarantined as unknown_key, kept so they can be released when the
+    parent arrives (late data is normal: an order's lines may land before the order)."""
+    return f"raw._pending_{source}"
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists raw")
     for name in SOURCES:
         con.execute(raw_table_ddl(name))
+        if SOURCES[name].foreign_keys:
+            con.execute(f"create table if not exists {pending_table(name)} as "
+                        f"select * from raw.{name} limit 0")
     con.execute(QUARANTINE_DDL)
     con.execute(FILES_DDL)
 
@@ -318,6 +327,12 @@ def load_file(
             "from checked where rule is not null order by _row",
             [lf.source, lf.name, load_id, loaded_at],
         )
+        if src.foreign_keys:
+            con.execute(
+                f"insert into {pending_table(lf.source)} select {cols}, ?, ?, _row, ?, ? "
+                f"from checked where rule = 'unknown_key' order by _row",
+                [lf.name, lf.file_date, load_id, loaded_at],
+            )
         n_loaded = con.execute(
             f"select count(*) from raw.{lf.source} where _load_id = ?", [load_id]).fetchone()[0]
         n_quar = con.execute(
@@ -349,6 +364,8 @@ def load_file(
 
 def _replace_prior(con, lf: landing.LandedFile) -> None:
     con.execute(f"delete from raw.{lf.source} where _file = ?", [lf.name])
+    if SOURCES[lf.source].foreign_keys:
+        con.execute(f"delete from {pending_table(lf.source)} where _file = ?", [lf.name])
     con.execute("delete from raw.quarantine where source = ? and file_name = ?", [lf.source, lf.name])
     con.execute("update raw._files set status = 'superseded' where source = ? "
                 "and file_name = ? and status = 'loaded'", [lf.source, lf.name])
@@ -383,11 +400,44 @@ def _reject_file(con, lf, digest, stat, message, data, replacing, started) -> Fi
                       seconds=time.perf_counter() - started)
 
 
+def release_resolved_keys(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, int]:
+    """Move rows quarantined as unknown_key whose parent now exists into raw.<source>, keeping
+    their file and row lineage, in one transaction. Returns released rows per file."""
+    src = SOURCES[source]
+    if not src.foreign_keys:
+        return {}
+    ((col, parent, pcol),) = src.foreign_keys
+    pending = pending_table(source)
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create or replace temp table released as select * from {pending} "
+                    f"where {col} in (select {pcol} from raw.{parent})")
+        per_file = dict(con.execute("select _file, count(*) from released group by 1").fetchall())
+        if per_file:
+            con.execute(f"insert into raw.{source} select * from released")
+            con.execute("delete from raw.quarantine q where q.source = ? and q.rule = 'unknown_key' "
+                        "and exists (select 1 from released r where r._file = q.file_name "
+                        "and r._row = q.row_number)", [source])
+            con.execute(f"delete from {pending} p where exists (select 1 from released r "
+                        f"where r._file = p._file and r._row = p._row)")
+            for file_name, n in per_file.items():
+                con.execute("update raw._files set rows_loaded = rows_loaded + ?, "
+                            "rows_quarantined = rows_quarantined - ? where source = ? "
+                            "and file_name = ? and status = 'loaded'", [n, n, source, file_name])
+        con.execute("drop table released")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return per_file
+
+
 @dataclass
 class SourceResult:
     source: str
     files: list[FileResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    released: dict[str, int] = field(default_factory=dict)  # unknown_key rows whose parent arrived
 
     def total(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
@@ -413,6 +463,11 @@ def ingest_source(db_path: Path, landing_dir: Path, source: str, *, tz: str,
                 if quarantine_dir is not None and fr.status != "skipped_same_content":
                     n = fr.rows_quarantined + (fr.status == "rejected")
                     _export_quarantine(con, quarantine_dir, source, lf.name, n)
+            result.released = release_resolved_keys(con, source)
+            for file_name in result.released if quarantine_dir is not None else ():
+                left = con.execute("select count(*) from raw.quarantine where source = ? and file_name = ?",
+                                   [source, file_name]).fetchall()[0][0]
+                _export_quarantine(con, quarantine_dir, source, file_name, left)
             write_loaded_index(con, db_path)
         finally:
             con.close()
