@@ -18,7 +18,7 @@ import urllib.request
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from dagster_project.settings import REPO_ROOT, Settings, export_env, get_settings
+from dagster_project.settings import REPO_ROOT, Settings, export_env, get_settings, sla_minutes
 
 DAGSTER_YAML = """\
 # Written by ecomwh: Dagster's instance lives inside EW_HOME.
@@ -32,8 +32,6 @@ concurrency:
     default_limit: 1
 """
 
-# Freshness SLA per source in minutes (raw_contract + issue: orders 15 min, events 60 min, else 24 h).
-DEFAULT_SLA_MIN = {"orders": 15, "events": 60}
 
 
 def prepare_environment() -> Settings:
@@ -204,8 +202,7 @@ def status_report(settings: Settings, now: datetime | None = None) -> dict:
     from dagster_project.lib.contract import SOURCE_NAMES
 
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    sla = {s: int(os.environ.get(f"EW_SLA_{s.upper()}_MIN", DEFAULT_SLA_MIN.get(s, 24 * 60)))
-           for s in SOURCE_NAMES}
+    sla = sla_minutes()
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     try:
         files = {r[0]: r[1:] for r in con.execute(

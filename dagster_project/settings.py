@@ -68,6 +68,18 @@ def get_settings() -> Settings:
     )
 
 
+# Freshness SLA in minutes per source (issue 4 defaults: orders 15 min, events 60 min, others 24 h).
+DEFAULT_SLA_MIN = {"orders": 15, "events": 60}
+
+
+def sla_minutes() -> dict[str, int]:
+    """SLA per source, EW_SLA_<SOURCE>_MIN overriding the defaults; read now, not at import."""
+    from dagster_project.lib.contract import SOURCE_NAMES
+
+    return {s: int(os.environ.get(f"EW_SLA_{s.upper()}_MIN", DEFAULT_SLA_MIN.get(s, 24 * 60)))
+            for s in SOURCE_NAMES}
+
+
 def export_env(settings: Settings) -> dict[str, str]:
     """Environment that child processes (dbt, dagster dev) need so they also write only under EW_HOME."""
     return {

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -86,12 +86,10 @@ class _FitInfo:
     grad_norm: float  # max |d(mean LL) / d(log param)| at the optimum (converged: < 1e-6)
 
 
-@dataclass(frozen=True)
-class BGNBDFit:
-    params: BGNBDParams
+class _FitStats:
+    """Fit statistics shared by both model fits (read from their `info`)."""
+
     info: _FitInfo
-    time_unit_days: float = DEFAULT_TIME_UNIT_DAYS
-    std_errors: BGNBDParams | None = None  # asymptotic, from the observed information
 
     @property
     def log_likelihood(self) -> float:
@@ -104,6 +102,14 @@ class BGNBDFit:
     @property
     def converged(self) -> bool:
         return self.info.converged
+
+
+@dataclass(frozen=True)
+class BGNBDFit(_FitStats):
+    params: BGNBDParams
+    info: _FitInfo
+    time_unit_days: float = DEFAULT_TIME_UNIT_DAYS
+    std_errors: BGNBDParams | None = None  # asymptotic, from the observed information
 
     def p_alive(self, x, t_x, T):
         return p_alive(x, t_x, T, self.params)
@@ -111,36 +117,18 @@ class BGNBDFit:
     def expected_purchases(self, t, x, t_x, T):
         return expected_purchases(t, x, t_x, T, self.params)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.params._asdict(), **self.info.__dict__, "time_unit_days": self.time_unit_days,
-                "std_errors": None if self.std_errors is None else self.std_errors._asdict()}
 
 
 @dataclass(frozen=True)
-class GammaGammaFit:
+class GammaGammaFit(_FitStats):
     params: GammaGammaParams
     info: _FitInfo
     n_excluded: int = 0  # rows dropped because x == 0 or monetary <= 0
     std_errors: GammaGammaParams | None = None  # asymptotic, from the observed information
 
-    @property
-    def log_likelihood(self) -> float:
-        return self.info.log_likelihood
-
-    @property
-    def n_customers(self) -> int:
-        return self.info.n_customers
-
-    @property
-    def converged(self) -> bool:
-        return self.info.converged
-
     def conditional_expected_spend(self, x, m):
         return conditional_expected_spend(x, m, self.params)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.params._asdict(), **self.info.__dict__, "n_excluded": self.n_excluded,
-                "std_errors": None if self.std_errors is None else self.std_errors._asdict()}
 
 
 def _bg_params(params) -> BGNBDParams:

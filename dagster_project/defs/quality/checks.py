@@ -4,7 +4,6 @@ Checks are blocking: a failed `critical` expectation gives an ERROR-severity res
 downstream assets in the same run; a failed `warning` gives WARN, which never blocks.
 """
 
-import os
 import time
 from pathlib import Path
 
@@ -12,16 +11,9 @@ import dagster as dg
 
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.quality import SUITES_DIR, QualityRunner, SuiteFile, discover_suites
-from dagster_project.lib.contract import SOURCE_NAMES
+from dagster_project.settings import sla_minutes
 
-# Freshness SLA in minutes per source (issue 4 defaults); EW_SLA_<SOURCE>_MIN overrides.
-DEFAULT_SLA_MIN = {"orders": 15, "events": 60}
 _runners: dict[Path, QualityRunner] = {}
-
-
-def sla_minutes() -> dict[str, int]:
-    return {s: int(os.environ.get(f"EW_SLA_{s.upper()}_MIN", DEFAULT_SLA_MIN.get(s, 24 * 60)))
-            for s in SOURCE_NAMES}
 
 
 def render_query(suite: SuiteFile) -> str:
