@@ -26,6 +26,11 @@ def test_definitions_load_as_one_graph(ew_home):
     # groups come from the dbt layer, not from model names
     assert {graph.get(k).group_name for k in graph.get_all_asset_keys() if k.path[0] == "staging"} == {"staging"}
 
+    # the published copy waits for every mart, whichever integration builds it
+    marts = {k for k in graph.get_all_asset_keys() if k.path[0] == "marts"}
+    assert dg.AssetKey(["marts", "mart_ltv_predicted"]) in marts and dg.AssetKey(["marts", "fct_orders"]) in marts
+    assert graph.get(dg.AssetKey(["serving", "warehouse"])).parent_keys == marts
+
     job = defs.resolve_job_def("pipeline")
     assert job.executor_def.name == "in_process"
     assert defs.resolve_sensor_def("landing_sensor") is not None

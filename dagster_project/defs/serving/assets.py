@@ -1,0 +1,87 @@
+"""Serving: the published read-only copy (marts + docs) and the dbt docs site.
+
+Both run after every mart, in the pipeline job. The copy is what Superset, `ecomwh sql` and
+analysts open; the pipeline keeps writing its own file.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.defs.dbt.assets import dbt_models
+from dagster_project.defs.dbt.project import dbt_project
+from dagster_project.defs.models.ltv import predicted_ltv
+from dagster_project.defs.quality.mart_data_quality import mart_data_quality
+from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
+from dagster_project.lib.publish import publish
+from dagster_project.settings import get_settings
+
+# Every asset in the marts schema, whichever integration builds it (dbt or Python).
+MART_KEYS = sorted(
+    {k for a in (dbt_models, predicted_ltv, mart_data_quality) for k in a.keys if k.path[0] == "marts"},
+    key=lambda k: k.to_user_string(),
+)
+SERVING_COPY = dg.AssetKey(["serving", "warehouse"])
+DBT_DOCS = dg.AssetKey(["serving", "dbt_docs"])
+
+
+def _manifest() -> dict:
+    path = Path(dbt_project.manifest_path)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@dg.asset(
+    key=SERVING_COPY,
+    deps=MART_KEYS,
+    group_name="serving",
+    kinds={"duckdb"},
+    pool=WRITER_POOL,
+    description="Read-only copy of schemas marts and docs, published by atomic swap for Superset, "
+                "`ecomwh sql` and analysts. Readers never open the pipeline's file.",
+)
+def serving_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    serving_path = Path(os.environ.get("EW_SERVING_PATH") or get_settings().serving_path)
+    with warehouse.writer():
+        summary = publish(Path(warehouse.duckdb_path), serving_path, _manifest())
+    context.log.info(f"published {len(summary['tables'])} tables to {serving_path} in {summary['seconds']} s")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(serving_path)),
+        "tables": len(summary["tables"]),
+        "rows": sum(summary["tables"].values()),
+        "bytes": summary["bytes"],
+        "publish_seconds": summary["seconds"],
+    })
+
+
+@dg.asset(
+    key=DBT_DOCS,
+    deps=MART_KEYS,
+    group_name="serving",
+    kinds={"dbt"},
+    pool=WRITER_POOL,
+    description="dbt's documentation site (lineage, every model and column) as one static page, "
+                "$EW_HOME/docs/dbt/index.html; `ecomwh serve` serves it on 127.0.0.1:8580.",
+)
+def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = get_settings()
+    target = settings.home / "dbt" / "docs-target"
+    out_dir = settings.home / "docs" / "dbt"
+    cmd = [str(Path(sys.executable).parent / "dbt"), "docs", "generate", "--static", "--quiet",
+           "--project-dir", str(dbt_project.project_dir), "--profiles-dir", str(dbt_project.profiles_dir),
+           "--target-path", str(target)]
+    # the catalog query opens the pipeline's file, so dbt is a writer here like in `dbt build`
+    with warehouse.writer():
+        proc = subprocess.run(cmd, env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+                              capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dbt docs generate failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / ".index.html.tmp"
+    shutil.copyfile(target / "static_index.html", tmp)
+    os.replace(tmp, out_dir / "index.html")
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(out_dir / "index.html"))})
