@@ -3,19 +3,35 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
+# Superset pins SQLAlchemy<2 and older pandas/numpy: it gets its own virtualenv and lock file.
+SUPERSET_VENV := .venv-superset
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Compiled bytecode: the machine sets PYTHONDONTWRITEBYTECODE=1, and without .pyc files every
 # import of dagster/dbt/GE recompiles (seconds per process).
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test bench generate run serve stop status clean
+.PHONY: install install-superset browser demo test bench generate run serve stop status sql clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed install-superset
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(PYTHON) -m uv sync --frozen --python $(PYTHON)
 	touch $@
+
+install-superset: $(SUPERSET_VENV)/.installed
+
+$(SUPERSET_VENV)/.installed: superset/requirements.lock $(VENV)/.installed
+	[ -x $(SUPERSET_VENV)/bin/python ] || $(PYTHON) -m uv venv --quiet --python $(PYTHON) $(SUPERSET_VENV)
+	$(PYTHON) -m uv pip sync --quiet --require-hashes --python $(SUPERSET_VENV)/bin/python superset/requirements.lock
+	touch $@
+
+# The dashboard test drives Debian's chromium (Playwright cannot download browsers here); the CJK
+# font is what makes the Chinese titles legible in its screenshots.
+browser:
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null)
 
 demo: install
 	$(BIN)/ecomwh generate
@@ -23,14 +39,14 @@ demo: install
 	$(BIN)/ecomwh status
 	$(BIN)/ecomwh serve
 
-test: install
+test: install browser
 	$(BIN)/pytest
 
 # Benchmarks are not tests: they print timings and ratios measured in the same run.
 bench: install
 	$(BIN)/python benchmarks/bench_clv.py
 
-generate run status stop: install
+generate run status stop sql: install
 	$(BIN)/ecomwh $@
 
 serve: install

@@ -242,6 +242,8 @@ def status_report(settings: Settings, now: datetime | None = None) -> dict:
         out["data_docs"] = docs.as_uri() if docs.exists() else None
     finally:
         con.close()
+    published = settings.serving_path.parent / "published.json"
+    out["published"] = json.loads(published.read_text()) if published.exists() else None
     return out
 
 
@@ -318,6 +320,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {item['status']:<5} {item['check']:<34} {item['source'] or '-':<22} {item['date']}  "
                   f"value {value} (threshold {item['threshold']}), unexpected {item['unexpected_count']}")
     print(f"\nGreat Expectations Data Docs: {report.get('data_docs') or 'not built yet (run the pipeline)'}")
+    pub = report.get("published")
+    if pub:
+        print(f"published read-only copy: {pub['path']} at {pub['published_at']} "
+              f"({len(pub['tables'])} tables; `ecomwh sql`, Superset)")
+    else:
+        print("published read-only copy: none yet (the pipeline publishes after the marts)")
     if report["quarantine_by_rule"]:
         print("\nquarantined rows by rule (details: raw.quarantine, exports in "
               f"{settings.quarantine_dir}):")
@@ -346,23 +354,61 @@ def _dagster_ready(port: int) -> bool:
         return False
 
 
-def start_dagster(settings: Settings, port: int, timeout_s: float = 240) -> int:
-    log = open(settings.home / "run" / "dagster.log", "ab")
+def _spawn(settings: Settings, name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """Start a service in its own process group (so stop_all can end it and its workers)."""
+    log = open(_pid_dir(settings) / f"{name}.log", "ab")
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    (_pid_dir(settings) / f"{name}.pid").write_text(str(proc.pid))
+    return proc
+
+
+def start_dagster(settings: Settings, port: int) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "dagster"
-    proc = subprocess.Popen(
-        ["env", "--default-signal=INT,TERM,HUP,QUIT", "setsid", str(exe), "dev",
-         "-w", str(REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-    )
-    (_pid_dir(settings) / "dagster.pid").write_text(str(proc.pid))
+    return _spawn(settings, "dagster",
+                  ["env", "--default-signal=INT,TERM,HUP,QUIT", "setsid", str(exe), "dev",
+                   "-w", str(REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+                  os.environ.copy(), REPO_ROOT)
+
+
+def wait_dagster(settings: Settings, proc: subprocess.Popen, port: int, timeout_s: float = 240) -> None:
+    log = _pid_dir(settings) / "dagster.log"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with {proc.returncode}; see {log.name}")
+            raise RuntimeError(f"dagster dev exited with {proc.returncode}; see {log}")
         if _dagster_ready(port):
-            return proc.pid
+            return
         time.sleep(2)
-    raise RuntimeError(f"Dagster UI not ready after {timeout_s:.0f} s; see {log.name}")
+    raise RuntimeError(f"Dagster UI not ready after {timeout_s:.0f} s; see {log}")
+
+
+def start_docs_server(settings: Settings, port: int) -> subprocess.Popen | None:
+    """dbt's static docs page (written by the serving/dbt_docs asset), on 127.0.0.1 only."""
+    docs = settings.home / "docs" / "dbt"
+    if not (docs / "index.html").exists():
+        return None
+    return _spawn(settings, "dbt-docs",
+                  ["env", "--default-signal=INT,TERM,HUP,QUIT", "setsid", sys.executable, "-m", "http.server",
+                   str(port), "--bind", "127.0.0.1", "--directory", str(docs)],
+                  os.environ.copy(), docs)
+
+
+def start_superset(settings: Settings, port: int) -> dict:
+    """One-time set-up (db upgrade, admin, roles), gunicorn, then the bundle import; returns timings."""
+    from dagster_project.defs.serving import superset
+
+    timings = {}
+    started = time.perf_counter()
+    setup_log = open(_pid_dir(settings) / "superset-setup.log", "ab")
+    timings["setup_s"] = superset.initialize(settings, setup_log)
+    proc = _spawn(settings, "superset", superset.start_command(port), superset.superset_env(settings),
+                  superset.home_dir(settings))
+    base_url = f"http://127.0.0.1:{port}"
+    superset.wait_healthy(base_url, proc, 180, str(_pid_dir(settings) / "superset.log"))
+    timings["start_s"] = time.perf_counter() - started - timings["setup_s"]
+    timings.update(superset.provision(settings, base_url))
+    timings["total_s"] = time.perf_counter() - started
+    return timings
 
 
 def stop_all(settings: Settings) -> list[str]:
@@ -386,14 +432,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = prepare_environment()
     stop_all(settings)
     started = time.perf_counter()
+    if not settings.serving_path.exists():
+        print(f"ecomwh serve: no published copy at {settings.serving_path} yet; dashboards stay empty "
+              f"until `ecomwh run` (or the landing sensor's run) publishes one.", file=sys.stderr)
     try:
-        start_dagster(settings, args.dagster_port)
-    except RuntimeError as exc:
+        dagster = start_dagster(settings, args.dagster_port)
+        superset_timings = None if args.no_superset else start_superset(settings, args.superset_port)
+        docs = start_docs_server(settings, args.docs_port)
+        wait_dagster(settings, dagster, args.dagster_port)
+    except (RuntimeError, OSError) as exc:
         print(f"ecomwh serve: {exc}", file=sys.stderr)
         stop_all(settings)
         return 1
-    print(f"\nDagster UI   http://127.0.0.1:{args.dagster_port}   (ready in {time.perf_counter() - started:.0f} s)")
-    print(f"Warehouse    {settings.duckdb_path}")
+    print(f"\nready in {time.perf_counter() - started:.0f} s")
+    print(f"Dagster UI   http://127.0.0.1:{args.dagster_port}")
+    if superset_timings is not None:
+        from dagster_project.defs.serving.superset import ADMIN_USER, ANALYST_USER, ensure_state
+
+        creds = ensure_state(settings)
+        print(f"Superset     http://127.0.0.1:{args.superset_port}   "
+              f"({superset_timings['dashboards']} dashboards, {superset_timings['charts']} charts; "
+              f"language menu top right: 中文 / English)")
+        print(f"  admin      user {ADMIN_USER}    password {creds.admin_password}")
+        print(f"  analyst    user {ANALYST_USER}  password {creds.analyst_password}   (read-only: dashboards, SQL Lab)")
+        print(f"  (passwords generated once, kept in {settings.home / 'superset' / 'credentials.json'})")
+    if docs is not None:
+        print(f"dbt docs     http://127.0.0.1:{args.docs_port}")
+    print(f"SQL shell    ecomwh sql   (read-only, on {settings.serving_path})")
     print(f"State folder {settings.home}")
     if args.detach:
         print("Stop with: ecomwh stop")
@@ -417,6 +482,25 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    from dagster_project.lib.sql_shell import Shell
+
+    settings = get_settings()
+    try:
+        shell = Shell(settings.serving_path, mode="csv" if args.csv else "box")
+    except FileNotFoundError as exc:
+        print(f"ecomwh sql: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command is not None:
+            return shell.run_script(args.command)
+        if not sys.stdin.isatty():
+            return shell.run_script(sys.stdin.read())
+        return shell.interactive(settings.home / "sql_history")
+    finally:
+        shell.close()
+
+
 # ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecomwh", description=__doc__.splitlines()[0])
@@ -437,13 +521,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
 
-    v = sub.add_parser("serve", help="start the UIs (Dagster on 127.0.0.1:3000)")
+    v = sub.add_parser("serve", help="start the UIs (Dagster :3000, Superset :8088, dbt docs :8580)")
     v.add_argument("--dagster-port", type=int, default=int(os.environ.get("EW_DAGSTER_PORT", "3000")))
+    v.add_argument("--superset-port", type=int, default=int(os.environ.get("EW_SUPERSET_PORT", "8088")))
+    v.add_argument("--docs-port", type=int, default=int(os.environ.get("EW_DOCS_PORT", "8580")))
+    v.add_argument("--no-superset", action="store_true", help="only Dagster (and the docs page)")
     v.add_argument("--detach", action="store_true", help="start and return; stop with `ecomwh stop`")
     v.set_defaults(func=cmd_serve)
 
     t = sub.add_parser("stop", help="stop what `ecomwh serve` started")
     t.set_defaults(func=cmd_stop)
+
+    q = sub.add_parser("sql", help="read-only SQL shell on the published copy (marts, docs)")
+    q.add_argument("-c", "--command", help="run these statements and exit (otherwise stdin or interactive)")
+    q.add_argument("--csv", action="store_true", help="print results as CSV")
+    q.set_defaults(func=cmd_sql)
     return p
 
 

@@ -70,7 +70,7 @@ def test_serve_starts_a_loaded_dagster_ui_and_stop_ends_it(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("EW_") and k != "DAGSTER_HOME"},
            "EW_HOME": str(tmp_path / "ew")}
     exe = [sys.executable, "-m", "dagster_project.cli"]
-    started = subprocess.run(exe + ["serve", "--detach", "--dagster-port", str(port)], env=env,
+    started = subprocess.run(exe + ["serve", "--detach", "--no-superset", "--dagster-port", str(port)], env=env,
                              capture_output=True, text=True, timeout=300)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
