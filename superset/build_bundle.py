@@ -1,0 +1,990 @@
+"""Generate the Superset dashboard bundle (Superset 6.1 native export format) and the dbt exposures.
+
+    .venv/bin/python superset/build_bundle.py           # (re)write superset/bundle/ and _exposures.yml
+    .venv/bin/python superset/build_bundle.py --check   # exit 1 if the checked-in files differ
+
+The bundle is what `dagster_project.defs.serving.superset.provision` zips and POSTs to
+/api/v1/assets/import/. Import overwrites by UUID, so every UUID here is uuid5 of a fixed
+namespace and the object's name: re-importing updates objects in place and never duplicates them.
+
+Dataset columns (names, types, descriptions) come from the dbt YAML beside the marts, the one
+place they are documented; only chart logic lives here. Our own texts carry Chinese and English,
+because Superset's language switch translates only Superset's UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLE = REPO / "superset" / "bundle"
+MARTS_YAML = REPO / "dbt" / "models" / "marts"
+EXPOSURES = MARTS_YAML / "_exposures.yml"
+SUPERSET_URL = "http://127.0.0.1:8088"
+DATABASE = "ecom_warehouse"
+SCHEMA = "marts"
+VERSION = "1.0.0"
+# A fixed timestamp keeps the output byte-identical between runs (the import ignores it).
+TIMESTAMP = "2026-01-01T00:00:00+00:00"
+NAMESPACE = uuid.UUID("5b0f6a52-8c1e-4d4e-9a55-ecb0a2e7d001")
+NO_FILTER = "No filter"
+
+
+def uid(kind: str, name: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{kind}:{name}"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns from dbt
+# The Python-built marts are dbt sources without data_type; their types are the DDL in
+# dagster_project/lib/ltv_marts.py and quality_daily.py, repeated here so the generator needs
+# neither the warehouse nor the pipeline's dependencies.
+PYTHON_MART_TYPES = {
+    "mart_ltv_predicted": dict(customer_key="varchar", as_of_date="date", first_purchase_date="date",
+                               frequency="bigint", recency_days="double", t_days="double",
+                               avg_order_value="double", p_alive="double", exp_purchases_90d="double",
+                               exp_purchases_365d="double", exp_spend_per_purchase="double", clv_12m="double"),
+    "mart_ltv_model": dict(as_of_date="date", model="varchar", param="varchar", value="double",
+                           std_error="double", log_likelihood="double", n_customers="bigint",
+                           time_unit_days="double", converged="boolean"),
+    "mart_ltv_backtest": dict(as_of_date="date", holdout_days="bigint", customers="bigint",
+                              predicted_purchases="double", actual_purchases="bigint", error_rate="double"),
+    "mart_data_quality": dict(check_name="varchar", source="varchar", check_date="date", status="varchar",
+                              unexpected_count="bigint", value="double", threshold="double",
+                              threshold_op="varchar", rows_checked="bigint", suite="varchar"),
+}
+
+
+@dataclass(frozen=True)
+class DbtTable:
+    name: str
+    source: str | None  # dbt source name for Python-built marts, None for dbt models
+    columns: dict[str, tuple[str | None, str | None]]  # name -> (data_type, description)
+
+
+def load_dbt_tables(root: Path = MARTS_YAML) -> dict[str, DbtTable]:
+    """Every model and source table declared in the marts' YAML, with its documented columns."""
+    tables: dict[str, DbtTable] = {}
+    for path in sorted(root.rglob("*.yml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        entries = [(m, None) for m in doc.get("models") or []]
+        entries += [(t, s["name"]) for s in doc.get("sources") or [] for t in s.get("tables") or []]
+        for entry, source in entries:
+            cols = {c["name"]: (c.get("data_type"), _one_line(c.get("description")))
+                    for c in entry.get("columns") or []}
+            tables[entry["name"]] = DbtTable(entry["name"], source, cols)
+    return tables
+
+
+def _one_line(text: str | None) -> str | None:
+    return " ".join(text.split()) if text else None
+
+
+@functools.cache
+def _undeclared(name: str) -> DbtTable:
+    """A Python-built mart no dbt YAML declares yet: its DDL columns, and a warning (no exposure ref)."""
+    types = PYTHON_MART_TYPES.get(name)
+    if not types:
+        raise SystemExit(f"{name}: not declared in any YAML under {MARTS_YAML}")
+    print(f"warning: {name} is not a dbt source yet; its exposures leave it out", file=sys.stderr)
+    return DbtTable(name, None, {col: (None, None) for col in types})
+
+
+def ref(table: DbtTable) -> str:
+    return f"source('{table.source}', '{table.name}')" if table.source else f"ref('{table.name}')"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bilingual labels shared by every dataset that has the column
+LABELS = {
+    "order_date": "下单日期 · Order date", "channel": "渠道 · Channel", "first_channel": "首购渠道 · First channel",
+    "cohort_month": "首购月 · Cohort month", "cohort_start": "同期群起始 · Cohort start",
+    "period_start": "周期起始 · Period start", "period_grain": "周期 · Grain", "period_index": "第N期 · Period k",
+    "horizon_days": "天数N · Horizon (days)", "as_of_date": "截至日期 · As of", "check_date": "检查日期 · Check date",
+    "event_date": "日期 · Date", "registration_date": "注册日期 · Registration date",
+    "platform": "平台 · Platform", "customer_type": "新老客 · New/returning", "step": "步骤 · Step",
+    "customer_key": "客户 · Customer", "segment": "分层 · Segment", "segment_zh": "分层(中文) · Segment (zh)",
+    "lifecycle_tier_zh": "生命周期 · Lifecycle tier", "churn_reason": "预警原因 · Churn reason",
+    "recency_days": "最近购买距今天数 · Recency (days)", "frequency": "购买天数(365天) · Frequency (365d)",
+    "monetary": "净收入(365天,元) · Monetary (365d, CNY)", "first_purchase_date": "首购日 · First purchase",
+    "last_purchase_date": "最近购买日 · Last purchase", "last_active_date": "最近活跃日 · Last active",
+    "purchase_days_last_90d": "近90天购买天数 · Purchase days last 90d",
+    "purchase_days_prev_90d": "前90天购买天数 · Purchase days prior 90d",
+    "p_alive": "存活概率 · P(alive)", "exp_purchases_90d": "预计90天购买天数 · Expected purchase days 90d",
+    "clv_12m": "预测12个月价值(元) · Predicted 12m value (CNY)", "category_l1": "一级品类 · Category",
+    "source": "数据源 · Source", "check_name": "检查项 · Check", "status": "状态 · Status",
+    "value": "值 · Value", "threshold": "阈值 · Threshold", "model": "模型 · Model", "param": "参数 · Parameter",
+    "std_error": "标准误 · Std. error", "n_customers": "拟合客户数 · Customers fitted",
+    "converged": "已收敛 · Converged", "holdout_days": "验证期天数 · Holdout days",
+    "customers": "客户数 · Customers", "predicted_purchases": "预测购买天数 · Predicted purchase days",
+    "actual_purchases": "实际购买天数 · Actual purchase days", "error_rate": "误差率 · Error rate",
+    "log_likelihood": "对数似然 · Log-likelihood", "unexpected_count": "异常数 · Unexpected",
+    "rows_checked": "检查行数 · Rows checked",
+    # label columns of the virtual dataset (physical datasets define theirs as calculated columns)
+    "segment_label": "分层 · Segment", "tier_label": "生命周期 · Lifecycle tier",
+    "churn_warning": "流失预警 · Churn warning",
+}
+
+CHANNELS = {"app": "APP app", "tmall": "天猫 tmall", "jd": "京东 jd", "douyin": "抖音 douyin",
+            "mini_program": "小程序 mini_program", "web": "官网 web", "offline": "线下 offline", "all": "全部 all"}
+PLATFORMS = {"ios": "iOS ios", "android": "安卓 android", "mini_program": "小程序 mini_program", "web": "网页 web"}
+STEPS = {"product_view": "1 浏览商品 product_view", "add_to_cart": "2 加购 add_to_cart",
+         "checkout_start": "3 下单 checkout_start", "payment_submit": "4 提交支付 payment_submit",
+         "payment_success": "5 支付成功 payment_success"}
+STATUSES = {"pass": "通过 pass", "warn": "警告 warn", "fail": "失败 fail"}
+GRAINS = {"week": "周 week", "month": "月 month", "quarter": "季 quarter"}
+CUSTOMER_TYPES = {"new": "新客 new", "returning": "老客 returning"}
+STATUS_COLORS = {"通过 pass": "#5AC189", "警告 warn": "#FCC700", "失败 fail": "#EE5A52"}
+
+
+def case(col: str, mapping: dict[str, str]) -> str:
+    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in mapping.items())
+    return f"CASE {col} {whens} ELSE {col} END"
+
+
+def ratio(num: str, den: str) -> str:
+    return f"SUM({num}) / NULLIF(SUM({den}), 0)"
+
+
+# Label columns: a filter or legend on `channel_label` reads "天猫 tmall", and giving every
+# channel-bearing dataset the same column name lets one native filter reach all of them.
+def channel_label(col: str) -> dict:
+    return {"channel_label": (case(col, CHANNELS), "渠道 · Channel", "VARCHAR")}
+
+
+def platform_label() -> dict:
+    return {"platform_label": (case("platform", PLATFORMS), "平台 · Platform", "VARCHAR")}
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Dataset:
+    name: str
+    dttm: str | None
+    metrics: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # name -> (sql, label, d3format)
+    calc: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # name -> (sql, label, type)
+    sql: str | None = None  # virtual dataset
+    columns: dict[str, str] | None = None  # virtual dataset: name -> type
+    description: str | None = None
+
+    @property
+    def uuid(self) -> str:
+        return uid("dataset", self.name)
+
+    def tables(self) -> set[str]:
+        """The marts this dataset reads."""
+        return set(re.findall(rf"\b{SCHEMA}\.(\w+)", self.sql)) if self.sql else {self.name}
+
+
+CUSTOMERS = ("customers", "COUNT(*)", "客户数 · Customers", ",d")
+
+
+def m(name: str, sql: str, label: str, fmt: str = ",.0f") -> tuple:
+    return name, sql, label, fmt
+
+
+def metrics(*items: tuple) -> dict:
+    return {name: (sql, label, fmt) for name, sql, label, fmt in items}
+
+
+DATASETS = [
+    Dataset("fct_orders", "order_date", calc=channel_label("channel"), metrics=metrics(
+        m("gmv", "SUM(CASE WHEN is_valid THEN pay_amount ELSE 0 END)", "成交额GMV(元) · GMV (CNY)"),
+        m("valid_orders", "COUNT(CASE WHEN is_valid THEN order_id END)", "有效订单数 · Valid orders", ",d"),
+        m("aov", "SUM(CASE WHEN is_valid THEN pay_amount END) / NULLIF(COUNT(CASE WHEN is_valid THEN order_id END), 0)",
+          "客单价(元) · AOV (CNY)", ",.1f"),
+        m("buyers", "COUNT(DISTINCT CASE WHEN is_valid THEN customer_key END)", "购买客户数 · Buyers", ",d"),
+        m("net_revenue", "SUM(net_revenue)", "净收入(元) · Net revenue (CNY)"),
+    )),
+    Dataset("mart_repurchase_period", "period_start",
+            calc={"grain_label": (case("period_grain", GRAINS), "周期 · Grain", "VARCHAR")},
+            metrics=metrics(
+                m("period_repurchase_rate", ratio("repeat_buyers", "buyers"), "周期复购率 · Period repurchase rate", ".1%"),
+                m("repeat_revenue_share", ratio("repeat_net_revenue", "net_revenue"),
+                  "复购金额占比 · Repeat revenue share", ".1%"),
+                m("buyers", "SUM(buyers)", "购买客户数 · Buyers", ",d"))),
+    Dataset("mart_repurchase_period_channel", "period_start", calc=channel_label("first_channel"), metrics=metrics(
+        m("period_repurchase_rate", ratio("repeat_buyers", "buyers"), "周期复购率 · Period repurchase rate", ".1%"),
+        m("repeat_revenue_share", ratio("repeat_net_revenue", "net_revenue"), "复购金额占比 · Repeat revenue share", ".1%"))),
+    Dataset("mart_repurchase_cohort", "cohort_month", metrics=metrics(
+        # Incomplete cohorts are shown apart, never as the final figure (metrics.md).
+        m("repurchase_rate_final", ratio("CASE WHEN is_complete THEN repurchased_30d END",
+                                         "CASE WHEN is_complete THEN customers END"),
+          "30天复购率(已完整) · 30-day repurchase rate (final)", ".1%"),
+        m("repurchase_rate_provisional", ratio("CASE WHEN NOT is_complete THEN repurchased_30d END",
+                                               "CASE WHEN NOT is_complete THEN customers END"),
+          "30天复购率(观察中) · 30-day repurchase rate (provisional)", ".1%"),
+        m("customers", "SUM(customers)", "首购客户数 · New customers", ",d"))),
+    Dataset("mart_repurchase_cohort_channel", "cohort_month", calc=channel_label("first_channel"), metrics=metrics(
+        m("repurchase_rate_final", ratio("CASE WHEN is_complete THEN repurchased_30d END",
+                                         "CASE WHEN is_complete THEN customers END"),
+          "30天复购率(已完整) · 30-day repurchase rate (final)", ".1%"))),
+    Dataset("mart_repurchase_cycle", "as_of_date", metrics=metrics(
+        m("median_gap_days", "AVG(median_gap_days)", "中位复购间隔(天) · Median gap (days)", ".1f"),
+        m("mean_gap_days", "AVG(mean_gap_days)", "平均复购间隔(天) · Mean gap (days)", ".1f"),
+        m("p25_gap_days", "AVG(p25_gap_days)", "P25 间隔(天) · P25 gap (days)", ".1f"),
+        m("p75_gap_days", "AVG(p75_gap_days)", "P75 间隔(天) · P75 gap (days)", ".1f"))),
+    Dataset("mart_category_interval", None, metrics=metrics(
+        m("p25_days", "AVG(p25_days)", "P25 间隔(天) · P25 interval (days)", ".1f"),
+        m("p50_days", "AVG(p50_days)", "中位间隔(天) · Median interval (days)", ".1f"),
+        m("p75_days", "AVG(p75_days)", "P75 间隔(天) · P75 interval (days)", ".1f"))),
+    Dataset("mart_repurchase_funnel", "cohort_month", calc=channel_label("first_channel"), metrics=metrics(
+        m("reached_2nd_share", ratio("reached_2nd", "customers"), "到第2次 · Reached 2nd", ".1%"),
+        m("reached_3rd_share", ratio("reached_3rd", "customers"), "到第3次 · Reached 3rd", ".1%"),
+        m("reached_4th_share", ratio("reached_4th", "customers"), "到第4次 · Reached 4th", ".1%"),
+        m("reached_5plus_share", ratio("reached_5plus", "customers"), "到第5次及以上 · Reached 5th+", ".1%"))),
+    Dataset("mart_ltv_cohort", "cohort_month", calc={
+        **channel_label("first_channel"),
+        "cohort_label": ("strftime(cohort_month, '%Y-%m')", "首购月 · Cohort", "VARCHAR"),
+        "horizon_label": ("horizon_days || '天 · ' || horizon_days || 'd'", "N日 · Horizon", "VARCHAR"),
+    }, metrics=metrics(
+        m("ltv_net", ratio("net_revenue", "customers"), "人均净收入LTV(元) · LTV net (CNY)", ",.1f"),
+        m("ltv_margin", ratio("margin_amount", "customers"), "人均毛利LTV(元) · LTV margin (CNY)", ",.1f"))),
+    Dataset("mart_ltv_predicted", "first_purchase_date", calc={
+        "clv_band": ("CASE WHEN clv_12m < 500 THEN '1 <500' WHEN clv_12m < 1000 THEN '2 500-1千' "
+                     "WHEN clv_12m < 2000 THEN '3 1千-2千' WHEN clv_12m < 5000 THEN '4 2千-5千' ELSE '5 ≥5千' END",
+                     "预测价值区间(元) · Predicted value band (CNY)", "VARCHAR"),
+    }, metrics=metrics(
+        CUSTOMERS,
+        m("clv_total", "SUM(clv_12m)", "预测12个月总价值(元) · Predicted 12m value (CNY)"),
+        m("clv_avg", "AVG(clv_12m)", "人均预测12个月价值(元) · Avg predicted 12m value (CNY)", ",.1f"),
+        m("p_alive_avg", "AVG(p_alive)", "平均存活概率 · Avg P(alive)", ".1%"))),
+    Dataset("mart_ltv_backtest", None),
+    Dataset("mart_ltv_model", None),
+    Dataset("mart_funnel_daily", "event_date", calc={
+        **platform_label(),
+        "step_label": (case("step", STEPS), "步骤 · Step", "VARCHAR"),
+        "customer_type_label": (case("customer_type", CUSTOMER_TYPES), "新老客 · New/returning", "VARCHAR"),
+    }, metrics=metrics(
+        m("sessions", "SUM(sessions)", "会话数 · Sessions", ",d"),
+        m("step_conversion", ratio("sessions", "previous_step_sessions"), "步骤转化率 · Step conversion", ".1%"),
+        m("drop_off", f"1 - {ratio('sessions', 'previous_step_sessions')}", "步骤流失率 · Drop-off", ".1%"),
+        m("visit_to_pay", ratio("CASE WHEN step_order = 5 THEN sessions END", "CASE WHEN step_order = 1 THEN sessions END"),
+          "浏览到支付转化率 · View-to-payment conversion", ".2%"))),
+    Dataset("mart_cohort_retention", "cohort_start", calc={
+        "cohort_label": ("CASE WHEN cohort_grain = 'month' THEN strftime(cohort_start, '%Y-%m') "
+                         "ELSE strftime(cohort_start, '%Y-%m-%d') END", "同期群 · Cohort", "VARCHAR"),
+    }, metrics=metrics(
+        m("retention_rate", ratio("active_customers", "cohort_size"), "留存率 · Retention rate", ".1%"))),
+    Dataset("mart_activity_retention", "registration_date", metrics=metrics(
+        # Unobserved days are null, so each rate's denominator only counts users observed that long.
+        *(m(f"d{n}_rate", ratio(f"d{n}_users", f"CASE WHEN d{n}_users IS NOT NULL THEN new_users END"),
+            f"{label}留存率 · D{n} retention", ".1%") for n, label in ((1, "次日"), (7, "7日"), (30, "30日"))),
+        m("new_users", "SUM(new_users)", "新注册用户 · New users", ",d"))),
+    Dataset("mart_customer_segments", "as_of_date", calc={
+        "segment_label": ("segment_zh || ' ' || segment", "分层 · Segment", "VARCHAR"),
+        "tier_label": ("lifecycle_tier_zh || ' ' || lifecycle_tier", "生命周期 · Lifecycle tier", "VARCHAR"),
+    }, metrics=metrics(
+        CUSTOMERS,
+        m("monetary_total", "SUM(monetary)", "近365天净收入(元) · Net revenue 365d (CNY)"),
+        m("monetary_avg", "AVG(monetary)", "人均近365天净收入(元) · Avg net revenue 365d (CNY)", ",.1f"),
+        m("frequency_avg", "AVG(frequency)", "人均购买天数 · Avg purchase days", ".2f"),
+        m("recency_avg", "AVG(recency_days)", "平均距上次购买天数 · Avg recency (days)", ".1f"),
+        m("churn_warning_share", "AVG(CASE WHEN churn_warning THEN 1.0 ELSE 0 END)",
+          "流失预警占比 · Churn-warning share", ".1%"))),
+    # Current customers with their predicted value: segments on the data end date, the newest
+    # LTV fit and the acquisition channel, so the churn list can be sorted by what is at stake.
+    Dataset("customer_value", None, sql=f"""SELECT s.customer_key,
+       c.first_channel,
+       s.segment_zh || ' ' || s.segment AS segment_label,
+       s.lifecycle_tier_zh || ' ' || s.lifecycle_tier AS tier_label,
+       s.churn_warning,
+       s.churn_reason,
+       s.recency_days,
+       s.frequency,
+       s.monetary,
+       s.first_purchase_date,
+       s.last_purchase_date,
+       s.last_active_date,
+       s.purchase_days_last_90d,
+       s.purchase_days_prev_90d,
+       p.p_alive,
+       p.exp_purchases_90d,
+       p.clv_12m,
+       s.as_of_date
+FROM {SCHEMA}.mart_customer_segments AS s
+JOIN {SCHEMA}.dim_customers AS c ON c.customer_key = s.customer_key
+LEFT JOIN {SCHEMA}.mart_ltv_predicted AS p
+  ON p.customer_key = s.customer_key
+ AND p.as_of_date = (SELECT max(as_of_date) FROM {SCHEMA}.mart_ltv_predicted)
+WHERE s.is_data_end_date""", columns=dict(
+        customer_key="VARCHAR", first_channel="VARCHAR", segment_label="VARCHAR", tier_label="VARCHAR",
+        churn_warning="BOOLEAN", churn_reason="VARCHAR", recency_days="INTEGER", frequency="INTEGER",
+        monetary="DECIMAL(18, 2)", first_purchase_date="DATE", last_purchase_date="DATE", last_active_date="DATE",
+        purchase_days_last_90d="INTEGER", purchase_days_prev_90d="INTEGER", p_alive="DOUBLE",
+        exp_purchases_90d="DOUBLE", clv_12m="DOUBLE", as_of_date="DATE"),
+        calc=channel_label("first_channel"),
+        metrics=metrics(CUSTOMERS, m("clv_avg", "AVG(clv_12m)", "人均预测12个月价值(元) · Avg predicted 12m value (CNY)", ",.1f")),
+        description="当前客户分层+预测价值 · Current customer segments with predicted 12-month value"),
+    Dataset("mart_data_quality", "check_date", calc={
+        "status_label": (case("status", STATUSES), "状态 · Status", "VARCHAR"),
+        "check_label": (case("check_name", {
+            "payment_event_lag_p50": "P50 支付埋点延迟 payment-event lag p50",
+            "payment_event_lag_p95": "P95 支付埋点延迟 payment-event lag p95",
+            "tracking_coverage": "埋点覆盖率 tracking coverage", "identity_coverage": "身份识别覆盖率 identity coverage",
+            "threshold": "阈值 threshold"}), "检查项 · Check", "VARCHAR"),
+    }, metrics=metrics(
+        m("checks", "COUNT(*)", "检查数 · Checks", ",d"),
+        m("value_avg", "AVG(value)", "值 · Value", ",.2f"),
+        m("threshold_avg", "AVG(threshold)", "阈值 · Threshold", ",.2f"),
+        m("value_sum", "SUM(value)", "合计 · Total", ",d"),
+        # The newest row per source, whatever range is selected: freshness is a now-figure.
+        m("age_hours_latest", "ARG_MAX(value, check_date) / 60.0", "数据延迟(小时) · Age (hours)", ",.1f"),
+        m("sla_hours_latest", "ARG_MAX(threshold, check_date) / 60.0", "时效要求(小时) · SLA (hours)", ",.1f"),
+        m("status_latest", f"ARG_MAX({case('status', STATUSES)}, check_date)", "最新状态 · Latest status", ""),
+        m("checked_at_latest", "CAST(MAX(check_date) AS VARCHAR)", "检查日期 · Checked on", ""))),
+]
+DS = {d.name: d for d in DATASETS}
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts: each helper returns form_data (params) and the one query the chart's buildQuery sends,
+# so the saved query_context serves /api/v1/chart/<id>/data/ without a browser.
+@dataclass
+class Chart:
+    key: str
+    title: str
+    viz: str
+    dataset: str
+    params: dict
+    query: dict
+    time_col: str | None  # column the dashboard's date filter narrows, None: out of its scope
+    description: str | None = None
+    id: int = 0
+
+    @property
+    def uuid(self) -> str:
+        return uid("chart", self.key)
+
+
+def _filters(filters: list, time_col: str | None) -> tuple[list, list]:
+    """(adhoc_filters for params, filters for the query object) from (column, op, value) triples."""
+    adhoc, query = [], []
+    for col, op, val in filters + ([(time_col, "TEMPORAL_RANGE", NO_FILTER)] if time_col else []):
+        adhoc.append({"clause": "WHERE", "expressionType": "SIMPLE", "subject": col, "operator": op,
+                      "comparator": val, "isExtra": False, "isNew": False,
+                      "filterOptionName": f"filter_{col}_{op.replace(' ', '_').lower()}"})
+        query.append({"col": col, "op": op, **({"val": val} if val is not None else {})})
+    return adhoc, query
+
+
+def _axis(col: str, grain: str | None) -> dict:
+    return {"columnType": "BASE_AXIS", "sqlExpression": col, "label": col, "expressionType": "SQL",
+            **({"timeGrain": grain} if grain else {})}
+
+
+def chart(key, title, viz, ds, params, *, columns=(), metrics_=(), filters=(), time_col="auto",
+          orderby=(), row_limit=10000, description=None, **query_extra) -> Chart:
+    time_col = DS[ds].dttm if time_col == "auto" else time_col
+    adhoc, qfilters = _filters(list(filters), time_col)
+    params = {"datasource": "0__table", "viz_type": viz, "adhoc_filters": adhoc, "row_limit": row_limit,
+              "time_range": NO_FILTER, "extra_form_data": {}, "dashboards": [], **params}
+    query = {"filters": qfilters, "extras": {"having": "", "where": ""}, "applied_time_extras": {},
+             "columns": list(columns), "metrics": list(metrics_), "orderby": [list(o) for o in orderby],
+             "annotation_layers": [], "row_limit": row_limit, "series_limit": 0, "order_desc": True,
+             "url_params": {}, "custom_params": {}, "custom_form_data": {}, **query_extra}
+    if not metrics_:
+        del query["metrics"]
+    return Chart(key, title, viz, ds, params, query, time_col, description)
+
+
+def big_number(key, title, ds, metric, fmt, *, trend_grain=None, filters=(), subheader=""):
+    """KPI tile; with trend_grain a trend line of the metric over the dataset's date column."""
+    common = {"metric": metric, "y_axis_format": fmt, "header_font_size": 0.4, "subheader_font_size": 0.15,
+              "subheader": subheader, "force_timestamp_formatting": False, "time_format": "smart_date"}
+    if not trend_grain:
+        return chart(key, title, "big_number_total", ds, common, metrics_=[metric], filters=filters)
+    x = DS[ds].dttm
+    return chart(key, title, "big_number", ds, {
+        **common, "x_axis": x, "time_grain_sqla": trend_grain, "show_trend_line": True,
+        "start_y_axis_at_zero": True, "compare_lag": 1, "compare_suffix": "较上期 · vs prior period",
+        "rolling_type": "None", "aggregation": "LAST_VALUE"},
+        columns=[_axis(x, trend_grain)], metrics_=[metric], filters=filters,
+        orderby=[(_axis(x, trend_grain), True)])
+
+
+def series(key, title, ds, x, metrics_, *, kind="line", grain=None, groupby=(), filters=(), fmt="SMART_NUMBER",
+           stack=False, x_is_time=True, description=None, time_col="auto", extra=None):
+    """ECharts time-series family; with x_is_time False the x-axis is a category (bar by channel...)."""
+    viz = {"line": "echarts_timeseries_line", "bar": "echarts_timeseries_bar", "area": "echarts_area"}[kind]
+    params = {
+        "x_axis": x, "time_grain_sqla": grain if x_is_time else None, "metrics": list(metrics_),
+        "groupby": list(groupby), "order_desc": True, "truncate_metric": True, "show_empty_columns": True,
+        "comparison_type": "values", "x_axis_sort_asc": True, "x_axis_sort_series": "name",
+        "x_axis_sort_series_ascending": True, "x_axis_time_format": "smart_date", "x_axis_title_margin": 15,
+        "y_axis_format": fmt, "y_axis_title_margin": 15, "y_axis_title_position": "Left",
+        "logAxis": False, "minorSplitLine": False, "truncateYAxis": False, "y_axis_bounds": [None, None],
+        "rich_tooltip": True, "tooltipTimeFormat": "smart_date", "show_legend": True, "legendType": "scroll",
+        "legendOrientation": "top", "sort_series_type": "sum", "color_scheme": "supersetColors",
+        "only_total": True, "show_value": False, "zoomable": False, "markerEnabled": kind == "line",
+        "markerSize": 6, "seriesType": "line", "opacity": 0.3 if kind == "area" else 0.2,
+        "stack": "Stack" if stack else None, "orientation": "vertical", "annotation_layers": [],
+        "forecastEnabled": False, "rolling_type": None, "resample_method": None, "resample_rule": None,
+    }
+    if not x_is_time:
+        # every category labelled (ECharts hides "overlapping" ones), tilted when they are words
+        params.pop("time_grain_sqla")
+        params |= {"xAxisLabelInterval": "0", "xAxisLabelRotation": 30 if kind == "bar" else 0}
+    params |= extra or {}
+    axis = _axis(x, grain if x_is_time else None)
+    return chart(key, title, viz, ds, params, columns=[axis, *groupby], metrics_=metrics_, filters=filters,
+                 orderby=[(metrics_[0], False)], series_columns=list(groupby), description=description,
+                 time_col=time_col)
+
+
+def pie(key, title, ds, groupby, metric, *, filters=(), fmt="SMART_NUMBER", time_col="auto"):
+    return chart(key, title, "pie", ds, {
+        "groupby": [groupby], "metric": metric, "sort_by_metric": True, "color_scheme": "supersetColors",
+        "show_labels_threshold": 3, "show_legend": True, "legendType": "scroll", "legendOrientation": "right",
+        "label_type": "key_percent", "number_format": fmt, "date_format": "smart_date", "show_labels": True,
+        "labels_outside": True, "label_line": True, "outerRadius": 70, "donut": True, "innerRadius": 40,
+        "show_total": True}, columns=[groupby], metrics_=[metric], filters=filters, orderby=[(metric, False)],
+        time_col=time_col)
+
+
+def funnel(key, title, ds, groupby, metric, *, filters=()):
+    return chart(key, title, "funnel", ds, {
+        "groupby": [groupby], "metric": metric, "sort_by_metric": True, "percent_calculation_type": "first_step",
+        "color_scheme": "supersetColors", "show_legend": False, "label_type": "key_value_percent",
+        "tooltip_label_type": "key_value_percent", "number_format": "SMART_NUMBER", "show_labels": True,
+        "show_tooltip_labels": True}, columns=[groupby], metrics_=[metric], filters=filters,
+        orderby=[(metric, False)])
+
+
+def heatmap(key, title, ds, x, y, metric, *, filters=(), fmt=".0%", bounds=(None, None)):
+    return chart(key, title, "heatmap_v2", ds, {
+        "x_axis": x, "groupby": y, "metric": metric, "sort_x_axis": "alpha_asc", "sort_y_axis": "alpha_desc",
+        "normalize_across": "heatmap", "legend_type": "continuous", "linear_color_scheme": "superset_seq_1",
+        "xscale_interval": -1, "yscale_interval": -1, "left_margin": 100, "bottom_margin": "auto",
+        "value_bounds": list(bounds), "y_axis_format": fmt, "x_axis_time_format": "smart_date",
+        "show_legend": True, "show_percentage": False, "show_values": True, "normalized": False,
+        "border_color": {"r": 255, "g": 255, "b": 255, "a": 1}, "border_width": 1},
+        columns=[x, y], metrics_=[metric], filters=filters, orderby=[(x, True), (y, True)])
+
+
+def histogram(key, title, ds, column, *, bins=20, filters=(), x_title="", y_title="客户数 · Customers"):
+    return chart(key, title, "histogram_v2", ds, {
+        "column": column, "groupby": [], "bins": bins, "normalize": False, "cumulative": False,
+        "x_axis_title": x_title, "y_axis_title": y_title, "x_axis_format": "SMART_NUMBER",
+        "y_axis_format": "SMART_NUMBER", "show_value": False, "show_legend": False,
+        "color_scheme": "supersetColors"}, columns=[column], filters=filters, row_limit=50000)
+
+
+def table(key, title, ds, *, groupby=(), metrics_=(), columns=(), order=None, filters=(), page=20,
+          row_limit=1000, time_col="auto", description=None, formats=None, bars=None):
+    """Aggregated table (groupby + metrics) or, with columns, a raw row list exportable to CSV."""
+    raw = bool(columns)
+    params = {"query_mode": "raw" if raw else "aggregate", "groupby": list(groupby), "metrics": list(metrics_),
+              "all_columns": list(columns), "percent_metrics": [], "order_desc": True, "server_pagination": False,
+              "server_page_length": 10, "page_length": page, "include_search": True, "show_cell_bars": (not raw) if bars is None else bars,
+              "color_pn": True, "allow_rearrange_columns": True, "table_timestamp_format": "%Y-%m-%d",
+              "conditional_formatting": [], "temporal_columns_lookup": {},
+              "column_config": {col: {"d3NumberFormat": fmt} for col, fmt in (formats or {}).items()}}
+    orderby = []
+    if raw and order:
+        params["order_by_cols"] = [json.dumps([order[0], order[1]])]
+        orderby = [order]
+    elif order:
+        params["timeseries_limit_metric"] = order[0]
+        params["order_desc"] = not order[1]
+        orderby = [order]
+    return chart(key, title, "table", ds, params, columns=columns if raw else groupby, metrics_=metrics_,
+                 filters=filters, orderby=orderby, row_limit=row_limit, time_col=time_col, description=description)
+
+
+def pivot(key, title, ds, rows, cols, metric, *, filters=(), fmt="SMART_NUMBER"):
+    return chart(key, title, "pivot_table_v2", ds, {
+        "groupbyRows": list(rows), "groupbyColumns": list(cols), "metrics": [metric], "metricsLayout": "COLUMNS",
+        "aggregateFunction": "Sum", "valueFormat": fmt, "date_format": "smart_date", "rowOrder": "key_a_to_z",
+        "colOrder": "key_a_to_z", "rowTotals": False, "colTotals": False, "transposePivot": False,
+        "combineMetric": False, "conditional_formatting": [], "currency_format": {}},
+        columns=[*rows, *cols], metrics_=[metric], filters=filters, orderby=[(metric, False)])
+
+
+def box_plot(key, title, ds, across, groupby, metric, *, filters=(), time_col="auto"):
+    return chart(key, title, "box_plot", ds, {
+        "columns": [across], "groupby": [groupby], "metrics": [metric], "whiskerOptions": "Tukey",
+        "x_axis_title": "", "y_axis_title": "", "number_format": "SMART_NUMBER", "date_format": "smart_date",
+        "x_ticks_layout": "auto", "color_scheme": "supersetColors"},
+        columns=[groupby, across], metrics_=[metric], filters=filters, row_limit=50000, time_col=time_col)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboards: rows of (chart, width in 12 grid columns); charts are defined where they are placed.
+WEEK, MONTH, DAY = "P1W", "P1M", "P1D"
+PCT = ".0%"
+
+
+@dataclass
+class Dashboard:
+    slug: str
+    title: str
+    description: str
+    note: str  # markdown shown at the top: definitions an analyst needs before reading the numbers
+    rows: list[list[tuple[Chart, int]]]
+    heights: dict[int, int] = field(default_factory=dict)  # row index -> grid height
+    colors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uuid(self) -> str:
+        return uid("dashboard", self.slug)
+
+    @property
+    def charts(self) -> list[Chart]:
+        return [c for row in self.rows for c, _ in row]
+
+
+def dashboards() -> list[Dashboard]:
+    wk, mo = ("period_grain", "==", "week"), ("period_grain", "==", "month")
+    all_ch = ("first_channel", "==", "all")
+    not_all = ("first_channel", "!=", "all")
+    latest = ("is_data_end_date", "IS TRUE", None)
+
+    def freshness(key):
+        return table(key, "数据新鲜度 · Data freshness by source", "mart_data_quality", groupby=["source"],
+                     metrics_=["age_hours_latest", "sla_hours_latest", "status_latest", "checked_at_latest"],
+                     filters=[("check_name", "==", "freshness")], order=("age_hours_latest", False),
+                     time_col=None, page=15, bars=False)
+
+    def period(grain, title, kind, width):
+        # one chart per grain: weeks, months and quarters on one time axis would leave gaps
+        return series(f"repurchase_period_{grain}", title, "mart_repurchase_period", "period_start",
+                      ["period_repurchase_rate", "repeat_revenue_share"], kind=kind,
+                      grain={"week": WEEK, "month": MONTH, "quarter": "P3M"}[grain],
+                      filters=[("period_grain", "==", grain)], fmt=PCT,
+                      extra=None if grain == "week" else {"x_axis_time_format": "%Y-%m"}), width
+
+    return [
+        Dashboard("overview", "总览 Overview", "经营总览：成交、订单、客单价、买家、复购与数据新鲜度 · "
+                  "Sales, orders, AOV, buyers, repurchase and data freshness at a glance.",
+                  "**GMV 成交额** = 有效订单实付金额 · paid amount of valid orders (paid, not cancelled); "
+                  "**客单价 AOV** = GMV / 有效订单数 · GMV per valid order; **买家 Buyers** = 有效订单的去重客户 · "
+                  "distinct customers with a valid order. 趋势按周 · Trends are weekly; 最近一周可能未完整 · "
+                  "the latest week may be partial.",
+                  [[(big_number("overview_gmv", "成交额GMV · GMV", "fct_orders", "gmv", ",.0f", trend_grain=WEEK), 3),
+                    (big_number("overview_orders", "有效订单 · Valid orders", "fct_orders", "valid_orders", ",d",
+                                trend_grain=WEEK), 3),
+                    (big_number("overview_aov", "客单价 · AOV", "fct_orders", "aov", ",.1f", trend_grain=WEEK), 3),
+                    (big_number("overview_buyers", "购买客户 · Buyers", "fct_orders", "buyers", ",d",
+                                trend_grain=WEEK), 3)],
+                   [(series("overview_gmv_channel", "分渠道周成交额 · Weekly GMV by channel", "fct_orders",
+                            "order_date", ["gmv"], kind="bar", grain=WEEK, groupby=["channel_label"], stack=True,
+                            fmt=",.0f"), 6),
+                    (series("overview_repurchase_trend", "周复购率趋势 · Weekly repurchase rate",
+                            "mart_repurchase_period", "period_start",
+                            ["period_repurchase_rate", "repeat_revenue_share"], grain=WEEK, filters=[wk],
+                            fmt=PCT), 6)],
+                   [(freshness("overview_freshness"), 12)]],
+                  heights={0: 34, 2: 56}),
+        Dashboard("repurchase", "复购 Repurchase", "复购率、复购周期与同品类间隔 · Repurchase rates, cycle "
+                  "and same-category intervals.",
+                  "**30天复购率 30-day repurchase rate**: 首购后30天内再次购买的首购客户占比 · share of a month's "
+                  "new customers buying again within 30 days. 未满30天观察期的同期群单列为“观察中” · cohorts not yet "
+                  "observed 30 days are shown as *provisional*, never as final. **周期复购率 Period repurchase "
+                  "rate** = 周期内购买≥2天的客户 / 购买客户 · buyers with ≥2 purchase days in the period / buyers.",
+                  [[(series("repurchase_cohort", "30天复购率·按首购月 · 30-day repurchase rate by cohort",
+                             "mart_repurchase_cohort", "cohort_month",
+                             ["repurchase_rate_final", "repurchase_rate_provisional"], kind="bar", grain=MONTH,
+                             fmt=PCT), 6),
+                    (series("repurchase_by_channel", "30天复购率·按首购渠道 · 30-day repurchase rate by first channel",
+                            "mart_repurchase_cohort_channel", "channel_label", ["repurchase_rate_final"],
+                            kind="bar", x_is_time=False, fmt=PCT), 6)],
+                   [(series("repurchase_cohort_channel",
+                            "各渠道30天复购率·按首购月 · 30-day repurchase rate by cohort and channel",
+                            "mart_repurchase_cohort_channel", "cohort_month", ["repurchase_rate_final"],
+                            grain=MONTH, groupby=["channel_label"], fmt=PCT), 6),
+                    (series("repurchase_period_channel", "各渠道月复购率 · Monthly repurchase rate by channel",
+                            "mart_repurchase_period_channel", "period_start", ["period_repurchase_rate"],
+                            grain=MONTH, groupby=["channel_label"], filters=[mo], fmt=PCT), 6)],
+                   [period("week", "周度复购率与复购金额占比 · Weekly repurchase rate and repeat revenue share",
+                           "line", 6),
+                    period("month", "月度复购 · Monthly repurchase", "bar", 3),
+                    period("quarter", "季度复购 · Quarterly repurchase", "bar", 3)],
+                   [(series("repurchase_cycle", "90天复购周期 · 90-day repurchase cycle", "mart_repurchase_cycle",
+                            "as_of_date", ["median_gap_days", "mean_gap_days", "p25_gap_days", "p75_gap_days"],
+                            grain=DAY, fmt=".0f"), 6),
+                    (series("repurchase_category_interval", "同品类购买间隔 · Same-category purchase interval",
+                            "mart_category_interval", "category_l1", ["p25_days", "p50_days", "p75_days"],
+                            kind="bar", x_is_time=False, fmt=".0f"), 6)],
+                   [(series("repurchase_funnel", "首购→复购转化·按首购月 · First-to-repeat funnel by cohort",
+                            "mart_repurchase_funnel", "cohort_month",
+                            ["reached_2nd_share", "reached_3rd_share", "reached_4th_share", "reached_5plus_share"],
+                            kind="bar", grain=MONTH, filters=[all_ch], fmt=PCT), 12)]]),
+        Dashboard("ltv", "客户终身价值 LTV", "历史N日LTV与BG/NBD+Gamma-Gamma预测价值 · Historical N-day LTV and "
+                  "predicted customer value (BG/NBD + Gamma-Gamma).",
+                  "**N日LTV**: 同期群客户首购起N天内的人均净收入 · average net revenue per customer within N days "
+                  "of the first purchase; 未观察满N天的同期群不显示 · horizons not yet observed are absent. "
+                  "**预测价值 Predicted value** = 未来12个月预期净收入(月折现1%) · expected net revenue over the next "
+                  "12 months, discounted 1%/month. **回测 Backtest**: 用较早数据拟合，对比验证期实际购买天数 · fitted "
+                  "on earlier data, compared with the purchase days that followed.",
+                  [[(series("ltv_curve_cohort", "N日LTV曲线·按首购月 · N-day LTV curve by cohort", "mart_ltv_cohort",
+                             "horizon_days", ["ltv_net"], x_is_time=False, groupby=["cohort_label"],
+                             filters=[all_ch], fmt=",.0f"), 6),
+                    (series("ltv_by_channel", "N日LTV曲线·按首购渠道 · N-day LTV curve by first channel",
+                            "mart_ltv_cohort", "horizon_days", ["ltv_net"], x_is_time=False,
+                            groupby=["channel_label"], filters=[not_all], fmt=",.0f"), 6)],
+                   [(pivot("ltv_cohort_table", "N日LTV明细(元) · N-day LTV by cohort (CNY)", "mart_ltv_cohort",
+                           ["cohort_label"], ["horizon_label"], "ltv_net", filters=[all_ch], fmt=",.1f"), 6),
+                    (series("ltv_margin_channel", "N日毛利LTV曲线·按首购渠道 · N-day margin LTV curve by first channel",
+                            "mart_ltv_cohort", "horizon_days", ["ltv_margin"], x_is_time=False,
+                            groupby=["channel_label"], filters=[not_all], fmt=",.0f"), 6)],
+                   [(big_number("ltv_predicted_total", "预测12个月总价值 · Predicted 12-month value",
+                                "mart_ltv_predicted", "clv_total", ",.0f", subheader="元 · CNY"), 3),
+                    (big_number("ltv_predicted_avg", "人均预测价值 · Avg predicted value", "mart_ltv_predicted",
+                                "clv_avg", ",.0f", subheader="元/客户 · CNY per customer"), 3),
+                    (big_number("ltv_p_alive", "平均存活概率 · Avg P(alive)", "mart_ltv_predicted", "p_alive_avg",
+                                ".1%"), 3),
+                    (big_number("ltv_customers", "模型覆盖客户 · Customers scored", "mart_ltv_predicted",
+                                "customers", ",d"), 3)],
+                   [(histogram("ltv_predicted_hist", "预测12个月价值分布(≤8000元) · Predicted 12m value distribution "
+                               "(≤ CNY 8,000)", "mart_ltv_predicted", "clv_12m", bins=32,
+                               filters=[("clv_12m", "<=", 8000)], x_title="元 · CNY"), 6),
+                    (series("ltv_predicted_band", "各预测价值区间客户数 · Customers by predicted value band",
+                            "mart_ltv_predicted", "clv_band", ["customers"], kind="bar", x_is_time=False,
+                            fmt=",d"), 3),
+                    (pie("ltv_predicted_band_value", "各区间预测价值占比 · Predicted value by band",
+                         "mart_ltv_predicted", "clv_band", "clv_total", fmt=",.0f"), 3)],
+                   [(table("ltv_backtest", "模型回测 · Backtest: predicted vs actual purchase days",
+                           "mart_ltv_backtest", columns=["as_of_date", "holdout_days", "customers",
+                                                         "predicted_purchases", "actual_purchases", "error_rate"],
+                           order=("as_of_date", False), time_col=None, page=10,
+                           formats={"predicted_purchases": ",.0f", "error_rate": "+.1%"}), 6),
+                    (table("ltv_model_params", "模型参数 · Fitted model parameters", "mart_ltv_model",
+                           columns=["as_of_date", "model", "param", "value", "std_error", "n_customers", "converged"],
+                           order=("as_of_date", False), time_col=None, page=10,
+                           formats={"value": ",.4g", "std_error": ",.3g"}), 6)]],
+                  heights={2: 30}),
+        Dashboard("funnel", "转化漏斗 Funnel", "会话转化漏斗：分平台、新老客与流失 · Session conversion funnel by "
+                  "platform and new vs returning customers, with drop-off.",
+                  "会话按时间顺序依次到达 · A session reaches a step only in order: 浏览商品 product_view → 加购 "
+                  "add_to_cart → 下单 checkout_start → 提交支付 payment_submit → 支付成功 payment_success. "
+                  "**步骤转化率 Step conversion** = 到达本步会话 / 到达上一步会话 · sessions at the step / at the "
+                  "previous step; **流失率 Drop-off** = 1 − 步骤转化率.",
+                  [[(funnel("funnel_steps", "转化漏斗 · Conversion funnel", "mart_funnel_daily", "step_label",
+                            "sessions"), 6),
+                    (pivot("funnel_pivot", "各平台各步会话数 · Sessions by step and platform", "mart_funnel_daily",
+                           ["step_label"], ["platform_label"], "sessions", fmt=",d"), 6)],
+                   [(series("funnel_platform", "各平台步骤转化率 · Step conversion by platform", "mart_funnel_daily",
+                            "step_label", ["step_conversion"], kind="bar", x_is_time=False,
+                            groupby=["platform_label"], filters=[("step_order", ">", 1)], fmt=PCT), 6),
+                    (series("funnel_customer_type", "新老客步骤转化率 · Step conversion, new vs returning",
+                            "mart_funnel_daily", "step_label", ["step_conversion"], kind="bar", x_is_time=False,
+                            groupby=["customer_type_label"], filters=[("step_order", ">", 1)], fmt=PCT), 6)],
+                   [(series("funnel_drop_off", "各步流失率 · Drop-off by step", "mart_funnel_daily", "step_label",
+                            ["drop_off"], kind="bar", x_is_time=False, groupby=["platform_label"],
+                            filters=[("step_order", ">", 1)], fmt=PCT), 6),
+                    (series("funnel_trend", "浏览到支付转化率趋势 · View-to-payment conversion, weekly",
+                            "mart_funnel_daily", "event_date", ["visit_to_pay"], grain=WEEK,
+                            groupby=["platform_label"], fmt=".1%"), 6)]]),
+        Dashboard("cohorts", "留存 Cohorts", "购买留存同期群与注册活跃留存 · Purchase retention by cohort and "
+                  "activity retention (D1/D7/D30).",
+                  "**购买留存 Purchase retention**: 同期群(首购周/月)在第k期有购买的客户占比 · share of a first-purchase "
+                  "cohort buying in period k (k=0 is 100%). 最新一期可能未完整 · the latest period may be partial. "
+                  "**活跃留存 D1/D7/D30**: 注册后第N天有活跃的新用户占比 · share of new users active exactly N days "
+                  "after registering; 尚未观察到的天不计入分母 · days not yet observed are left out.",
+                  [[(big_number("cohorts_d1", "次日留存 · D1 retention", "mart_activity_retention", "d1_rate",
+                                ".1%"), 4),
+                    (big_number("cohorts_d7", "7日留存 · D7 retention", "mart_activity_retention", "d7_rate",
+                                ".1%"), 4),
+                    (big_number("cohorts_d30", "30日留存 · D30 retention", "mart_activity_retention", "d30_rate",
+                                ".1%"), 4)],
+                   [(heatmap("cohorts_monthly", "月同期群购买留存 · Monthly cohort retention", "mart_cohort_retention",
+                             "period_index", "cohort_label", "retention_rate",
+                             filters=[("cohort_grain", "==", "month")], bounds=(0, 0.5)), 6),
+                    (series("cohorts_curve", "月同期群留存曲线 · Retention curve by monthly cohort",
+                            "mart_cohort_retention", "period_index", ["retention_rate"], x_is_time=False,
+                            groupby=["cohort_label"], filters=[("cohort_grain", "==", "month"),
+                                                               ("period_index", ">", 0)], fmt=PCT), 6)],
+                   [(heatmap("cohorts_weekly", "周同期群购买留存 · Weekly cohort retention", "mart_cohort_retention",
+                             "period_index", "cohort_label", "retention_rate",
+                             filters=[("cohort_grain", "==", "week")], bounds=(0, 0.3)), 12)],
+                   [(series("cohorts_activity", "D1/D7/D30活跃留存·按注册周 · D1/D7/D30 retention by registration week",
+                            "mart_activity_retention", "registration_date", ["d1_rate", "d7_rate", "d30_rate"],
+                            grain=WEEK, fmt=PCT), 12)]],
+                  heights={0: 26, 2: 70}),
+        Dashboard("segments", "客户分层 Segments", "RFM分层、生命周期与流失预警名单 · RFM segments, lifecycle tiers "
+                  "and the churn-warning customer list.",
+                  "分层按最新数据日计算 · Segments as of the data end date. **RFM**: R=距上次购买天数 days since last "
+                  "purchase, F=近365天购买天数 purchase days in 365 days, M=近365天净收入 net revenue in 365 days. "
+                  "**流失预警 Churn warning**: 30天未登录 no login in 30 days, 或近90天购买天数少于前90天 or fewer "
+                  "purchase days than the 90 days before. 名单可从图表菜单导出CSV · export the list to CSV from the "
+                  "chart menu (⋮ → 下载 Download → 导出CSV Export to CSV).",
+                  [[(pie("segments_size", "各分层客户数 · Customers by segment", "mart_customer_segments",
+                         "segment_label", "customers", filters=[latest], time_col=None), 5),
+                    (table("segments_value", "各分层价值 · Segment value", "mart_customer_segments",
+                           groupby=["segment_label"], metrics_=["customers", "monetary_total", "monetary_avg",
+                                                                "frequency_avg", "recency_avg", "churn_warning_share"],
+                           filters=[latest], order=("monetary_total", False), time_col=None, page=10), 7)],
+                   [(series("segments_trend", "分层演变·按月末 · Segments over time (month ends)",
+                            "mart_customer_segments", "as_of_date", ["customers"], kind="bar", grain=DAY,
+                            groupby=["segment_label"], stack=True, fmt=",d",
+                            extra={"x_axis_time_format": "%Y-%m-%d"}), 6),
+                    (series("segments_tier", "生命周期×分层 · Lifecycle tier by segment", "mart_customer_segments",
+                            "tier_label", ["customers"], kind="bar", x_is_time=False, groupby=["segment_label"],
+                            stack=True, filters=[latest], fmt=",d", time_col=None), 6)],
+                   [(box_plot("segments_clv_box", "各分层预测价值分布 · Predicted 12m value by segment",
+                              "customer_value", "customer_key", "segment_label", "clv_avg", time_col=None), 12)],
+                   [(table("segments_churn_list", "流失预警客户名单 · Churn-warning customers (export to CSV)",
+                           "customer_value", columns=[
+                               "customer_key", "channel_label", "segment_label", "tier_label", "churn_reason",
+                               "last_purchase_date", "last_active_date", "recency_days", "frequency", "monetary",
+                               "purchase_days_last_90d", "purchase_days_prev_90d", "p_alive", "clv_12m"],
+                           filters=[("churn_warning", "IS TRUE", None)], order=("clv_12m", False), row_limit=50000,
+                           time_col=None, page=20, formats={"p_alive": ".0%", "clv_12m": ",.0f", "monetary": ",.0f"},
+                           description="按预测价值降序 · sorted by predicted 12-month value, highest first"), 12)]],
+                  heights={0: 60, 3: 90}),
+        Dashboard("data-quality", "数据质量 Data quality", "每日数据质量检查、埋点覆盖、支付埋点延迟与数据新鲜度 · "
+                  "Daily quality checks, tracking coverage, payment-event lag and freshness.",
+                  "来源 Source: marts.mart_data_quality (Great Expectations 套件 suites, docs/quality.md). "
+                  "**埋点覆盖率 Tracking coverage**: 有 payment_success 事件的已支付订单占比(目标≥98%) · paid orders in "
+                  "tracked channels with a matching payment_success event. **支付埋点延迟 Payment-event lag**: 支付到"
+                  "事件的分钟数 · minutes from payment to the event. **新鲜度 Freshness**: 最新数据距今小时数 vs 时效要求 · "
+                  "age of the newest data vs its SLA; 历史回放数据必然“过期” · a historical backfill is stale by design.",
+                  [[(series("dq_status", "每日检查结果 · Check results per day", "mart_data_quality", "check_date",
+                            ["checks"], kind="bar", grain=DAY, groupby=["status_label"], stack=True, fmt=",d"), 12)],
+                   [(series("dq_coverage", "埋点与身份覆盖率 · Tracking and identity coverage", "mart_data_quality",
+                            "check_date", ["value_avg"], grain=DAY, groupby=["check_label"],
+                            filters=[("check_name", "IN", ["tracking_coverage", "identity_coverage"])],
+                            fmt=".0%", extra={"y_axis_bounds": [0.75, 1.0]}), 6),
+                    (series("dq_lag", "支付埋点延迟(分钟) · Payment-event lag (minutes)", "mart_data_quality",
+                            "check_date", ["value_avg"], grain=DAY, groupby=["check_label"],
+                            filters=[("check_name", "IN", ["payment_event_lag_p50", "payment_event_lag_p95"])],
+                            fmt=".1f"), 6)],
+                   [(series("dq_quarantine", "每日隔离行数·按数据源 · Quarantined rows per day by source",
+                            "mart_data_quality", "check_date", ["value_sum"], kind="bar", grain=DAY,
+                            groupby=["source"], stack=True, filters=[("check_name", "==", "quarantined_rows")],
+                            fmt=",d"), 6),
+                    (freshness("dq_freshness"), 6)],
+                   [(table("dq_issues", "未通过的检查 · Checks not passing", "mart_data_quality",
+                           columns=["check_date", "check_name", "source", "status_label", "value", "threshold",
+                                    "unexpected_count", "rows_checked"],
+                           filters=[("status", "!=", "pass")], order=("check_date", False), page=15,
+                           formats={"value": ",.2f", "threshold": ",.2f"}), 12)]],
+                  heights={2: 60}, colors=STATUS_COLORS),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers
+def _column_entries(ds: Dataset, dbt: dict[str, DbtTable]) -> list[dict]:
+    if ds.columns is not None:
+        cols = [(name, typ, None) for name, typ in ds.columns.items()]
+    else:
+        types = PYTHON_MART_TYPES.get(ds.name, {})
+        table = dbt.get(ds.name) or _undeclared(ds.name)
+        cols = [(name, (dtype or types.get(name) or "varchar").upper(), desc)
+                for name, (dtype, desc) in table.columns.items()]
+    out = [{"column_name": name, "verbose_name": LABELS.get(name), "is_dttm": typ in ("DATE", "TIMESTAMP"),
+            "is_active": True, "type": typ, "advanced_data_type": None, "groupby": True, "filterable": True,
+            "expression": None, "description": desc, "python_date_format": None, "extra": {}}
+           for name, typ, desc in cols]
+    out += [{"column_name": name, "verbose_name": label, "is_dttm": False, "is_active": True, "type": typ,
+             "advanced_data_type": None, "groupby": True, "filterable": True, "expression": sql,
+             "description": None, "python_date_format": None, "extra": {}}
+            for name, (sql, label, typ) in ds.calc.items()]
+    return out
+
+
+def dataset_yaml(ds: Dataset, dbt: dict[str, DbtTable]) -> dict:
+    return {
+        "table_name": ds.name, "main_dttm_col": ds.dttm, "description": ds.description,
+        "default_endpoint": None, "offset": 0, "cache_timeout": None, "catalog": None, "schema": SCHEMA,
+        "sql": ds.sql, "params": None, "template_params": None, "filter_select_enabled": True,
+        "fetch_values_predicate": None, "extra": None, "normalize_columns": False, "always_filter_main_dttm": False,
+        "uuid": ds.uuid,
+        "metrics": [{"metric_name": name, "verbose_name": label, "metric_type": None, "expression": sql,
+                     "description": None, "d3format": fmt or None, "currency": None, "extra": {},
+                     "warning_text": None} for name, (sql, label, fmt) in ds.metrics.items()],
+        "columns": _column_entries(ds, dbt),
+        "version": VERSION, "database_uuid": uid("database", DATABASE),
+    }
+
+
+def database_yaml() -> dict:
+    # The serving copy is the pipeline's published file: Superset may read it, never write to it,
+    # and DuckDB may not reach files or URLs beyond it (read_csv, ATTACH, httpfs) from SQL Lab.
+    return {
+        "database_name": DATABASE, "sqlalchemy_uri": "duckdb:///${EW_SERVING_PATH}", "cache_timeout": None,
+        "expose_in_sqllab": True, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
+        "allow_dml": False, "allow_file_upload": False,
+        "extra": {"allows_virtual_table_explore": True, "metadata_params": {}, "schemas_allowed_for_file_upload": [],
+                  "engine_params": {"connect_args": {"read_only": True,
+                                                     "config": {"enable_external_access": False}}}},
+        "impersonate_user": False, "uuid": uid("database", DATABASE), "version": VERSION,
+    }
+
+
+def chart_yaml(c: Chart, dash: Dashboard) -> dict:
+    ds = DS[c.dataset]
+    params = {**c.params, "slice_id": c.id, "dashboards": []}
+    query_context = {"datasource": {"id": 0, "type": "table"}, "force": False, "queries": [c.query],
+                     "form_data": {**params, "force": False, "result_format": "json", "result_type": "full"},
+                     "result_format": "json", "result_type": "full"}
+    return {"slice_name": c.title, "description": c.description, "certified_by": None,
+            "certification_details": None, "viz_type": c.viz, "params": params,
+            "query_context": json.dumps(query_context, ensure_ascii=False, sort_keys=True),
+            "cache_timeout": None, "uuid": c.uuid, "version": VERSION, "dataset_uuid": ds.uuid}
+
+
+def has_column(ds: Dataset, col: str, dbt: dict[str, DbtTable]) -> bool:
+    return any(e["column_name"] == col for e in _column_entries(ds, dbt))
+
+
+def native_filters(d: Dashboard, dbt: dict[str, DbtTable]) -> list[dict]:
+    """Date range, plus channel / platform where a chart's dataset has the label column.
+
+    A filter only reaches the charts whose dataset has its column (the rest are excluded), so no
+    chart errors on a column it lacks; charts over a current snapshot or model fit ignore dates.
+    """
+    ids = [c.id for c in d.charts]
+    specs = [("time", "日期 · Date range", "filter_time", None,
+              [c.id for c in d.charts if c.time_col])]
+    for col, label in (("channel_label", "渠道 · Channel"), ("platform_label", "平台 · Platform")):
+        # "all" rows carry the whole cohort: charts reading them stay out of a channel filter.
+        scoped = [c for c in d.charts if has_column(DS[c.dataset], col, dbt)
+                  and not any(f["operator"] == "==" and f["comparator"] == "all" for f in c.params["adhoc_filters"])]
+        if scoped:
+            specs.append((col, label, "filter_select", scoped[0].dataset, [c.id for c in scoped]))
+    out = []
+    for key, name, ftype, ds, in_scope in specs:
+        control = {"enableEmptyFilter": False}
+        if ftype == "filter_select":
+            control |= {"defaultToFirstItem": False, "multiSelect": True, "searchAllOptions": False,
+                        "inverseSelection": False}
+        out.append({
+            "id": f"NATIVE_FILTER-{d.slug}-{key}".replace("_", "-"), "name": name, "filterType": ftype,
+            "targets": [{"column": {"name": key}, "datasetUuid": DS[ds].uuid}] if ds else [{}],
+            "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+            "cascadeParentIds": [], "controlValues": control, "type": "NATIVE_FILTER", "description": "",
+            # chartsInScope is left to Superset: it derives it from scope with the ids the import assigns.
+            "scope": {"rootPath": ["ROOT_ID"], "excluded": [i for i in ids if i not in in_scope]},
+            "tabsInScope": [],
+        })
+    return out
+
+
+def position(d: Dashboard) -> dict:
+    pos: dict = {"DASHBOARD_VERSION_KEY": "v2",
+                 "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+                 "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
+                 "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": d.title}}}
+    rows = [[("MARKDOWN-note", 12, None)]] + [[(c, w, None) for c, w in row] for row in d.rows]
+    for r, row in enumerate(rows):
+        row_id = f"ROW-{r}"
+        pos["GRID_ID"]["children"].append(row_id)
+        pos[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
+                       "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+        height = 12 if r == 0 else d.heights.get(r - 1, 50)
+        for item, width, _ in row:
+            parents = ["ROOT_ID", "GRID_ID", row_id]
+            if isinstance(item, str):
+                pos[item] = {"type": "MARKDOWN", "id": item, "children": [], "parents": parents,
+                             "meta": {"width": width, "height": height, "code": d.note}}
+                pos[row_id]["children"].append(item)
+                continue
+            cid = f"CHART-{item.key}"
+            pos[cid] = {"type": "CHART", "id": cid, "children": [], "parents": parents,
+                        "meta": {"width": width, "height": height, "chartId": item.id, "uuid": item.uuid,
+                                 "sliceName": item.title}}
+            pos[row_id]["children"].append(cid)
+    return pos
+
+
+def dashboard_yaml(d: Dashboard, dbt: dict[str, DbtTable]) -> dict:
+    metadata = {
+        "native_filter_configuration": native_filters(d, dbt), "chart_configuration": {},
+        "global_chart_configuration": {"scope": {"rootPath": ["ROOT_ID"], "excluded": []}, "chartsInScope": []},
+        "color_scheme": "supersetColors", "label_colors": d.colors, "shared_label_colors": [],
+        "map_label_colors": {}, "color_scheme_domain": [], "cross_filters_enabled": False,
+        "refresh_frequency": 0, "timed_refresh_immune_slices": [], "expanded_slices": {},
+        "default_filters": "{}", "positions": {},
+    }
+    return {"dashboard_title": d.title, "description": d.description, "css": "", "slug": d.slug,
+            "uuid": d.uuid, "position": position(d), "metadata": metadata, "version": VERSION,
+            "published": True, "certified_by": None, "certification_details": None}
+
+
+def dashboard_tables(d: Dashboard) -> set[str]:
+    return set().union(*(DS[c.dataset].tables() for c in d.charts))
+
+
+def exposures_yaml(dash: list[Dashboard], dbt: dict[str, DbtTable]) -> dict:
+    out = []
+    for d in dash:
+        out.append({
+            "name": f"superset_{d.slug.replace('-', '_')}", "label": d.title, "type": "dashboard",
+            "maturity": "medium", "url": f"{SUPERSET_URL}/superset/dashboard/{d.slug}/",
+            "description": d.description, "owner": {"name": "Operations analytics"},
+            "depends_on": [ref(dbt[t]) for t in sorted(dashboard_tables(d)) if t in dbt],
+        })
+    return {"version": 2, "exposures": out}
+
+
+def _dump(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def render() -> dict[Path, str]:
+    """Every generated file, path -> text."""
+    dbt = load_dbt_tables()
+    dash = dashboards()
+    keys = [c.key for d in dash for c in d.charts]
+    if len(keys) != len(set(keys)):
+        raise SystemExit("chart keys must be unique")
+    for n, c in enumerate((c for d in dash for c in d.charts), start=1):
+        c.id = n
+    used = {c.dataset for d in dash for c in d.charts}
+    files = {BUNDLE / "metadata.yaml": _dump({"version": VERSION, "type": "assets", "timestamp": TIMESTAMP}),
+             BUNDLE / "databases" / f"{DATABASE}.yaml": _dump(database_yaml())}
+    for ds in DATASETS:
+        if ds.name in used:
+            files[BUNDLE / "datasets" / DATABASE / f"{ds.name}.yaml"] = _dump(dataset_yaml(ds, dbt))
+    for d in dash:
+        for c in d.charts:
+            files[BUNDLE / "charts" / f"{_slug(c.key)}_{c.id}.yaml"] = _dump(chart_yaml(c, d))
+        files[BUNDLE / "dashboards" / f"{d.slug}.yaml"] = _dump(dashboard_yaml(d, dbt))
+    header = ("# Generated by superset/build_bundle.py from the dashboard definitions: edit those, then run\n"
+              "# `.venv/bin/python superset/build_bundle.py`. One exposure per Superset dashboard.\n")
+    files[EXPOSURES] = header + _dump(exposures_yaml(dash, dbt))
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the checked-in files differ")
+    args = parser.parse_args(argv)
+    files = render()
+    stale = [p for p in BUNDLE.rglob("*.yaml") if p not in files] if BUNDLE.exists() else []
+    if args.check:
+        differ = [p for p, text in files.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+        for p in differ + stale:
+            print(f"out of date: {p.relative_to(REPO)}", file=sys.stderr)
+        if differ or stale:
+            print("run: .venv/bin/python superset/build_bundle.py", file=sys.stderr)
+            return 1
+        return 0
+    for p in stale:
+        p.unlink()
+    for p, text in files.items():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.exists() or p.read_text(encoding="utf-8") != text:
+            p.write_text(text, encoding="utf-8")
+    print(f"wrote {len(files)} files ({len(stale)} stale removed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
