@@ -147,7 +147,7 @@ def test_every_chart_returns_rows_on_the_published_copy(served):
 def _sqllab(client: superset.SupersetClient, database_id: int, sql: str) -> requests.Response:
     return client.session.post(f"{client.base_url}/api/v1/sqllab/execute/", json={
         "database_id": database_id, "sql": sql, "runAsync": False, "schema": "marts",
-        "client_id": os.urandom(5).hex(), "tab": "test", "json": True}, timeout=120)
+        "client_id": os.urandom(5).hex(), "tab": "test"}, timeout=120)
 
 
 def test_sql_lab_reads_marts_but_cannot_write_or_read_server_files(served):
@@ -156,18 +156,18 @@ def test_sql_lab_reads_marts_but_cannot_write_or_read_server_files(served):
     ok = _sqllab(client, db_id, "select count(*) as n from marts.fct_orders")
     assert ok.status_code == 200, ok.text
     assert ok.json()["data"][0]["n"] > 0
+    # Superset refuses DML itself; DuckDB refuses anything touching files (external access off)
     attempts = {
-        "create table marts.hack as select 1": None,
-        "insert into marts.dim_date select * from marts.dim_date": None,
-        "copy marts.fct_orders to '/tmp/ew_leak.csv'": None,
-        "select * from read_csv('/etc/passwd')": None,
-        "select * from read_text('/etc/hostname')": None,
-        "attach '/tmp/ew_other.duckdb' as other": None,
+        "create table marts.hack as select 1": "DML_NOT_ALLOWED",
+        "insert into marts.dim_date select * from marts.dim_date": "DML_NOT_ALLOWED",
+        "copy marts.fct_orders to '/tmp/ew_leak.csv'": "file system operations are disabled",
+        "select * from read_csv('/etc/passwd')": "file system operations are disabled",
+        "select * from read_text('/etc/hostname')": "file system operations are disabled",
+        "attach '/tmp/ew_other.duckdb' as other": "file system operations are disabled",
     }
-    for sql in attempts:
+    for sql, refusal in attempts.items():
         r = _sqllab(client, db_id, sql)
-        attempts[sql] = (r.status_code, r.text[:200])
-        assert r.status_code != 200 or r.json().get("status") == "failed", (sql, r.text[:300])
+        assert r.status_code >= 400 and refusal in r.text, (sql, r.status_code, r.text[:300])
     assert not Path("/tmp/ew_leak.csv").exists() and not Path("/tmp/ew_other.duckdb").exists()
     # the file itself refuses writers other than the pipeline's publish (read-only open)
     con = duckdb.connect(str(served.serving), read_only=True, config={"enable_external_access": False})
@@ -216,18 +216,17 @@ def test_ten_publishes_while_dashboards_are_queried_fail_no_query(served):
     threads = [threading.Thread(target=query_loop) for _ in range(3)]
     for t in threads:
         t.start()
-    inodes = set()
+    published = set()
     try:
         for _ in range(10):
-            publish(served.db, served.serving)
-            inodes.add(served.serving.stat().st_ino)
+            published.add(publish(served.db, served.serving)["published_at"])
             time.sleep(0.3)
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=180)
     failures = [o for o in outcomes if o[0] != 200]
-    assert len(inodes) == 10  # every publish swapped in a new file
+    assert len(published) == 10
     assert len(outcomes) >= 20
     assert not failures, failures[:5]
 
@@ -269,11 +268,18 @@ def test_every_dashboard_renders_every_chart_in_both_languages(served, tmp_path)
             headless=True, viewport={"width": 1600, "height": 1000}, env={**os.environ, "HOME": str(scratch)})
         page = browser.pages[0] if browser.pages else browser.new_page()
         bad_responses: list[str] = []
-        page.on("response", lambda r: bad_responses.append(f"{r.status} {r.url}")
-                if "/api/v1/" in r.url and r.status >= 400 else None)
+
+        def on_response(r) -> None:
+            # Superset's frontend tries to store a dashboard's label colours on first view; the
+            # read-only analyst may not (403), which is the point of the role, not a chart error.
+            if "/api/v1/" in r.url and r.status >= 400 and not (r.status == 403 and "/colors" in r.url):
+                bad_responses.append(f"{r.status} {r.url}")
+
+        page.on("response", on_response)
         page.goto(f"{served.base}/login/")
-        page.fill("input[name=username]", "analyst")
-        page.fill("input[name=password]", served.creds["analyst_password"])
+        page.wait_for_selector("input[type=password]", timeout=60_000)  # the login form is rendered by JS
+        page.locator("input:not([type=hidden]):not([type=password])").first.fill("analyst")
+        page.locator("input[type=password]").fill(served.creds["analyst_password"])
         page.keyboard.press("Enter")
         page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
         for lang in ("en", "zh"):
@@ -281,11 +287,12 @@ def test_every_dashboard_renders_every_chart_in_both_languages(served, tmp_path)
             for slug, n_charts in expected.items():
                 bad_responses.clear()
                 page.goto(f"{served.base}/superset/dashboard/{slug}/?standalone=0")
-                holders = page.locator("[data-test='dashboard-component-chart-holder']")
+                # chart holders carry the chart id; markdown notes share the holder class without it
+                holders = page.locator("[data-test-chart-id]")
                 try:
                     page.wait_for_function(
                         """n => {
-                          const hs = document.querySelectorAll("[data-test='dashboard-component-chart-holder']");
+                          const hs = document.querySelectorAll("[data-test-chart-id]");
                           if (hs.length < n) return false;
                           return [...hs].every(h => !h.querySelector('.loading, [data-test=loading-indicator]')
                                                   && h.querySelector('[data-test=chart-container] *, .chart-container *, canvas, svg, table'));
