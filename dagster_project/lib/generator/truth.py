@@ -46,6 +46,26 @@ DEFINITIONS = {
     "experiment": "per variant: users assigned; converted = the user's customer has a valid order with order_ts"
                   " in (assigned_at, assigned_at + 30 days]; *_complete counts only assignments with "
                   "assigned_at + 30 days <= window end",
+    "operations.returns_by_category": "delivered order = its shipment has delivered_at (latest shipment row); "
+                                      "primary category = category_l1 of the order's line 1; mature = business "
+                                      "date of delivered_at + 7 <= data_end_date; returned = the order has any "
+                                      "return row (any status); rate = returned/delivered over mature orders",
+    "operations.order_to_ship": "per shipped order: (shipped_at - current paid_ts) in hours; day_type = weekend "
+                                "when the business date of paid_ts is a Saturday or Sunday; mean per day_type",
+    "operations.return_cycle": "completed returns requested on business dates <= data_end_date - 21: mean of "
+                               "(completed_at - requested_at) in days",
+    "operations.first_response": "tickets with first_response_at created on business dates <= data_end_date - 2: "
+                                 "mean (first_response_at - created_at) in hours per channel; bot_share = bot "
+                                 "tickets / all tickets",
+    "operations.experiments": "per experiment and variant, complete assignments only (assigned_at + 30 days <= "
+                              "window end): users, converted as in 'experiment'; expected_* from the simulation's "
+                              "own purchase rates (world._expected_experiment_lift)",
+    "operations.basket": "valid orders (current row) with their lines' distinct category_l1; for each ordered "
+                         "pair (a, b), a != b: support = orders with both / orders, confidence = orders with "
+                         "both / orders with a, lift = confidence / (orders with b / orders)",
+    "operations.campaign_roi": "per tier (big = planted big_promotion_campaign_ids, else daily): sum of pay_amount "
+                               "of valid orders (current row) tagged with a campaign of the tier / sum of the tier's "
+                               "campaign cost",
     "rows_per_source": "good rows landed per source (every file row that is not a planted bad row); bad rows "
                        "counted separately",
 }
@@ -229,7 +249,10 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
     for c, ots in valid_orders:
         cust_orders[c].append(ots)
     arms: dict[str, dict] = {}
-    for uid, variant, at in zip(exp["user_id"].to_list(), exp["variant"].to_list(), exp["assigned_at"].to_list()):
+    for eid, uid, variant, at in zip(exp["experiment_id"].to_list(), exp["user_id"].to_list(),
+                                     exp["variant"].to_list(), exp["assigned_at"].to_list()):
+        if eid != planted_params.get("experiment_id"):
+            continue
         a = arms.setdefault(variant, {"users": 0, "converted": 0, "users_complete": 0, "converted_complete": 0})
         conv = any(at < t <= at + 30 * 86400 for t in cust_orders.get(user_customer[uid], ()))
         a["users"] += 1
@@ -256,6 +279,9 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
     for b in planted_bad:
         bad_per_source[b["source"]] += 1
         bad_per_rule[b["source"]][b["rule"]] = bad_per_rule[b["source"]].get(b["rule"], 0) + 1
+
+    operations = _operations_truth(tables, current, user_customer, cust_orders, offset=offset,
+                                   end_date=end_date, window_end_ts=window_end_ts, planted=planted_params)
 
     n_customers = len(cust_channels)
     return {
@@ -290,4 +316,158 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
         "bad_rows_total": len(planted_bad),
         "bad_rows": planted_bad,
         "planted": planted_params,
+        "operations": operations,
+    }
+
+
+def _operations_truth(tables, current, user_customer, cust_orders, *, offset, end_date, window_end_ts,
+                      planted) -> dict:
+    # ---- products: line 1 category, order categories
+    sku_cat = dict(zip(tables["products"]["sku_id"].to_list(), tables["products"]["category_l1"].to_list()))
+    items = tables["order_items"]
+    primary_cat: dict[str, str] = {}
+    order_cats: dict[str, set] = defaultdict(set)
+    for oid, line_no, sku in zip(items["order_id"].to_list(), items["line_no"].to_list(), items["sku_id"].to_list()):
+        if line_no == 1:
+            primary_cat[oid] = sku_cat[sku]
+        order_cats[oid].add(sku_cat[sku])
+
+    # ---- shipments (latest row per shipment)
+    sh = tables["shipments"]
+    ship: dict[str, tuple] = {}
+    for sid, oid, shipped, delivered, day in zip(sh["shipment_id"].to_list(), sh["order_id"].to_list(),
+                                                 sh["shipped_at"].to_list(), sh["delivered_at"].to_list(),
+                                                 sh["_day"].to_list()):
+        if sid not in ship or day >= ship[sid][0]:
+            ship[sid] = (day, oid, shipped, delivered)
+
+    # ---- returns (latest row per return)
+    ret = tables["returns"]
+    returns: dict[str, tuple] = {}
+    for rid, oid, st, req, comp, day in zip(ret["return_id"].to_list(), ret["order_id"].to_list(),
+                                           ret["status"].to_list(), ret["requested_at"].to_list(),
+                                           ret["completed_at"].to_list(), ret["_day"].to_list()):
+        if rid not in returns or day >= returns[rid][0]:
+            returns[rid] = (day, oid, st, req, comp)
+    returned_orders = {v[1] for v in returns.values()}
+
+    by_cat = defaultdict(lambda: [0, 0])
+    ship_hours = {"weekday": [], "weekend": []}
+    for _, oid, shipped, delivered in ship.values():
+        pts = current[oid][4]
+        if pts is not None:
+            day_type = "weekend" if _bdate(pts, offset).weekday() >= 5 else "weekday"
+            ship_hours[day_type].append((shipped - pts) / 3600)
+        if delivered is not None and _bdate(delivered, offset) + timedelta(days=7) <= end_date:
+            c = by_cat[primary_cat[oid]]
+            c[0] += 1
+            c[1] += oid in returned_orders
+    returns_by_category = {cat: {"delivered_orders": n, "returned_orders": r, "return_rate": r / n}
+                           for cat, (n, r) in sorted(by_cat.items())}
+    n_all = sum(v[0] for v in by_cat.values())
+    r_all = sum(v[1] for v in by_cat.values())
+    mean_h = {k: (sum(v) / len(v) if v else None) for k, v in ship_hours.items()}
+    # planted delays: weekday min(Gamma(2, 10h), 60h), weekend 2.3 x Gamma(2, 10h), both + 0.5 h
+    import math
+    c = 6.0  # 60 h cap / 10 h scale
+    cap_loss = 10 * (2 * math.exp(-c) * (1 + c + c * c / 2) - c * math.exp(-c) * (1 + c))
+    exp_weekday = 20 - cap_loss + 0.5
+    exp_weekend = planted["weekend_shipping_factor"] * 20 + 0.5
+
+    cycle_cut = end_date - timedelta(days=21)
+    cycles = [(comp - req) / 86400 for _, _, st, req, comp in returns.values()
+              if st == "completed" and comp is not None and _bdate(req, offset) <= cycle_cut]
+
+    tk = tables["cs_tickets"]
+    tickets: dict[str, tuple] = {}
+    for tid, ch, created, first, day in zip(tk["ticket_id"].to_list(), tk["channel"].to_list(),
+                                            tk["created_at"].to_list(), tk["first_response_at"].to_list(),
+                                            tk["_day"].to_list()):
+        if tid not in tickets or day >= tickets[tid][0]:
+            tickets[tid] = (day, ch, created, first)
+    resp = defaultdict(list)
+    for _, ch, created, first in tickets.values():
+        if first is not None and _bdate(created, offset) <= end_date - timedelta(days=2):
+            resp[ch].append((first - created) / 3600)
+    n_bot = sum(1 for v in tickets.values() if v[1] == "bot")
+
+    # ---- experiments (complete assignments)
+    exp = tables["experiment_assignments"]
+    experiments: dict[str, dict] = {}
+    for eid, uid, variant, at in zip(exp["experiment_id"].to_list(), exp["user_id"].to_list(),
+                                     exp["variant"].to_list(), exp["assigned_at"].to_list()):
+        if at + 30 * 86400 > window_end_ts:
+            continue
+        arm = experiments.setdefault(eid, {"arms": {}})["arms"].setdefault(variant, {"users": 0, "converted": 0})
+        arm["users"] += 1
+        arm["converted"] += any(at < t <= at + 30 * 86400 for t in cust_orders.get(user_customer[uid], ()))
+    for eid, e in experiments.items():
+        for a in e["arms"].values():
+            a["conversion_rate"] = a["converted"] / a["users"]
+        arms = e["arms"]
+        if "control" in arms and "treatment" in arms:
+            pc, pt = arms["control"]["conversion_rate"], arms["treatment"]["conversion_rate"]
+            e["measured_absolute_lift"] = pt - pc
+            e["measured_relative_lift"] = pt / pc - 1 if pc else None
+        e.update((planted.get("experiments_expected") or {}).get(eid, {}))
+
+    # ---- basket (order scope)
+    valid = [oid for oid, v in current.items() if v[4] is not None and v[5] != "cancelled" and oid in order_cats]
+    n_orders = len(valid)
+    single = defaultdict(int)
+    pair = defaultdict(int)
+    for oid in valid:
+        cats = sorted(order_cats[oid])
+        for a in cats:
+            single[a] += 1
+            for b in cats:
+                if a != b:
+                    pair[(a, b)] += 1
+    pairs = {}
+    for (a, b), k in sorted(pair.items()):
+        pairs[f"{a}|{b}"] = {"orders_with_both": k, "orders_with_a": single[a], "orders_with_b": single[b],
+                             "support": k / n_orders, "confidence": k / single[a],
+                             "lift": (k / single[a]) / (single[b] / n_orders)}
+    # ---- campaign ROI on tagged pay
+    camp = tables["campaigns"]
+    cost = dict(zip(camp["campaign_id"].to_list(), camp["cost"].to_list()))
+    big = set(planted.get("big_promotion_campaign_ids") or [])
+    orders = tables["orders"]
+    tagged_campaign = {}
+    tagged_pay = {}
+    for oid, cid, pay_c, day in zip(orders["order_id"].to_list(), orders["campaign_id"].to_list(),
+                                    orders["pay_amount"].to_list(), orders["_day"].to_list()):
+        tagged_campaign[oid] = cid
+        tagged_pay[oid] = pay_c
+    tier_pay = defaultdict(int)
+    for oid, v in current.items():
+        cid = tagged_campaign[oid]
+        if cid is not None and v[4] is not None and v[5] != "cancelled":
+            tier_pay["big_promotion" if cid in big else "daily"] += tagged_pay[oid]
+    tier_cost = defaultdict(int)
+    for cid, c in cost.items():
+        tier_cost["big_promotion" if cid in big else "daily"] += c
+    campaign_roi = {t: {"tagged_pay": tier_pay[t] / 100, "cost": tier_cost[t] / 100,
+                        "roi": tier_pay[t] / tier_cost[t] if tier_cost[t] else None,
+                        "planted_roi": planted.get("campaign_roi_big" if t == "big_promotion" else "campaign_roi_daily")}
+                    for t in sorted(tier_cost)}
+    aff = planted.get("affinity_pair")
+    return {
+        "returns_by_category": returns_by_category,
+        "returns_overall": {"delivered_orders": n_all, "returned_orders": r_all,
+                            "return_rate": r_all / n_all if n_all else None},
+        "order_to_ship_hours": {"orders": {k: len(v) for k, v in ship_hours.items()}, "mean": mean_h,
+                                "weekend_weekday_ratio": (mean_h["weekend"] / mean_h["weekday"]
+                                                          if mean_h["weekday"] else None),
+                                "expected_mean": {"weekday": exp_weekday, "weekend": exp_weekend},
+                                "expected_ratio": exp_weekend / exp_weekday},
+        "return_cycle_days": {"returns": len(cycles), "mean": sum(cycles) / len(cycles) if cycles else None,
+                              "planted_mean": planted.get("return_cycle_mean_days")},
+        "first_response_hours": {ch: {"tickets": len(v), "mean": sum(v) / len(v)} for ch, v in sorted(resp.items())},
+        "human_first_response_expected_hours": planted["human_first_response_mean_hours"] + 60 / 3600,
+        "tickets": len(tickets), "bot_tickets": n_bot, "bot_share": n_bot / len(tickets) if tickets else None,
+        "experiments": experiments,
+        "campaign_roi": campaign_roi,
+        "basket": {"orders": n_orders, "pairs": pairs,
+                   "planted_pair": f"{aff[0]}|{aff[1]}" if aff else None},
     }

@@ -70,6 +70,10 @@ OPEN_P = np.array([0.12, 0.09, 0.28, 0.06])
 CLICK_P = np.array([0.25, 0.30, 0.35, 0.20])  # given opened
 
 EXPERIMENT_ID = "exp_checkout_v2"
+# A/A test: the same users, assigned the same way, split by an independent hash; nothing differs.
+AA_EXPERIMENT_ID = "exp_aa_checkout_copy"
+# planted cross-category affinity: orders led by protein powder pick up vitamins
+AFFINITY = ("protein_powder", "vitamins")
 
 PARAMS = {
     "purchase_rate_gamma_r": 0.7,
@@ -94,6 +98,12 @@ PARAMS = {
     "cs_ticket_order_p": 0.06,
     "bot_share": 0.60,
     "human_first_response_mean_hours": 4.2,
+    "affinity_pair": list(AFFINITY),
+    "affinity_p": 0.6,
+    "aa_experiment_id": AA_EXPERIMENT_ID,
+    # seeds: big promotions return 1:5.3, daily campaigns 1:3.1 (pay of tagged valid orders / cost)
+    "campaign_roi_big": 5.3,
+    "campaign_roi_daily": 3.1,
 }
 
 PRODUCT_BASES = {
@@ -463,6 +473,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     variant_treat = np.array([hashlib.sha256(f"{EXPERIMENT_ID}:{u}".encode()).digest()[0] % 2 == 1
                               for u in p_user_ids])
     assigned_day = np.full(P, -1)
+    alive_at_assign = np.zeros(P, bool)
     day_mult = promo_mult * np.where(weekend, PARAMS["weekend_purchase_factor"], 1.0)
     visit_mult = np.minimum(promo_mult, 2.0) ** 0.5 * np.where(weekend, 1.1, 1.0)
     base_rate = lam * CAT_RATE_MULT[fav]
@@ -490,6 +501,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         if d >= exp_day:
             new = eligible & (assigned_day < 0) & vis[:P]
             assigned_day[new] = d
+            alive_at_assign[new] = alive[new]
     buy_p = np.concatenate(buy_p); buy_d = np.concatenate(buy_d)
     vis_u = np.concatenate(vis_u); vis_d = np.concatenate(vis_d)
     # same-day second orders
@@ -534,6 +546,22 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     qty_heavy = np.isin(l_cat, [0, 1, 5])
     l_qty = np.where(qty_heavy, rng.choice([1, 2, 3], size=L, p=[0.6, 0.28, 0.12]),
                      rng.choice([1, 2, 3], size=L, p=[0.8, 0.15, 0.05])).astype(np.int64)
+    # planted category affinity, on its own RNG stream so every other draw stays as it was: an order
+    # of >= 2 lines led by one category of the pair and lacking the other gets the other on its last
+    # line (the first line, and with it the order's category for returns and tracking, is untouched)
+    aff_rng = np.random.Generator(np.random.PCG64([seed, 0xAFF]))
+    o_first = np.cumsum(n_lines) - n_lines
+    aff_u = aff_rng.random(n)
+    aff_hit = np.zeros(n, bool)
+    for src, dst in (AFFINITY, AFFINITY[::-1]):
+        a_src, a_dst = CATS.index(src), CATS.index(dst)
+        has_dst = np.bincount(l_order, weights=(l_cat == a_dst).astype(float), minlength=n) > 0
+        hit = (n_lines >= 2) & (l_cat[o_first] == a_src) & ~has_dst & (aff_u < PARAMS["affinity_p"])
+        line = (np.cumsum(n_lines) - 1)[hit]
+        dst_pool = np.nonzero((sku_cat == a_dst) & (sku_launch == 0))[0]
+        l_cat[line] = a_dst
+        l_sku[line] = dst_pool[aff_rng.integers(0, len(dst_pool), len(line))]
+        aff_hit |= hit
     camp = active_camp[o_day]
     camp_major = (camp >= 0) & (camp_kind[np.maximum(camp, 0)] == 0)
     in_camp = (camp >= 0) & (rng.random(n) < np.where(camp_major, 0.75, 0.35))
@@ -563,6 +591,14 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     paid = np.where(cancelled, NONE, o_ts + np.where(rng.random(n) < 0.9, rng.integers(10, 900, n),
                                                       rng.integers(900, 3600, n)))
     cancel_ts = np.where(cancelled, o_ts + rng.integers(300, 3600, n), NONE)
+    # planted campaign ROI: a campaign's cost is the pay of its tagged valid orders / the tier's ROI
+    # (no draws; a campaign without orders keeps its drawn cost)
+    camp_pay = np.zeros(len(camp_kind))
+    tagged = in_camp & (paid >= 0)
+    np.add.at(camp_pay, camp[tagged], pay[tagged])
+    roi_target = np.where(camp_kind == 0, PARAMS["campaign_roi_big"], PARAMS["campaign_roi_daily"])
+    planted_cost = np.where(camp_pay > 0, np.rint(camp_pay / roi_target), campaigns["cost"].to_numpy())
+    campaigns = campaigns.with_columns(pl.Series("cost", planted_cost.astype(np.int64)))
     paid_day = clock.day_of(np.maximum(paid, 0))
     wkend_paid = (clock.weekday[np.clip(paid_day, 0, days)] >= 5)
     delay = rng.gamma(2.0, 10 * HOUR, n)
@@ -772,13 +808,19 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         visits=(vis_u, vis_d), assigned_day=assigned_day, sku_cat=sku_cat, sku_ids=sku_ids,
         sku_launch=sku_launch, active_camp=active_camp)
     ea_user, ea_ts = exp_rows
+    aa_treat = np.array([hashlib.sha256(f"{AA_EXPERIMENT_ID}:{u}".encode()).digest()[0] % 2 == 1
+                         for u in user_ids[ea_user]], dtype=bool)
     exp = pl.DataFrame({
-        "experiment_id": [EXPERIMENT_ID] * len(ea_user),
-        "user_id": user_ids[ea_user].tolist(),
-        "variant": np.where(variant_treat[ea_user], "treatment", "control").tolist(),
-        "assigned_at": ea_ts.astype(np.int64),
-        "_day": clock.day_of(ea_ts).astype(np.int64),
-    }).sort(["_day", "assigned_at", "user_id"])
+        "experiment_id": [EXPERIMENT_ID] * len(ea_user) + [AA_EXPERIMENT_ID] * len(ea_user),
+        "user_id": user_ids[ea_user].tolist() * 2,
+        "variant": (np.where(variant_treat[ea_user], "treatment", "control").tolist()
+                    + np.where(aa_treat, "treatment", "control").tolist()),
+        "assigned_at": np.concatenate([ea_ts, ea_ts]).astype(np.int64),
+        "_day": np.concatenate([clock.day_of(ea_ts)] * 2).astype(np.int64),
+    }).sort(["_day", "assigned_at", "user_id", "experiment_id"])
+    experiments_expected = _expected_experiment_lift(
+        clock, ea_user, ea_ts, assigned_day, alive_at_assign, base_rate, day_mult, boost,
+        {EXPERIMENT_ID: variant_treat[ea_user], AA_EXPERIMENT_ID: aa_treat})
 
     # ---------------- inventory snapshots
     inv = _make_inventory(rng, clock, sku_ids, sku_launch, l_sku, l_qty, o_day[l_order], wh[l_order],
@@ -799,8 +841,55 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         "mean_lambda_per_day": float(lam.mean()), "mean_dropout_p": float(pdrop.mean()),
         "favourite_category_weights": dict(zip(CATS, FAV_CAT_W.tolist())),
         "primary_channel_weights": dict(zip(CHANNELS, CHANNEL_W.tolist())),
+        "affinity_orders": int(aff_hit.sum()),
+        "big_promotion_campaign_ids": [f"C{i + 1:03d}" for i in np.nonzero(camp_kind == 0)[0]],
+        "experiments_expected": experiments_expected,
     })
     return W
+
+
+def _expected_experiment_lift(clock, ea_user, ea_ts, assigned_day, alive_at_assign, base_rate, day_mult, boost,
+                              treated_by_experiment: dict) -> dict:
+    """Expected 30-day conversion of the assigned users with and without the treatment, from the
+    simulation's own rates (no draws): a user alive at assignment converts unless no valid order comes
+    on any of the 30 days after it, P = 1 - exp(-(1 - cancel_p) * sum of daily rates). Dropping out only
+    follows a purchase, so it cannot stop a first conversion. Approximate (the assignment day itself
+    and the partial 30th day are left out); only users observed the full 30 days."""
+    days = clock.days
+    window_end = clock.end
+    complete = ea_ts + 30 * DAY <= window_end
+    p0, p1 = [], []
+    keep = np.nonzero(complete)[0]
+    for k in keep:
+        i = ea_user[k]
+        a = assigned_day[i]
+        d = np.arange(a + 1, min(a + 31, days))
+        r = float((base_rate[i] * day_mult[d] * boost[d, i]).sum()) * (1 - PARAMS["cancel_p"])
+        alive = float(alive_at_assign[i])
+        p0.append(alive * -np.expm1(-r))
+        p1.append(alive * -np.expm1(-r * PARAMS["experiment_factor"]))
+    p0, p1 = np.array(p0), np.array(p1)
+    if len(keep) == 0:
+        return {exp_id: {"users_complete": 0} for exp_id in treated_by_experiment}
+    pop_c, pop_t = float(p0.mean()), float(p1.mean())
+    out = {}
+    for exp_id, treated in treated_by_experiment.items():
+        t = np.asarray(treated)[keep]
+        if exp_id == EXPERIMENT_ID:
+            # population effect: everyone treated vs everyone not, on the same users
+            rel, ab = pop_t / pop_c - 1, pop_t - pop_c
+            arm_t = float(p1[t].mean()) if t.any() else None
+            arm_c = float(p0[~t].mean()) if (~t).any() else None
+        else:
+            # an A/A split holds the same mix of the other experiment's arms on both sides: no effect
+            rel, ab = 0.0, 0.0
+            mixed = np.where(np.asarray(treated_by_experiment[EXPERIMENT_ID])[keep], p1, p0)
+            arm_t = float(mixed[t].mean()) if t.any() else None
+            arm_c = float(mixed[~t].mean()) if (~t).any() else None
+        out[exp_id] = {"users_complete": int(len(keep)), "expected_rate_treatment_arm": arm_t,
+                       "expected_rate_control_arm": arm_c, "expected_relative_lift": float(rel),
+                       "expected_absolute_lift": float(ab)}
+    return out
 
 
 def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned_day, sku_cat, sku_ids,
