@@ -144,6 +144,93 @@ STATUSES = {"pass": "通过 pass", "warn": "警告 warn", "fail": "失败 fail"}
 GRAINS = {"week": "周 week", "month": "月 month", "quarter": "季 quarter"}
 CUSTOMER_TYPES = {"new": "新客 new", "returning": "老客 returning"}
 STATUS_COLORS = {"通过 pass": "#5AC189", "警告 warn": "#FCC700", "失败 fail": "#EE5A52"}
+# Operations marts (docs/metrics.md "Operations")
+LABELS |= {
+    "sku_id": "SKU", "product_name": "商品 · Product", "rank_no": "排名 · Rank",
+    "revenue_amount": "商品收入(元) · Line revenue (CNY)", "units_sold": "销量(件) · Units sold",
+    "revenue_rank": "收入排名 · Revenue rank", "revenue_share": "收入占比 · Revenue share",
+    "cumulative_share": "累计收入占比 · Cumulative share", "abc_class": "ABC分类 · ABC class",
+    "month_start": "月份 · Month", "active_skus": "在售SKU数 · Active SKUs", "skus_with_sales": "动销SKU数 · SKUs sold",
+    "sell_through_rate": "动销率 · Sell-through", "month_end_on_hand": "月末库存(件) · Month-end on hand",
+    "sku_sell_through": "单品售罄率 · SKU sell-through", "is_below_threshold": "低于阈值 · Below threshold",
+    "consecutive_slow_months": "连续低售罄月数 · Consecutive slow months", "is_slow_mover": "滞销品 · Slow mover",
+    "delivered_orders": "已妥投订单 · Delivered orders", "returned_orders": "退货订单 · Returned orders",
+    "return_rate": "退货率 · Return rate", "return_reason": "退货原因 · Return reason",
+    "delivered_lines": "已妥投商品行 · Delivered lines", "returned_lines": "退货商品行 · Returned lines",
+    "top_return_reason": "主要退货原因 · Top reason", "snapshot_date": "库存日期 · Snapshot date",
+    "on_hand": "在库(件) · On hand", "in_transit": "在途(件) · In transit",
+    "avg_daily_demand": "日均需求(件) · Avg daily demand", "days_of_cover": "可售天数 · Days of cover",
+    "safety_stock": "安全库存(件) · Safety stock", "stock_status": "库存状态 · Stock status",
+    "is_stockout_risk": "缺货风险 · Stock-out risk", "paid_date": "支付日期 · Paid date",
+    "carrier": "快递公司 · Carrier", "day_type": "工作日/周末 · Weekday/weekend",
+    "shipped_orders": "已发货订单 · Shipped orders",
+    "avg_order_to_ship_hours": "平均发货时长(小时) · Avg order-to-ship (hours)",
+    "p50_order_to_ship_hours": "发货时长P50(小时) · Order-to-ship P50 (hours)",
+    "p90_order_to_ship_hours": "发货时长P90(小时) · Order-to-ship P90 (hours)",
+    "avg_ship_to_deliver_hours": "平均配送时长(小时) · Avg ship-to-deliver (hours)",
+    "p50_ship_to_deliver_hours": "配送时长P50(小时) · Ship-to-deliver P50 (hours)",
+    "p90_ship_to_deliver_hours": "配送时长P90(小时) · Ship-to-deliver P90 (hours)",
+    "weekend_weekday_ratio": "周末/工作日发货时长比 · Weekend/weekday ratio",
+    "requested_date": "退货申请日 · Request date", "created_date": "工单创建日 · Ticket date",
+    "tickets": "工单数 · Tickets", "share_of_tickets": "工单占比 · Share of tickets",
+    "resolved_tickets": "已解决工单 · Resolved tickets", "resolution_share": "解决率 · Resolution share",
+    "avg_first_response_hours": "平均首响(小时) · Avg first response (hours)",
+    "p50_first_response_hours": "首响P50(小时) · First response P50 (hours)",
+    "p90_first_response_hours": "首响P90(小时) · First response P90 (hours)",
+    "avg_resolution_hours": "平均解决(小时) · Avg resolution (hours)",
+    "p50_resolution_hours": "解决P50(小时) · Resolution P50 (hours)",
+    "first_response_breach_share": "首响超时率 · First-response SLA breach share",
+    "resolution_breach_share": "解决超时率 · Resolution SLA breach share",
+    "campaign_name": "活动 · Campaign", "start_date": "开始日期 · Start date", "end_date": "结束日期 · End date",
+    "cost_amount": "投入(元) · Cost (CNY)", "touches_sent": "触达数 · Touches sent",
+    "attributed_orders": "归因订单 · Attributed orders", "attributed_revenue": "归因收入(元) · Attributed revenue (CNY)",
+    "roi": "归因ROI(1:x) · Attributed ROI (1:x)", "tagged_orders": "活动标记订单 · Tagged orders",
+    "tagged_gmv": "标记订单GMV(元) · Tagged GMV (CNY)", "tagged_gmv_roi": "标记GMV ROI(1:x) · Tagged GMV ROI (1:x)",
+    "tagged_roi": "标记净收入ROI(1:x) · Tagged revenue ROI (1:x)",
+    "coupon_orders": "用券订单 · Coupon orders", "coupon_customers": "用券客户 · Coupon customers",
+    "coupon_revenue": "用券订单净收入(元) · Coupon order revenue (CNY)",
+    "coupon_claimers": "领券客户 · Coupon claimers", "claimers_redeemed": "领券后核销客户 · Claimers redeemed",
+    "redemption_rate": "核销率 · Redemption rate", "experiment_id": "实验 · Experiment",
+    "users": "用户数(窗口完整) · Users (full window)", "conversions": "转化数 · Conversions",
+    "p_value": "p值 · p-value", "transactions_with_both": "同时购买数 · Transactions with both",
+    "support": "支持度 · Support", "confidence": "置信度 · Confidence", "lift": "提升度 · Lift",
+    "lift_rank": "提升度排名 · Lift rank",
+}
+CATEGORIES = {"vitamins": "维生素 vitamins", "protein_powder": "蛋白粉 protein powder", "beauty": "美妆 beauty",
+              "home": "家居 home", "fresh_food": "生鲜 fresh food", "clothing": "服装 clothing", "all": "全部 all"}
+ABC = {"A": "A类 A", "B": "B类 B", "C": "C类 C"}
+RETURN_REASONS = {"破损": "破损 damaged", "质量问题": "质量问题 quality issue", "不想要了": "不想要了 changed mind",
+                  "发错货": "发错货 wrong item sent", "尺码不合适": "尺码不合适 wrong size"}
+STOCK_STATUSES = {"out_of_stock": "缺货 out of stock", "below_safety_stock": "低于安全库存 below safety stock",
+                  "ok": "正常 ok"}
+CARRIERS = {"顺丰": "顺丰 SF Express", "京东物流": "京东物流 JD Logistics", "圆通": "圆通 YTO", "中通": "中通 ZTO",
+            "申通": "申通 STO", "韵达": "韵达 Yunda", "EMS": "EMS", "all": "全部 all"}
+PROVINCES = {f"{zh}{suffix}": f"{zh}{suffix} {en}" for zh, suffix, en in (
+    ("北京", "市", "Beijing"), ("天津", "市", "Tianjin"), ("上海", "市", "Shanghai"), ("重庆", "市", "Chongqing"),
+    ("河北", "省", "Hebei"), ("山西", "省", "Shanxi"), ("辽宁", "省", "Liaoning"), ("吉林", "省", "Jilin"),
+    ("黑龙江", "省", "Heilongjiang"), ("江苏", "省", "Jiangsu"), ("浙江", "省", "Zhejiang"), ("安徽", "省", "Anhui"),
+    ("福建", "省", "Fujian"), ("江西", "省", "Jiangxi"), ("山东", "省", "Shandong"), ("河南", "省", "Henan"),
+    ("湖北", "省", "Hubei"), ("湖南", "省", "Hunan"), ("广东", "省", "Guangdong"), ("海南", "省", "Hainan"),
+    ("四川", "省", "Sichuan"), ("贵州", "省", "Guizhou"), ("云南", "省", "Yunnan"), ("陕西", "省", "Shaanxi"),
+    ("甘肃", "省", "Gansu"), ("青海", "省", "Qinghai"), ("台湾", "省", "Taiwan"), ("内蒙古", "自治区", "Inner Mongolia"),
+    ("广西壮族", "自治区", "Guangxi"), ("西藏", "自治区", "Tibet"), ("宁夏回族", "自治区", "Ningxia"),
+    ("新疆维吾尔", "自治区", "Xinjiang"), ("香港", "特别行政区", "Hong Kong"), ("澳门", "特别行政区", "Macao"))}
+PROVINCES["unknown"] = "未知 unknown"
+DAY_TYPES = {"weekday": "工作日 weekday", "weekend": "周末 weekend"}
+TICKET_CHANNELS = {"bot": "机器人 bot", "human": "人工 human", "all": "全部 all"}
+TICKET_CATEGORIES = {"售后投诉": "售后投诉 complaint", "退换货": "退换货 return/exchange",
+                     "物流查询": "物流查询 delivery inquiry", "发票开具": "发票开具 invoice",
+                     "商品咨询": "商品咨询 product question", "支付问题": "支付问题 payment issue"}
+CAMPAIGN_TIERS = {"big_promotion": "大促 big promotion", "daily": "日常 daily"}
+CAMPAIGN_TYPES = {"full_reduction": "满减 spend & save", "discount": "折扣 discount", "coupon": "优惠券 coupon",
+                  "gift": "赠品 gift", "kol": "达人 KOL", "live": "直播 live stream", "bundle": "组合 bundle"}
+TOUCH_CHANNELS = {"sms": "短信 SMS", "push": "推送 push", "wechat": "微信 WeChat", "email": "邮件 email"}
+TOUCH_STEPS = {1: "1 发送 sent", 2: "2 打开 opened", 3: "3 点击 clicked", 4: "4 转化 converted"}
+VARIANTS = {"control": "对照组 control", "treatment": "实验组 treatment"}
+VERDICTS = {"treatment_wins": "实验组胜出 treatment wins", "treatment_loses": "实验组更差 treatment loses",
+            "no_significant_difference": "无显著差异 no significant difference",
+            "invalid_srm": "无效:样本比例失衡 invalid (SRM)", "insufficient_sample": "样本不足 insufficient sample"}
+BASKET_SCOPES = {"order": "同一订单 same order", "customer_30d": "同一客户30天内 same customer within 30 days"}
 
 
 def case(col: str, mapping: dict[str, str]) -> str:
@@ -165,6 +252,14 @@ def platform_label() -> dict:
     return {"platform_label": (case("platform", PLATFORMS), "平台 · Platform", "VARCHAR")}
 
 
+def category_label(col: str = "category_l1", label: str = "品类 · Category") -> dict:
+    return {"category_label": (case(col, CATEGORIES), label, "VARCHAR")}
+
+
+def label(name: str, col: str, mapping: dict[str, str], text: str) -> dict:
+    return {name: (case(col, mapping), text, "VARCHAR")}
+
+
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Dataset:
@@ -175,6 +270,8 @@ class Dataset:
     sql: str | None = None  # virtual dataset
     columns: dict[str, str] | None = None  # virtual dataset: name -> type
     description: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # column labels where LABELS' would mislead
+    totals: str | None = None  # column whose value 'all' marks total rows (never a select filter's source)
 
     @property
     def uuid(self) -> str:
@@ -343,6 +440,214 @@ WHERE s.is_data_end_date""", columns=dict(
         m("status_latest", f"ARG_MAX({case('status', STATUSES)}, check_date)", "最新状态 · Latest status", ""),
         m("checked_at_latest", "CAST(MAX(check_date) AS VARCHAR)", "检查日期 · Checked on", ""))),
 ]
+
+# Operations marts: products and inventory, service and logistics, marketing, experiments, basket.
+SKUS = ("skus", "COUNT(*)", "SKU数 · SKUs", ",d")
+DATASETS += [
+    Dataset("mart_product_abc", None, calc={**category_label(), **label("abc_label", "abc_class", ABC, "ABC分类 · ABC class")},
+            metrics=metrics(
+                SKUS,
+                m("revenue", "SUM(revenue_amount)", "近90天商品收入(元) · Line revenue 90d (CNY)"),
+                m("revenue_share_sum", "SUM(revenue_share)", "收入占比 · Revenue share", ".1%"),
+                m("a_revenue_share", ratio("CASE WHEN abc_class = 'A' THEN revenue_amount END", "revenue_amount"),
+                  "A类收入占比 · A-class revenue share", ".1%"),
+                m("units", "SUM(units_sold)", "近90天销量(件) · Units 90d", ",d"))),
+    Dataset("mart_product_sell_through", "month_start", calc=category_label(), totals="category_l1", metrics=metrics(
+        m("sell_through", ratio("skus_with_sales", "active_skus"), "动销率 · Sell-through", ".1%"),
+        m("active_skus_sum", "SUM(active_skus)", "在售SKU数 · Active SKUs", ",d"))),
+    # SKU sell-through by month with the product's name: the low sell-through and slow-mover list.
+    Dataset("sku_sell_through", "month_start", sql=f"""SELECT s.month_start,
+       s.sku_id,
+       p.product_name,
+       s.category_l1,
+       s.units_sold,
+       s.month_end_on_hand,
+       s.sku_sell_through,
+       s.is_below_threshold,
+       s.consecutive_slow_months,
+       s.is_slow_mover
+FROM {SCHEMA}.mart_product_slow_movers AS s
+LEFT JOIN {SCHEMA}.dim_products AS p ON p.sku_id = s.sku_id""", columns=dict(
+        month_start="DATE", sku_id="VARCHAR", product_name="VARCHAR", category_l1="VARCHAR", units_sold="BIGINT",
+        month_end_on_hand="BIGINT", sku_sell_through="DOUBLE", is_below_threshold="BOOLEAN",
+        consecutive_slow_months="INTEGER", is_slow_mover="BOOLEAN"),
+        calc={**category_label(),
+              "slow_mover_label": ("CASE WHEN is_slow_mover THEN '滞销 slow mover' ELSE '' END", "滞销品 · Slow mover",
+                                   "VARCHAR")},
+        metrics=metrics(
+            m("below_threshold_skus", "SUM(CASE WHEN is_below_threshold THEN 1 ELSE 0 END)",
+              "低售罄SKU数(<5%) · SKUs below 5% sell-through", ",d"),
+            m("slow_mover_skus", "SUM(CASE WHEN is_slow_mover THEN 1 ELSE 0 END)", "滞销品数 · Slow movers", ",d")),
+        description="单品月售罄率+商品名 · SKU sell-through per complete month with the product name"),
+    Dataset("mart_product_top10_daily", "order_date", calc=category_label()),
+    Dataset("mart_returns_by_category", None, calc=category_label(), totals="category_l1", metrics=metrics(
+        m("return_rate_orders", ratio("returned_orders", "delivered_orders"), "退货率 · Return rate", ".1%"))),
+    Dataset("mart_return_reasons", None,
+            calc={**category_label(), **label("reason_label", "return_reason", RETURN_REASONS, "退货原因 · Reason")},
+            metrics=metrics(m("returns_total", "SUM(returns)", "退货数 · Returns", ",d"))),
+    Dataset("mart_returns_by_sku", None, calc={
+        **category_label(), **label("top_reason_label", "top_return_reason", RETURN_REASONS, "主要退货原因 · Top reason")},
+        labels={"returns": "退货数 · Returns"}),
+    # Days of cover per snapshot with the product's name, category and ABC class; is_latest_snapshot
+    # picks the newest snapshot for the current risk list.
+    Dataset("inventory_cover", "snapshot_date", sql=f"""SELECT i.snapshot_date,
+       i.sku_id,
+       p.product_name,
+       p.category_l1,
+       a.abc_class,
+       i.on_hand,
+       i.in_transit,
+       i.avg_daily_demand,
+       i.days_of_cover,
+       i.safety_stock,
+       i.stock_status,
+       i.is_stockout_risk,
+       i.snapshot_date = max(i.snapshot_date) OVER () AS is_latest_snapshot
+FROM {SCHEMA}.mart_inventory_cover AS i
+LEFT JOIN {SCHEMA}.dim_products AS p ON p.sku_id = i.sku_id
+LEFT JOIN {SCHEMA}.mart_product_abc AS a ON a.sku_id = i.sku_id""", columns=dict(
+        snapshot_date="DATE", sku_id="VARCHAR", product_name="VARCHAR", category_l1="VARCHAR", abc_class="VARCHAR",
+        on_hand="BIGINT", in_transit="BIGINT", avg_daily_demand="DOUBLE", days_of_cover="DOUBLE",
+        safety_stock="DOUBLE", stock_status="VARCHAR", is_stockout_risk="BOOLEAN", is_latest_snapshot="BOOLEAN"),
+        calc={**category_label(), **label("stock_status_label", "stock_status", STOCK_STATUSES, "库存状态 · Stock status"),
+              "risk_label": ("CASE WHEN is_stockout_risk THEN '⚠ 有风险 at risk' ELSE '' END", "缺货风险 · Stock-out risk",
+                             "VARCHAR")},
+        metrics=metrics(
+            m("risk_skus", "SUM(CASE WHEN is_stockout_risk THEN 1 ELSE 0 END)", "缺货风险SKU数 · SKUs at stock-out risk",
+              ",d"),
+            m("below_safety_skus", "SUM(CASE WHEN stock_status <> 'ok' THEN 1 ELSE 0 END)",
+              "缺货或低于安全库存SKU数 · SKUs out of stock or below safety stock", ",d"),
+            m("median_days_of_cover", "MEDIAN(days_of_cover)", "可售天数中位数 · Median days of cover", ",.1f")),
+        description="库存可售天数+商品信息 · Days of cover per snapshot with product, category and ABC class"),
+    Dataset("mart_delivery_times", "paid_date", calc={
+        **label("carrier_label", "carrier", CARRIERS, "快递公司 · Carrier"),
+        **label("province_label", "province", PROVINCES, "省份 · Province"),
+        **label("day_type_label", "day_type", DAY_TYPES, "工作日/周末 · Weekday/weekend")},
+        labels={"province": "省份 · Province"}, metrics=metrics(
+            m("order_to_ship_hours", ratio("order_to_ship_hours_sum", "shipped_orders"),
+              "发货时长(小时) · Order-to-ship (hours)", ",.1f"),
+            m("ship_to_deliver_hours", ratio("ship_to_deliver_hours_sum", "delivered_orders"),
+              "配送时长(小时) · Ship-to-deliver (hours)", ",.1f"),
+            m("shipped_orders_sum", "SUM(shipped_orders)", "已发货订单 · Shipped orders", ",d"))),
+    Dataset("mart_delivery_day_type", None, totals="carrier", calc={
+        **label("carrier_label", "carrier", CARRIERS, "快递公司 · Carrier"),
+        **label("day_type_label", "day_type", DAY_TYPES, "工作日/周末 · Weekday/weekend")}, metrics=metrics(
+            m("weekend_ratio", "AVG(weekend_weekday_ratio)", "周末/工作日发货时长倍数 · Weekend/weekday ratio", ".2f"))),
+    Dataset("mart_return_cycle", "requested_date", calc=category_label(), metrics=metrics(
+        m("return_cycle_days", ratio("cycle_days_sum", "returns_completed"), "平均退货周期(天) · Avg return cycle (days)",
+          ",.1f"),
+        m("max_return_cycle_days", "MAX(max_cycle_days)", "最长退货周期(天) · Longest return cycle (days)", ",.1f"),
+        m("returns_completed_sum", "SUM(returns_completed)", "已完成退货 · Returns completed", ",d"))),
+    Dataset("mart_service_tickets", "created_date", calc={
+        **label("ticket_channel_label", "channel", TICKET_CHANNELS, "客服渠道 · Service channel"),
+        **label("ticket_category_label", "category", TICKET_CATEGORIES, "工单类型 · Ticket category")},
+        labels={"channel": "客服渠道 · Service channel", "category": "工单类型 · Ticket category"}, metrics=metrics(
+            m("tickets_sum", "SUM(tickets)", "工单数 · Tickets", ",d"),
+            m("first_response_hours", ratio("first_response_hours_sum", "responded_tickets"),
+              "平均首响时长(小时) · Avg first response (hours)", ",.2f"),
+            m("resolution_hours", ratio("resolution_hours_sum", "resolved_tickets"),
+              "平均解决时长(小时) · Avg resolution (hours)", ",.1f"),
+            m("bot_resolution_share", ratio("CASE WHEN channel = 'bot' THEN resolved_tickets END",
+                                            "CASE WHEN channel = 'bot' THEN tickets END"),
+              "机器人解决率 · Bot resolution share", ".1%"),
+            m("first_response_breaches_sum", "SUM(first_response_breaches)", "首响超时工单 · First-response SLA breaches",
+              ",d"),
+            m("resolution_breaches_sum", "SUM(resolution_breaches)", "解决超时工单 · Resolution SLA breaches", ",d"),
+            m("first_response_breach_rate", ratio("first_response_breaches", "tickets"),
+              "首响超时率 · First-response breach share", ".1%"),
+            m("resolution_breach_rate", ratio("resolution_breaches", "tickets"), "解决超时率 · Resolution breach share",
+              ".1%"))),
+    Dataset("mart_service_summary", None, totals="channel",
+            calc=label("ticket_channel_label", "channel", TICKET_CHANNELS, "客服渠道 · Service channel"),
+            labels={"channel": "客服渠道 · Service channel"}),
+    Dataset("mart_campaign_roi", "start_date", calc={
+        "campaign_label": ("campaign_id || ' ' || campaign_name", "活动 · Campaign", "VARCHAR"),
+        **label("campaign_tier_label", "campaign_tier", CAMPAIGN_TIERS, "活动档位 · Campaign tier"),
+        **label("campaign_type_label", "campaign_type", CAMPAIGN_TYPES, "活动形式 · Campaign type"),
+        **label("campaign_channel_label", "channel", CHANNELS, "投放渠道 · Campaign channel")},
+        labels={"campaign_id": "活动ID · Campaign id", "channel": "投放渠道 · Campaign channel"}, metrics=metrics(
+            m("cost", "SUM(cost_amount)", "投入(元) · Cost (CNY)"),
+            m("attributed_revenue_sum", "SUM(attributed_revenue)", "归因收入(元) · Attributed revenue (CNY)"),
+            m("attributed_roi", ratio("attributed_revenue", "cost_amount"), "归因ROI · Attributed ROI", ".2f"),
+            m("tagged_revenue_roi", ratio("tagged_revenue", "cost_amount"), "标记净收入ROI · Tagged revenue ROI", ".2f"),
+            m("tagged_gmv_roi_total", ratio("tagged_gmv", "cost_amount"), "标记GMV ROI · Tagged GMV ROI", ".2f"))),
+    # One row per campaign, touch channel and funnel step, with the campaign's tier and start date.
+    Dataset("touch_funnel", "start_date", sql=f"""SELECT f.campaign_id,
+       c.campaign_name,
+       c.campaign_tier,
+       c.start_date,
+       f.channel,
+       s.step_order,
+       CASE s.step_order WHEN 1 THEN f.sent WHEN 2 THEN f.opened WHEN 3 THEN f.clicked ELSE f.converted END AS touches
+FROM {SCHEMA}.mart_touch_funnel AS f
+JOIN {SCHEMA}.mart_campaign_roi AS c ON c.campaign_id = f.campaign_id
+CROSS JOIN range(1, 5) AS s(step_order)""", columns=dict(
+        campaign_id="VARCHAR", campaign_name="VARCHAR", campaign_tier="VARCHAR", start_date="DATE", channel="VARCHAR",
+        step_order="BIGINT", touches="INTEGER"),
+        calc={**label("touch_channel_label", "channel", TOUCH_CHANNELS, "触达渠道 · Touch channel"),
+              **label("campaign_tier_label", "campaign_tier", CAMPAIGN_TIERS, "活动档位 · Campaign tier"),
+              "step_label": ("CASE step_order " + " ".join(f"WHEN {k} THEN '{v}'" for k, v in TOUCH_STEPS.items())
+                             + " END", "触达步骤 · Step", "VARCHAR")},
+        labels={"channel": "触达渠道 · Touch channel", "touches": "触达数 · Touches"},
+        metrics=metrics(
+            m("touches_sum", "SUM(touches)", "触达数 · Touches", ",d"),
+            *(m(f"{step}_count", f"SUM(CASE WHEN step_order = {k} THEN touches END)", text, ",d") for k, step, text in (
+                (1, "sent", "发送 · Sent"), (2, "opened", "打开 · Opened"), (3, "clicked", "点击 · Clicked"),
+                (4, "converted", "转化 · Converted"))),
+            m("open_rate_total", ratio("CASE WHEN step_order = 2 THEN touches END", "CASE WHEN step_order = 1 THEN touches END"),
+              "打开率 · Open rate", ".1%"),
+            m("click_rate_total", ratio("CASE WHEN step_order = 3 THEN touches END", "CASE WHEN step_order = 2 THEN touches END"),
+              "点击率 · Click rate", ".1%"),
+            m("conversion_rate_total", ratio("CASE WHEN step_order = 4 THEN touches END",
+                                             "CASE WHEN step_order = 1 THEN touches END"),
+              "转化率 · Conversion rate", ".2%")),
+        description="触达漏斗(每步一行)+活动档位 · Touch funnel, one row per step, with the campaign's tier"),
+    Dataset("coupon_redemption", "start_date", sql=f"""SELECT k.campaign_id,
+       c.campaign_name,
+       c.campaign_tier,
+       c.start_date,
+       c.tagged_orders,
+       k.coupon_orders,
+       k.coupon_customers,
+       k.coupon_revenue,
+       k.coupon_order_share,
+       k.coupon_claimers,
+       k.claimers_redeemed,
+       k.redemption_rate
+FROM {SCHEMA}.mart_coupon_redemption AS k
+JOIN {SCHEMA}.mart_campaign_roi AS c ON c.campaign_id = k.campaign_id""", columns=dict(
+        campaign_id="VARCHAR", campaign_name="VARCHAR", campaign_tier="VARCHAR", start_date="DATE",
+        tagged_orders="INTEGER", coupon_orders="INTEGER", coupon_customers="INTEGER", coupon_revenue="DECIMAL(18,2)",
+        coupon_order_share="DOUBLE", coupon_claimers="INTEGER", claimers_redeemed="INTEGER", redemption_rate="DOUBLE"),
+        calc={"campaign_label": ("campaign_id || ' ' || campaign_name", "活动 · Campaign", "VARCHAR"),
+              **label("campaign_tier_label", "campaign_tier", CAMPAIGN_TIERS, "活动档位 · Campaign tier")},
+        labels={"coupon_order_share": "用券订单占比 · Coupon order share"},
+        metrics=metrics(
+            m("redemption_rate_total", ratio("claimers_redeemed", "coupon_claimers"), "核销率 · Redemption rate", ".1%"),
+            m("coupon_order_share_total", ratio("coupon_orders", "tagged_orders"), "用券订单占比 · Coupon order share",
+              ".1%"),
+            m("coupon_orders_sum", "SUM(coupon_orders)", "用券订单 · Coupon orders", ",d")),
+        description="优惠券核销+活动信息 · Coupon redemption per campaign with its tier and start date"),
+    Dataset("mart_experiment_results", None, calc={
+        **label("variant_label", "variant", VARIANTS, "组别 · Variant"),
+        **label("verdict_label", "verdict", VERDICTS, "结论 · Verdict"),
+        "absolute_lift_ci": ("CASE WHEN absolute_lift IS NULL THEN '— 基准 baseline' ELSE printf('%+.2f pp [%+.2f, %+.2f]', "
+                             "100 * absolute_lift, 100 * absolute_lift_ci_low, 100 * absolute_lift_ci_high) END",
+                             "绝对提升 [95%CI] · Absolute lift [95% CI]", "VARCHAR"),
+        "relative_lift_ci": ("CASE WHEN relative_lift IS NULL THEN '— 基准 baseline' ELSE printf('%+.1f%% [%+.1f%%, %+.1f%%]', "
+                             "100 * relative_lift, 100 * relative_lift_ci_low, 100 * relative_lift_ci_high) END",
+                             "相对提升 [95%CI] · Relative lift [95% CI]", "VARCHAR"),
+        "srm_label": ("CASE WHEN srm_p_value IS NULL THEN '—' WHEN is_srm THEN printf('⚠ 失衡 mismatch (p=%.4f)', srm_p_value) "
+                      "ELSE printf('正常 ok (p=%.2f)', srm_p_value) END", "样本比例(SRM) · Sample ratio (SRM)", "VARCHAR"),
+        "min_sample_label": ("CASE WHEN has_min_sample THEN '达到 ✓ met' ELSE '不足 ✗ not met' END",
+                             "最小样本 · Minimum sample", "VARCHAR")},
+        labels={"conversion_rate": "转化率 · Conversion rate"}),
+    Dataset("mart_basket_pairs", None, calc={
+        **category_label("category_a", "品类A(已购) · Category A (bought)"),
+        **label("category_b_label", "category_b", CATEGORIES, "品类B(连带) · Category B (also bought)"),
+        **label("scope_label", "scope", BASKET_SCOPES, "购物篮口径 · Basket scope")},
+        metrics=metrics(m("lift_avg", "AVG(lift)", "提升度 · Lift", ".2f"))),
+]
 DS = {d.name: d for d in DATASETS}
 
 
@@ -397,12 +702,13 @@ def chart(key, title, viz, ds, params, *, columns=(), metrics_=(), filters=(), t
     return Chart(key, title, viz, ds, params, query, time_col, description)
 
 
-def big_number(key, title, ds, metric, fmt, *, trend_grain=None, filters=(), subheader=""):
+def big_number(key, title, ds, metric, fmt, *, trend_grain=None, filters=(), subheader="", time_col="auto"):
     """KPI tile; with trend_grain a trend line of the metric over the dataset's date column."""
     common = {"metric": metric, "y_axis_format": fmt, "header_font_size": 0.4, "subheader_font_size": 0.15,
               "subheader": subheader, "force_timestamp_formatting": False, "time_format": "smart_date"}
     if not trend_grain:
-        return chart(key, title, "big_number_total", ds, common, metrics_=[metric], filters=filters)
+        return chart(key, title, "big_number_total", ds, common, metrics_=[metric], filters=filters,
+                     time_col=time_col)
     x = DS[ds].dttm
     return chart(key, title, "big_number", ds, {
         **common, "x_axis": x, "time_grain_sqla": trend_grain, "show_trend_line": True,
@@ -441,13 +747,13 @@ def series(key, title, ds, x, metrics_, *, kind="line", grain=None, groupby=(), 
                  time_col=time_col)
 
 
-def pie(key, title, ds, groupby, metric, *, filters=(), fmt="SMART_NUMBER", time_col="auto"):
+def pie(key, title, ds, groupby, metric, *, filters=(), fmt="SMART_NUMBER", time_col="auto", extra=None):
     return chart(key, title, "pie", ds, {
         "groupby": [groupby], "metric": metric, "sort_by_metric": True, "color_scheme": "supersetColors",
         "show_labels_threshold": 3, "show_legend": True, "legendType": "scroll", "legendOrientation": "right",
         "label_type": "key_percent", "number_format": fmt, "date_format": "smart_date", "show_labels": True,
         "labels_outside": True, "label_line": True, "outerRadius": 70, "donut": True, "innerRadius": 40,
-        "show_total": True}, columns=[groupby], metrics_=[metric], filters=filters, orderby=[(metric, False)],
+        "show_total": True, **(extra or {})}, columns=[groupby], metrics_=[metric], filters=filters, orderby=[(metric, False)],
         time_col=time_col)
 
 
@@ -460,15 +766,16 @@ def funnel(key, title, ds, groupby, metric, *, filters=()):
         orderby=[(metric, False)])
 
 
-def heatmap(key, title, ds, x, y, metric, *, filters=(), fmt=".0%", bounds=(None, None)):
+def heatmap(key, title, ds, x, y, metric, *, filters=(), fmt=".0%", bounds=(None, None), time_col="auto",
+            extra=None):
     return chart(key, title, "heatmap_v2", ds, {
         "x_axis": x, "groupby": y, "metric": metric, "sort_x_axis": "alpha_asc", "sort_y_axis": "alpha_desc",
         "normalize_across": "heatmap", "legend_type": "continuous", "linear_color_scheme": "superset_seq_1",
         "xscale_interval": -1, "yscale_interval": -1, "left_margin": 100, "bottom_margin": "auto",
         "value_bounds": list(bounds), "y_axis_format": fmt, "x_axis_time_format": "smart_date",
         "show_legend": True, "show_percentage": False, "show_values": True, "normalized": False,
-        "border_color": {"r": 255, "g": 255, "b": 255, "a": 1}, "border_width": 1},
-        columns=[x, y], metrics_=[metric], filters=filters, orderby=[(x, True), (y, True)])
+        "border_color": {"r": 255, "g": 255, "b": 255, "a": 1}, "border_width": 1, **(extra or {})},
+        columns=[x, y], metrics_=[metric], filters=filters, orderby=[(x, True), (y, True)], time_col=time_col)
 
 
 def histogram(key, title, ds, column, *, bins=20, filters=(), x_title="", y_title="客户数 · Customers"):
@@ -481,7 +788,10 @@ def histogram(key, title, ds, column, *, bins=20, filters=(), x_title="", y_titl
 
 def table(key, title, ds, *, groupby=(), metrics_=(), columns=(), order=None, filters=(), page=20,
           row_limit=1000, time_col="auto", description=None, formats=None, bars=None):
-    """Aggregated table (groupby + metrics) or, with columns, a raw row list exportable to CSV."""
+    """Aggregated table (groupby + metrics) or, with columns, a raw row list exportable to CSV.
+
+    order is (column or metric, ascending); a raw list may take a list of them (sort by the first, then...).
+    """
     raw = bool(columns)
     params = {"query_mode": "raw" if raw else "aggregate", "groupby": list(groupby), "metrics": list(metrics_),
               "all_columns": list(columns), "percent_metrics": [], "order_desc": True, "server_pagination": False,
@@ -491,8 +801,9 @@ def table(key, title, ds, *, groupby=(), metrics_=(), columns=(), order=None, fi
               "column_config": {col: {"d3NumberFormat": fmt} for col, fmt in (formats or {}).items()}}
     orderby = []
     if raw and order:
-        params["order_by_cols"] = [json.dumps([order[0], order[1]])]
-        orderby = [order]
+        orders = order if isinstance(order, list) else [order]
+        params["order_by_cols"] = [json.dumps([col, asc]) for col, asc in orders]
+        orderby = orders
     elif order:
         params["timeseries_limit_metric"] = order[0]
         params["order_desc"] = not order[1]
@@ -533,6 +844,7 @@ class Dashboard:
     rows: list[list[tuple[Chart, int]]]
     heights: dict[int, int] = field(default_factory=dict)  # row index -> grid height
     colors: dict[str, str] = field(default_factory=dict)
+    note_height: int = 12
 
     @property
     def uuid(self) -> str:
@@ -770,6 +1082,267 @@ def dashboards() -> list[Dashboard]:
                            filters=[("status", "!=", "pass")], order=("check_date", False), page=15,
                            formats={"value": ",.2f", "threshold": ",.2f"}), 12)]],
                   heights={2: 60}, colors=STATUS_COLORS),
+        *operations_dashboards(),
+    ]
+
+
+def sorted_bars(metric: str, *, horizontal: bool = False) -> dict:
+    """Bars of a category axis sorted by a metric, largest first (on top when horizontal, for long labels)."""
+    # a horizontal category axis runs bottom-up, so ascending puts the largest bar on top
+    extra = {"x_axis_sort": metric, "x_axis_sort_asc": horizontal, "show_value": True}
+    return extra | ({"orientation": "horizontal", "xAxisLabelRotation": 0} if horizontal else {})
+
+
+WRAP_LEGEND = {"legendType": "plain"}  # several long bilingual series names: wrap rather than page
+
+
+def operations_dashboards() -> list[Dashboard]:
+    """Products and inventory, service and logistics, marketing and experiments (docs/metrics.md "Operations")."""
+    no_all = ("category_l1", "!=", "all")
+    latest_snapshot = ("is_latest_snapshot", "IS TRUE", None)
+
+    def top10(metric, title):
+        return table(f"products_top10_{metric}", title, "mart_product_top10_daily",
+                     columns=["order_date", "rank_no", "product_name", "category_label", "revenue_amount", "units_sold"],
+                     filters=[("ranking_metric", "==", metric)], order=[("order_date", False), ("rank_no", True)],
+                     row_limit=10000, page=10, formats={"revenue_amount": ",.0f", "units_sold": ",d"},
+                     description="按日期倒序、名次正序 · latest day first; use the date filter for a given day")
+
+    def carrier_hours(key, metric, title):
+        return series(key, title, "mart_delivery_times", "carrier_label", [metric], kind="bar", x_is_time=False,
+                      groupby=["day_type_label"], fmt=",.0f", extra={"show_value": True})
+
+    def weekly_by_channel(key, metric, title, fmt):
+        return series(key, title, "mart_service_tickets", "created_date", [metric], grain=WEEK,
+                      groupby=["ticket_channel_label"], fmt=fmt)
+
+    return [
+        Dashboard("products", "商品与库存 Products", "ABC分类、动销率与滞销品、每日Top10、退货率与退货原因、库存可售天数与"
+                  "缺货风险 · ABC classes, sell-through and slow movers, daily top 10, returns, days of cover and "
+                  "stock-out risk.",
+                  "**ABC分类 ABC class**: 近90天商品收入排名，累计前80%为A、80-95%为B、其余C · SKUs ranked by line revenue "
+                  "over the last 90 days: A = first 80% of revenue, B = next 15%, C = rest (no sales: C). "
+                  "**动销率 Sell-through** = 当月有销量的在售SKU / 在售SKU · active SKUs with a sale in the month / "
+                  "active SKUs (complete months only). **单品售罄率 SKU sell-through** = 月销量 / (月销量+月末库存); "
+                  "<5% 为低售罄，连续3个月即**滞销品 slow mover**. **退货率 Return rate** = 有退货申请的已妥投订单 / "
+                  "妥投满7天的订单 · delivered orders (7+ days ago) with a return request. **可售天数 Days of cover** "
+                  "= 在库 / 近28天日均需求 · on hand / average daily demand; **缺货风险 Stock-out risk**: 在库+在途 < "
+                  "安全库存 · on hand + in transit below safety stock.",
+                  [[(big_number("products_a_share", "A类SKU收入占比(近90天) · A-class revenue share (90d)",
+                                "mart_product_abc", "a_revenue_share", ".1%"), 3),
+                    (big_number("products_sell_through", "月动销率(完整月) · Monthly sell-through",
+                                "mart_product_sell_through", "sell_through", ".1%", trend_grain=MONTH,
+                                filters=[("category_l1", "==", "all"), ("is_complete", "IS TRUE", None)]), 3),
+                    (big_number("products_return_rate", "整体退货率 · Overall return rate", "mart_returns_by_category",
+                                "return_rate_orders", ".1%", filters=[("category_l1", "==", "all")],
+                                subheader="有退货申请的已妥投订单 · delivered orders with a return request"), 3),
+                    (big_number("products_stockout_risk", "缺货风险SKU(最新库存) · SKUs at stock-out risk (latest)",
+                                "inventory_cover", "risk_skus", ",d", filters=[latest_snapshot], time_col=None,
+                                subheader="在库+在途 < 安全库存 · on hand + in transit < safety stock"), 3)],
+                   [(pie("products_abc_revenue", "各ABC类收入占比(近90天) · Revenue share by ABC class (90d)",
+                         "mart_product_abc", "abc_label", "revenue", fmt=",.0f", extra={"show_legend": False}), 4),
+                    (table("products_abc_summary", "ABC分类汇总 · ABC class summary", "mart_product_abc",
+                           groupby=["abc_label"], metrics_=["skus", "revenue", "revenue_share_sum", "units"],
+                           order=("revenue", False), page=10, bars=False), 4),
+                    (series("products_abc_category", "各品类SKU数·按ABC分类 · SKUs by category and ABC class",
+                            "mart_product_abc", "category_label", ["skus"], kind="bar", x_is_time=False,
+                            groupby=["abc_label"], stack=True, fmt=",d",
+                            extra={"sort_series_type": "name", "sort_series_ascending": True}), 4)],
+                   [(series("products_sell_through_category", "月动销率·按品类(完整月) · Monthly sell-through by category "
+                            "(complete months)", "mart_product_sell_through", "month_start", ["sell_through"],
+                            grain=MONTH, groupby=["category_label"], filters=[no_all, ("is_complete", "IS TRUE", None)],
+                            fmt=PCT, extra={"x_axis_time_format": "%Y-%m", "truncateYAxis": True,
+                                            "y_axis_bounds": [0, 1]}), 6),
+                    (series("products_slow_trend", "低售罄SKU与滞销品数·按月 · Low sell-through SKUs and slow movers "
+                            "per month", "sku_sell_through", "month_start", ["below_threshold_skus", "slow_mover_skus"],
+                            kind="bar", grain=MONTH, fmt=",d", extra={"x_axis_time_format": "%Y-%m", "show_value": True}),
+                     6)],
+                   [(table("products_slow_list", "低售罄SKU(<5%)与滞销品清单 · SKUs below 5% sell-through and slow movers",
+                           "sku_sell_through", columns=[
+                               "month_start", "sku_id", "product_name", "category_label", "units_sold",
+                               "month_end_on_hand", "sku_sell_through", "consecutive_slow_months", "slow_mover_label"],
+                           filters=[("is_below_threshold", "IS TRUE", None)],
+                           order=[("month_start", False), ("consecutive_slow_months", False), ("sku_sell_through", True)],
+                           page=10, formats={"sku_sell_through": ".1%", "units_sold": ",d", "month_end_on_hand": ",d"},
+                           description="最近月份在前，连续低售罄月数多者在前 · latest month first, longest runs first"), 12)],
+                   [(top10("revenue", "每日Top10·按收入 · Daily top 10 by revenue"), 6),
+                    (top10("units", "每日Top10·按销量 · Daily top 10 by units"), 6)],
+                   [(series("products_return_rate_category", "品类退货率 · Return rate by category",
+                            "mart_returns_by_category", "category_label", ["return_rate_orders"], kind="bar",
+                            x_is_time=False, filters=[no_all], fmt=".1%", extra=sorted_bars("return_rate_orders")), 6),
+                    (series("products_return_reasons", "退货原因·按品类 · Return reasons by category",
+                            "mart_return_reasons", "category_label", ["returns_total"], kind="bar", x_is_time=False,
+                            groupby=["reason_label"], stack=True, fmt=",d"), 6)],
+                   [(table("products_sku_returns", "高退货率SKU(≥50件已妥投) · SKUs with the highest return rate "
+                           "(≥50 delivered lines)", "mart_returns_by_sku", columns=[
+                               "product_name", "category_label", "delivered_lines", "returned_lines", "return_rate",
+                               "top_reason_label"], filters=[("delivered_lines", ">=", 50)], order=("return_rate", False),
+                           page=10, formats={"return_rate": ".1%", "delivered_lines": ",d", "returned_lines": ",d"}), 6),
+                    (series("products_days_of_cover", "库存可售天数中位数·按品类 · Median days of cover by category",
+                            "inventory_cover", "snapshot_date", ["median_days_of_cover"], grain=WEEK,
+                            groupby=["category_label"], fmt=",.0f", extra={"markerEnabled": False}), 6)],
+                   [(series("products_stock_risk_daily", "每日缺货风险与低于安全库存SKU数 · SKUs at stock-out risk or "
+                            "below safety stock, daily", "inventory_cover", "snapshot_date",
+                            ["risk_skus", "below_safety_skus"], kind="bar", grain=DAY, fmt=",d", extra=WRAP_LEGEND), 12)],
+                   [(table("products_stock_list", "库存可售天数与缺货风险清单(最新库存日) · Days of cover and stock-out risk "
+                           "(latest snapshot)", "inventory_cover", columns=[
+                               "sku_id", "product_name", "category_label", "abc_class", "on_hand", "in_transit",
+                               "avg_daily_demand", "days_of_cover", "safety_stock", "stock_status_label", "risk_label"],
+                           filters=[latest_snapshot], order=[("is_stockout_risk", False), ("days_of_cover", True)],
+                           time_col=None, page=15, formats={"avg_daily_demand": ",.1f", "days_of_cover": ",.1f",
+                                                             "safety_stock": ",.0f", "on_hand": ",d", "in_transit": ",d"},
+                           description="有缺货风险在前，再按可售天数升序 · at-risk SKUs first, then fewest days of cover"),
+                     12)]],
+                  heights={0: 30, 2: 56, 3: 70, 4: 76, 7: 40, 8: 76}, note_height=17),
+        Dashboard("service", "服务与物流 Service", "发货与配送时长(工作日vs周末、快递、省份)、退货周期、客服首响与解决时长、"
+                  "机器人解决率与SLA超时 · Order-to-ship and ship-to-deliver hours, return cycle, service response, "
+                  "bot resolution and SLA breaches.",
+                  "**发货时长 Order-to-ship** = 首次发货 − 支付(小时) · hours from payment to the first shipment; "
+                  "**配送时长 Ship-to-deliver** = 签收 − 发货(小时) · hours from shipment to delivery. 周末 weekend = 支付日"
+                  "为周六日 · paid on a Saturday or Sunday. **退货周期 Return cycle** = 完成 − 申请(天) · days from request "
+                  "to completion. **首响/解决时长 First response / resolution** = 工单创建到首次回复/解决(小时). "
+                  "**SLA超时 breach**: 首响>2小时或解决>24小时(含至今未回复/未解决) · first response over 2 h or resolution "
+                  "over 24 h, open tickets included. **机器人解决率 Bot resolution share** = 已解决机器人工单 / 机器人工单.",
+                  [[(big_number("service_ship_hours", "平均发货时长 · Avg order-to-ship", "mart_delivery_times",
+                                "order_to_ship_hours", ",.1f", subheader="小时 · hours"), 2),
+                    (big_number("service_deliver_hours", "平均配送时长 · Avg ship-to-deliver", "mart_delivery_times",
+                                "ship_to_deliver_hours", ",.1f", subheader="小时 · hours"), 2),
+                    (big_number("service_return_cycle", "平均退货周期 · Avg return cycle", "mart_return_cycle",
+                                "return_cycle_days", ",.1f", subheader="天 · days"), 2),
+                    (big_number("service_bot_resolution", "机器人解决率 · Bot resolution share", "mart_service_tickets",
+                                "bot_resolution_share", ".1%"), 2),
+                    (big_number("service_first_response_breach", "首响超时率 · First-response breach share",
+                                "mart_service_tickets", "first_response_breach_rate", ".1%", subheader="SLA 2小时 · 2 h"), 2),
+                    (big_number("service_resolution_breach", "解决超时率 · Resolution breach share",
+                                "mart_service_tickets", "resolution_breach_rate", ".1%", subheader="SLA 24小时 · 24 h"), 2)],
+                   [(series("service_day_type", "工作日vs周末时长(小时) · Hours, weekday vs weekend",
+                            "mart_delivery_times", "day_type_label", ["order_to_ship_hours", "ship_to_deliver_hours"],
+                            kind="bar", x_is_time=False, fmt=",.0f",
+                            extra={"show_value": True, "xAxisLabelRotation": 0} | WRAP_LEGEND), 6),
+                    (series("service_weekend_ratio", "周末/工作日发货时长倍数 · Weekend vs weekday order-to-ship, ratio",
+                            "mart_delivery_day_type", "carrier_label", ["weekend_ratio"], kind="bar", x_is_time=False,
+                            filters=[("day_type", "==", "weekend")], fmt=".2f", time_col=None,
+                            extra=sorted_bars("weekend_ratio")), 6)],
+                   [(carrier_hours("service_carrier_ship", "order_to_ship_hours",
+                                   "各快递发货时长(小时) · Order-to-ship hours by carrier"), 6),
+                    (carrier_hours("service_carrier_deliver", "ship_to_deliver_hours",
+                                   "各快递配送时长(小时) · Ship-to-deliver hours by carrier"), 6)],
+                   [(series("service_province", "各省份履约时长(小时) · Fulfilment hours by province (order-to-ship + "
+                            "ship-to-deliver)", "mart_delivery_times", "province_label",
+                            ["order_to_ship_hours", "ship_to_deliver_hours"], kind="bar", x_is_time=False, stack=True,
+                            fmt=",.0f", extra=sorted_bars("ship_to_deliver_hours", horizontal=True) | {"show_value": False}),
+                     12)],
+                   [(table("service_day_type_table", "时长分位数·按快递(全期) · Hour percentiles by carrier (all time)",
+                           "mart_delivery_day_type", columns=[
+                               "carrier_label", "day_type_label", "shipped_orders", "avg_order_to_ship_hours",
+                               "p50_order_to_ship_hours", "p90_order_to_ship_hours", "delivered_orders",
+                               "avg_ship_to_deliver_hours", "p50_ship_to_deliver_hours", "p90_ship_to_deliver_hours",
+                               "weekend_weekday_ratio"], order=[("carrier", True), ("day_type", True)], time_col=None,
+                           page=12, formats={c: ",.1f" for c in (
+                               "avg_order_to_ship_hours", "p50_order_to_ship_hours", "p90_order_to_ship_hours",
+                               "avg_ship_to_deliver_hours", "p50_ship_to_deliver_hours", "p90_ship_to_deliver_hours")}
+                           | {"weekend_weekday_ratio": ".2f", "shipped_orders": ",d", "delivered_orders": ",d"}), 12)],
+                   [(series("service_return_cycle_weekly", "退货周期(天)·按申请周 · Return cycle days by request week",
+                            "mart_return_cycle", "requested_date", ["return_cycle_days", "max_return_cycle_days"],
+                            grain=WEEK, fmt=",.1f", extra=WRAP_LEGEND), 6),
+                    (series("service_return_cycle_category", "各品类平均退货周期(天) · Avg return cycle days by category",
+                            "mart_return_cycle", "category_label", ["return_cycle_days"], kind="bar", x_is_time=False,
+                            fmt=",.1f", extra=sorted_bars("return_cycle_days")), 6)],
+                   [(weekly_by_channel("service_first_response", "first_response_hours",
+                                       "首响时长(小时)·按周 · First-response hours, weekly", ",.1f"), 6),
+                    (weekly_by_channel("service_resolution", "resolution_hours",
+                                       "解决时长(小时)·按周 · Resolution hours, weekly", ",.1f"), 6)],
+                   [(series("service_breaches_weekly", "每周SLA超时工单 · SLA breaches per week", "mart_service_tickets",
+                            "created_date", ["first_response_breaches_sum", "resolution_breaches_sum"], kind="bar",
+                            grain=WEEK, fmt=",d", extra=WRAP_LEGEND), 6),
+                    (series("service_breaches_category", "各工单类型SLA超时率 · SLA breach share by ticket category",
+                            "mart_service_tickets", "ticket_category_label",
+                            ["first_response_breach_rate", "resolution_breach_rate"], kind="bar", x_is_time=False,
+                            fmt=PCT, extra=WRAP_LEGEND), 6)],
+                   [(table("service_summary", "客服渠道概览(全期) · Service by channel, bot vs human (all time)",
+                           "mart_service_summary", columns=[
+                               "ticket_channel_label", "tickets", "share_of_tickets", "resolution_share",
+                               "avg_first_response_hours", "p50_first_response_hours", "p90_first_response_hours",
+                               "avg_resolution_hours", "p50_resolution_hours", "first_response_breach_share",
+                               "resolution_breach_share"], order=("tickets", False), time_col=None, page=5,
+                           formats={"tickets": ",d", "share_of_tickets": ".1%", "resolution_share": ".1%",
+                                    "first_response_breach_share": ".1%", "resolution_breach_share": ".1%"}
+                           | {c: ",.2f" for c in ("avg_first_response_hours", "p50_first_response_hours",
+                                                  "p90_first_response_hours", "avg_resolution_hours",
+                                                  "p50_resolution_hours")}), 12)]],
+                  heights={0: 26, 3: 60, 4: 64, 8: 38}, note_height=16),
+        Dashboard("marketing", "营销与实验 Marketing & Experiments", "活动归因收入与ROI(大促vs日常)、触达漏斗、优惠券核销、"
+                  "A/B实验结果与购物篮品类关联 · Campaign attributed revenue and ROI, touch funnel, coupon redemption, "
+                  "A/B test results and basket category pairs.",
+                  "**归因收入 Attributed revenue**: 订单归给7天内最后一次点击、否则1天内最后一次打开的触达 · an order is "
+                  "credited to the last touch clicked within 7 days, else opened within 1 day. **ROI** = 归因收入 / 投入 "
+                  "(1:x); **标记ROI Tagged ROI** 用订单系统打上活动标记的订单 · uses orders the order system tags with "
+                  "the campaign. **大促 big promotion** = 活动持续≥11天 · runs 11+ days. 日期筛选按活动开始日 · the date "
+                  "filter selects campaigns by start date. **触达漏斗 Touch funnel**: 打开率 open rate = 打开/发送 opened/sent, 点击率 "
+                  "click rate = 点击/打开 clicked/opened, 转化率 conversion = 转化/发送 converted/sent. "
+                  "**核销率 Redemption rate** = 领券后用券下单的客户 / 领券客户. "
+                  "**A/B**: 分配后30天内下单即转化，仅统计窗口完整的用户 · converted = order within 30 days of assignment; "
+                  "提升的95%置信区间、双样本比例z检验 · 95% CIs, two-proportion z-test; SRM = 样本比例失衡 sample-ratio "
+                  "mismatch (p<0.001); 每组最少2,000用户 · 2,000 users per arm minimum. **购物篮 Basket**: 支持度 support "
+                  "= 同时购买A和B的比例, 置信度 confidence = 买A的里也买B, 提升度 lift >1 = 比随机更常一起买.",
+                  [[(big_number("marketing_attributed_revenue", "归因收入 · Attributed revenue", "mart_campaign_roi",
+                                "attributed_revenue_sum", ",.0f", subheader="元 · CNY"), 3),
+                    (big_number("marketing_cost", "活动投入 · Campaign cost", "mart_campaign_roi", "cost", ",.0f",
+                                subheader="元 · CNY"), 3),
+                    (big_number("marketing_roi", "归因ROI · Attributed ROI", "mart_campaign_roi", "attributed_roi",
+                                ".2f", subheader="1 : x"), 3),
+                    (big_number("marketing_redemption", "优惠券核销率 · Coupon redemption rate", "coupon_redemption",
+                                "redemption_rate_total", ".1%", subheader="领券客户中用券下单 · claimers who redeemed"), 3)],
+                   [(series("marketing_roi_tier", "ROI·大促vs日常 · ROI, big promotion vs daily", "mart_campaign_roi",
+                            "campaign_tier_label", ["attributed_roi", "tagged_revenue_roi", "tagged_gmv_roi_total"],
+                            kind="bar", x_is_time=False, fmt=".2f",
+                            extra={"show_value": True, "xAxisLabelRotation": 0} | WRAP_LEGEND), 6),
+                    (series("marketing_revenue_campaign", "各活动归因收入(元) · Attributed revenue by campaign (CNY)",
+                            "mart_campaign_roi", "campaign_label", ["attributed_revenue_sum"], kind="bar",
+                            x_is_time=False, fmt=",.0f", extra=sorted_bars("attributed_revenue_sum", horizontal=True)), 6)],
+                   [(table("marketing_campaigns", "活动明细 · Campaigns: cost, revenue and ROI", "mart_campaign_roi",
+                           columns=["campaign_label", "campaign_tier_label", "campaign_type_label",
+                                    "campaign_channel_label", "start_date", "end_date", "cost_amount", "touches_sent",
+                                    "attributed_orders", "attributed_revenue", "roi", "tagged_orders", "tagged_gmv",
+                                    "tagged_gmv_roi", "tagged_roi"], order=("start_date", False), page=10,
+                           formats={"cost_amount": ",.0f", "attributed_revenue": ",.0f", "tagged_gmv": ",.0f",
+                                    "roi": ".2f", "tagged_gmv_roi": ".2f", "tagged_roi": ".2f", "touches_sent": ",d",
+                                    "attributed_orders": ",d", "tagged_orders": ",d"}), 12)],
+                   [(funnel("marketing_touch_funnel", "触达漏斗 · Touch funnel", "touch_funnel", "step_label",
+                            "touches_sum"), 4),
+                    (series("marketing_touch_rates", "各渠道触达转化率 · Touch rates by channel", "touch_funnel",
+                            "touch_channel_label", ["open_rate_total", "click_rate_total", "conversion_rate_total"],
+                            kind="bar", x_is_time=False, fmt=".1%", extra={"xAxisLabelRotation": 0} | WRAP_LEGEND
+                            | {"sort_series_type": "name", "sort_series_ascending": True}), 4),
+                    (pivot("marketing_touch_pivot", "各渠道触达漏斗 · Touch funnel by channel", "touch_funnel",
+                           ["touch_channel_label"], ["step_label"], "touches_sum", fmt=",d"), 4)],
+                   [(series("marketing_redemption_campaign", "各活动优惠券核销率 · Coupon redemption rate by campaign",
+                            "coupon_redemption", "campaign_label", ["redemption_rate_total"], kind="bar",
+                            x_is_time=False, fmt=".1%", extra=sorted_bars("redemption_rate_total", horizontal=True)), 5),
+                    (table("marketing_coupons", "优惠券核销明细 · Coupon redemption by campaign", "coupon_redemption",
+                           columns=["campaign_label", "coupon_claimers", "claimers_redeemed", "redemption_rate",
+                                    "coupon_orders", "coupon_order_share", "coupon_revenue"],
+                           order=("coupon_orders", False), page=10,
+                           formats={"redemption_rate": ".1%", "coupon_order_share": ".1%", "coupon_revenue": ",.0f"}
+                           | {c: ",d" for c in ("coupon_claimers", "claimers_redeemed", "coupon_orders")}), 7)],
+                   [(table("marketing_experiments", "A/B实验结果 · Experiment results", "mart_experiment_results",
+                           columns=["experiment_id", "variant_label", "users", "conversions", "conversion_rate",
+                                    "absolute_lift_ci", "relative_lift_ci", "p_value", "srm_label", "min_sample_label",
+                                    "verdict_label"], order=[("experiment_id", True), ("is_control", False)],
+                           time_col=None, page=20, formats={"conversion_rate": ".2%", "p_value": ".4f", "users": ",d",
+                                                             "conversions": ",d"},
+                           description="转化=分配后30天内下单 · conversion = an order within 30 days of assignment"), 12)],
+                   [(heatmap("marketing_basket_heatmap", "品类关联提升度(同一订单) · Category lift, same order",
+                             "mart_basket_pairs", "category_b_label", "category_label", "lift_avg",
+                             filters=[("scope", "==", "order")], fmt=".2f",
+                             extra={"xscale_interval": 1, "yscale_interval": 1, "xAxisLabelRotation": 45}), 5),
+                    (table("marketing_basket_pairs", "品类关联对 · Basket category pairs", "mart_basket_pairs",
+                           columns=["scope_label", "category_label", "category_b_label", "transactions_with_both",
+                                    "support", "confidence", "lift", "lift_rank"],
+                           order=[("scope", False), ("lift_rank", True)], page=10,
+                           formats={"support": ".1%", "confidence": ".1%", "lift": ".2f", "transactions_with_both": ",d"},
+                           description="可按口径、品类筛选或搜索 · filter by scope or category, or search"), 7)]],
+                  heights={0: 26, 1: 72, 2: 60, 4: 72, 5: 50, 6: 66}, note_height=26),
     ]
 
 
@@ -783,7 +1356,7 @@ def _column_entries(ds: Dataset, dbt: dict[str, DbtTable]) -> list[dict]:
         table = dbt.get(ds.name) or _undeclared(ds.name)
         cols = [(name, (dtype or types.get(name) or "varchar").upper(), desc)
                 for name, (dtype, desc) in table.columns.items()]
-    out = [{"column_name": name, "verbose_name": LABELS.get(name), "is_dttm": typ in ("DATE", "TIMESTAMP"),
+    out = [{"column_name": name, "verbose_name": ds.labels.get(name) or LABELS.get(name), "is_dttm": typ in ("DATE", "TIMESTAMP"),
             "is_active": True, "type": typ, "advanced_data_type": None, "groupby": True, "filterable": True,
             "expression": None, "description": desc, "python_date_format": None, "extra": {}}
            for name, typ, desc in cols]
@@ -839,8 +1412,21 @@ def has_column(ds: Dataset, col: str, dbt: dict[str, DbtTable]) -> bool:
     return any(e["column_name"] == col for e in _column_entries(ds, dbt))
 
 
+# Select filters: label column, name, and the raw columns it labels. A dashboard gets each one
+# whose label column some chart's dataset has.
+SELECT_FILTERS = [
+    ("channel_label", "渠道 · Channel", ()), ("platform_label", "平台 · Platform", ()),
+    ("category_label", "品类 · Category", ("category_l1", "category_a")),
+    ("carrier_label", "快递公司 · Carrier", ("carrier",)), ("province_label", "省份 · Province", ("province",)),
+    ("ticket_channel_label", "客服渠道 · Service channel", ("channel",)),
+    ("campaign_tier_label", "活动档位 · Campaign tier", ("campaign_tier",)),
+    ("touch_channel_label", "触达渠道 · Touch channel", ("channel",)),
+    ("scope_label", "购物篮口径 · Basket scope", ("scope",)),
+]
+
+
 def native_filters(d: Dashboard, dbt: dict[str, DbtTable]) -> list[dict]:
-    """Date range, plus channel / platform where a chart's dataset has the label column.
+    """Date range, plus a select (channel, platform, category...) where a chart's dataset has the label column.
 
     A filter only reaches the charts whose dataset has its column (the rest are excluded), so no
     chart errors on a column it lacks; charts over a current snapshot or model fit ignore dates.
@@ -848,12 +1434,16 @@ def native_filters(d: Dashboard, dbt: dict[str, DbtTable]) -> list[dict]:
     ids = [c.id for c in d.charts]
     specs = [("time", "日期 · Date range", "filter_time", None,
               [c.id for c in d.charts if c.time_col])]
-    for col, label in (("channel_label", "渠道 · Channel"), ("platform_label", "平台 · Platform")):
-        # "all" rows carry the whole cohort: charts reading them stay out of a channel filter.
+    for col, label, raw in SELECT_FILTERS:
+        # "all" rows carry the whole cohort: charts reading them stay out of a channel filter, and so
+        # do charts pinned to one value of the column (a heatmap of one basket scope).
         scoped = [c for c in d.charts if has_column(DS[c.dataset], col, dbt)
-                  and not any(f["operator"] == "==" and f["comparator"] == "all" for f in c.params["adhoc_filters"])]
+                  and not any(f["operator"] == "==" and (f["comparator"] == "all" or f["subject"] in raw)
+                              for f in c.params["adhoc_filters"])]
         if scoped:
-            specs.append((col, label, "filter_select", scoped[0].dataset, [c.id for c in scoped]))
+            # the filter's values come from a dataset without 'all' rows where there is one
+            source = next((c for c in scoped if not DS[c.dataset].totals), scoped[0])
+            specs.append((col, label, "filter_select", source.dataset, [c.id for c in scoped]))
     out = []
     for key, name, ftype, ds, in_scope in specs:
         control = {"enableEmptyFilter": False}
@@ -883,7 +1473,7 @@ def position(d: Dashboard) -> dict:
         pos["GRID_ID"]["children"].append(row_id)
         pos[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
                        "meta": {"background": "BACKGROUND_TRANSPARENT"}}
-        height = 12 if r == 0 else d.heights.get(r - 1, 50)
+        height = d.note_height if r == 0 else d.heights.get(r - 1, 50)
         for item, width, _ in row:
             parents = ["ROOT_ID", "GRID_ID", row_id]
             if isinstance(item, str):
