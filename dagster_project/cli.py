@@ -428,10 +428,27 @@ def stop_all(settings: Settings) -> list[str]:
     return stopped
 
 
+def _port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = prepare_environment()
     stop_all(settings)
     started = time.perf_counter()
+    # A service already on a port would answer our readiness checks in place of ours.
+    wanted = {"Dagster": args.dagster_port, "dbt docs": args.docs_port}
+    if not args.no_superset:
+        wanted["Superset"] = args.superset_port
+    busy = [f"{name} port {port}" for name, port in wanted.items() if _port_in_use(port)]
+    if busy:
+        print(f"ecomwh serve: already in use on 127.0.0.1: {', '.join(busy)} (another `ecomwh serve` with "
+              f"a different EW_HOME?). Stop it, or pick ports with EW_DAGSTER_PORT / EW_SUPERSET_PORT / "
+              f"EW_DOCS_PORT.", file=sys.stderr)
+        return 1
     if not settings.serving_path.exists():
         print(f"ecomwh serve: no published copy at {settings.serving_path} yet; dashboards stay empty "
               f"until `ecomwh run` (or the landing sensor's run) publishes one.", file=sys.stderr)

@@ -88,3 +88,19 @@ def test_serve_starts_a_loaded_dagster_ui_and_stop_ends_it(tmp_path):
     assert "dagster" in stopped.stdout
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+
+
+def test_serve_refuses_a_port_another_service_holds(tmp_path):
+    """Otherwise the readiness checks would talk to the other service and call ours ready."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("EW_") and k != "DAGSTER_HOME"},
+               "EW_HOME": str(tmp_path / "ew")}
+        run = subprocess.run([sys.executable, "-m", "dagster_project.cli", "serve", "--detach", "--no-superset",
+                              "--dagster-port", str(port), "--docs-port", str(_free_port())],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert f"Dagster port {port}" in run.stderr and "EW_DAGSTER_PORT" in run.stderr
+    assert not list((tmp_path / "ew" / "run").glob("*.pid"))  # nothing was started
