@@ -26,15 +26,10 @@ import yaml
 from dagster_project.defs.serving import superset
 from dagster_project.lib.publish import publish
 from dagster_project.settings import REPO_ROOT
+from test_sensor_and_serve import _free_port  # tests/ is on sys.path (pytest rootdir conftest)
 
 pytestmark = pytest.mark.e2e
 BUNDLE = REPO_ROOT / "superset" / "bundle"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _bundle(kind: str) -> list[dict]:
@@ -124,9 +119,9 @@ def test_provisioning_is_idempotent_and_matches_the_bundle(served):
     assert again["charts"] == len(_bundle("charts"))
     assert len(before["dataset"]) == len(_bundle("datasets"))
     assert [d[2] for d in before["database"]] == ["ecom_warehouse"]
-    bundle_uuids = {d["uuid"] for d in _bundle("dashboards")}
-    detail = [client.request("GET", f"/api/v1/dashboard/{d[0]}").json()["result"] for d in before["dashboard"]]
-    assert {d.get("uuid") for d in detail} <= bundle_uuids | {None}
+    # the objects are the bundle's, by their fixed UUIDs
+    assert {d[1] for d in before["dashboard"]} == {d["uuid"] for d in _bundle("dashboards")}
+    assert {c[1] for c in before["chart"]} == {c["uuid"] for c in _bundle("charts")}
 
 
 def test_every_chart_returns_rows_on_the_published_copy(served):

@@ -105,8 +105,9 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 # ---------------------------------------------------------------------------------------------
 # Validation SQL, generated from the contract.
 
-def _q(s: str) -> str:
+def sql_literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
+
 
 
 def _typed_expr(col: Column, tz: str) -> str:
@@ -123,7 +124,7 @@ def _typed_expr(col: Column, tz: str) -> str:
             f"case when not regexp_matches({v}, '{_ISO_TS}') then null "
             f"when regexp_matches({v}, '{_HAS_OFFSET}') "
             f"then timezone('UTC', try_cast({v} as timestamptz)) "
-            f"else timezone('UTC', timezone({_q(tz)}, try_cast({v} as timestamp))) end"
+            f"else timezone('UTC', timezone({sql_literal(tz)}, try_cast({v} as timestamp))) end"
         )
     return v
 
@@ -151,13 +152,13 @@ def _checks(src: Source) -> list[tuple[str, str, str, str]]:
                 f"{v} is not null and {t} is null", "bad_type", v,
                 f"'column {v}: ' || {_shown(v)} || ' is not {what}'"))
         if c.enum:
-            allowed = ", ".join(_q(e) for e in c.enum)
+            allowed = ", ".join(sql_literal(e) for e in c.enum)
             by_rule["bad_enum"].append((
                 f"{v} is not null and {v} not in ({allowed})", "bad_enum", v,
                 f"'column {v}: ' || {_shown(v)} || ' is not one of {', '.join(c.enum)}'"))
         if c.pattern:
             by_rule["bad_format"].append((
-                f"{v} is not null and not regexp_matches({v}, {_q(c.pattern)})", "bad_format", v,
+                f"{v} is not null and not regexp_matches({v}, {sql_literal(c.pattern)})", "bad_format", v,
                 f"'column {v}: ' || {_shown(v)} || ' does not match {c.pattern}'"))
         if c.kind == AMOUNT:
             by_rule["negative_amount"].append((
@@ -185,8 +186,8 @@ def validation_sql(src: Source, tz: str) -> str:
     """
     typed = ",\n        ".join(f"{_typed_expr(c, tz)} as t_{c.name}" for c in src.columns)
     checks = _checks(src)
-    case_rule = "\n            ".join(f"when {cond} then {_q(rule)}" for cond, rule, _, _ in checks)
-    case_col = "\n            ".join(f"when {cond} then {_q(col)}" for cond, _, col, _ in checks)
+    case_rule = "\n            ".join(f"when {cond} then {sql_literal(rule)}" for cond, rule, _, _ in checks)
+    case_col = "\n            ".join(f"when {cond} then {sql_literal(col)}" for cond, _, col, _ in checks)
     case_reason = "\n            ".join(f"when {cond} then {reason}" for cond, _, _, reason in checks)
     key_t = ", ".join(f"t_{k}" for k in src.key)
     key_desc = ", ".join(src.key)
@@ -195,7 +196,7 @@ def validation_sql(src: Source, tz: str) -> str:
     fk_missing, fk_col, fk_reason = "false", "null", "null"
     for col, parent, pcol in src.foreign_keys:
         fk_missing = f"t_{col} not in (select {pcol} from raw.{parent} where {pcol} is not null)"
-        fk_col = _q(col)
+        fk_col = sql_literal(col)
         fk_reason = f"'column {col}: ' || {_shown(col)} || ' has no row in {parent}.{pcol}'"
     return f"""
 with typed as (
@@ -237,7 +238,7 @@ select
     coalesce(rule1, rule2, rule3) as rule,
     case
         when rule1 is not null then col1
-        when rule2 is not null then {_q(key_desc)}
+        when rule2 is not null then {sql_literal(key_desc)}
         when rule3 is not null then {fk_col}
     end as column_name,
     case
@@ -502,7 +503,7 @@ def _export_quarantine(con, quarantine_dir: Path, source: str, file_name: str, n
     con.execute(
         "copy (select file_name, row_number, rule, column_name, reason, raw_text "
         "from raw.quarantine where source = ? and file_name = ? order by row_number) "
-        f"to {_q(str(tmp))} (header, delimiter ',')",
+        f"to {sql_literal(str(tmp))} (header, delimiter ',')",
         [source, file_name],
     )
     os.replace(tmp, target)

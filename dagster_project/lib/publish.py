@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.ingest import sql_literal
+
 SCHEMAS = ("marts", "docs")
 
 
@@ -57,8 +59,8 @@ def publish(pipeline_path: Path, serving_path: Path, manifest: dict | None = Non
     rows: dict[str, int] = {}
     con = duckdb.connect()
     try:
-        con.execute(f"attach {_sql_str(str(pipeline_path))} as src (read_only)")
-        con.execute(f"attach {_sql_str(str(tmp))} as snap")
+        con.execute(f"attach {sql_literal(str(pipeline_path))} as src (read_only)")
+        con.execute(f"attach {sql_literal(str(tmp))} as snap")
         tables = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_catalog = 'src' "
             "and table_schema = 'marts' order by table_name").fetchall()]
@@ -89,10 +91,6 @@ def publish(pipeline_path: Path, serving_path: Path, manifest: dict | None = Non
                "bytes": serving_path.stat().st_size, "seconds": round(took, 3), "tables": rows}
     (serving_path.parent / "published.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _write_docs(con, manifest: dict, tables: list[str], rows: dict[str, int], published_at: datetime) -> None:

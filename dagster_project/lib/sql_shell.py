@@ -16,6 +16,8 @@ from typing import TextIO
 
 import duckdb
 
+from dagster_project.lib.ingest import sql_literal
+
 HELP = """\
 .tables               tables in the marts and docs schemas, with row counts
 .schema TABLE         columns of a table, with their meaning from docs.columns
@@ -77,9 +79,8 @@ class Shell:
             if not arg:
                 print("usage: .schema TABLE", file=self.out)
             else:
-                table = arg.split(".")[-1].replace("'", "''")
                 self.run_sql("select column_name, data_type, description from docs.columns "
-                             f"where table_name = '{table}' order by ordinal_position")
+                             f"where table_name = {sql_literal(arg.split('.')[-1])} order by ordinal_position")
         elif cmd == ".mode":
             if arg not in ("box", "csv"):
                 print("usage: .mode box|csv", file=self.out)
@@ -151,9 +152,9 @@ class Shell:
 
 
 def _boxed(rel: duckdb.DuckDBPyRelation, max_rows: int) -> str:
-    """DuckDB's box rendering, limited to max_rows (the rest is counted, not printed)."""
-    total = rel.aggregate("count(*)").fetchall()[0][0]
-    text = str(rel.limit(max_rows))
-    if total > max_rows:
-        text += f"\n({total:,} rows in all; .mode csv prints every row)"
+    """DuckDB's box rendering of the first max_rows rows; the query runs once (max_rows + 1 rows)."""
+    head = rel.limit(max_rows + 1).to_arrow_table()
+    text = str(duckdb.from_arrow(head.slice(0, max_rows)))
+    if head.num_rows > max_rows:
+        text += f"\n(more than {max_rows} rows; add a LIMIT, or .mode csv prints every row)"
     return text
