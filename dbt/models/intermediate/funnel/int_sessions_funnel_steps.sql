@@ -1,9 +1,32 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=ew_incremental_strategy(),
+        unique_key='session_date',
+        partition_by=ew_partition_by('session_date'),
+        on_schema_change='fail'
+    )
+}}
+
 -- One row per session with the time it reached each funnel step. A step counts only at or after the
 -- time the previous step was reached: step 1 at the session's earliest product_view, each later step
 -- at its earliest event with event_at >= the previous step's time. So an add_to_cart logged before
 -- the first product_view does not reach step 2 unless another add_to_cart follows. Anonymous events
 -- before login are part of their session like any other.
+-- Incremental by session_date like fct_sessions (macros/incremental.sql).
 with
+
+{% if is_incremental() %}
+
+{{ ew_session_batch_ctes(ref('int_events_attributed')) }}
+
+events as (
+
+    select * from batch_events
+
+),
+
+{% else %}
 
 events as (
 
@@ -11,10 +34,15 @@ events as (
 
 ),
 
+{% endif %}
+
 sessions as (
 
-    select distinct session_id
+    select
+        session_id,
+        {{ to_business_date('min(event_at)') }} as session_date
     from events
+    group by session_id
 
 ),
 
@@ -100,6 +128,7 @@ final as (
 
     select
         sessions.session_id,
+        sessions.session_date,
         product_viewed.product_view_at,
         added_to_cart.add_to_cart_at,
         checkout_started.checkout_start_at,
@@ -112,7 +141,8 @@ final as (
             when added_to_cart.add_to_cart_at is not null then 2
             when product_viewed.product_view_at is not null then 1
             else 0
-        end as steps_reached
+        end as steps_reached,
+        {{ ew_built_at() }} as built_at
     from sessions
     left join product_viewed
         on sessions.session_id = product_viewed.session_id
@@ -128,3 +158,6 @@ final as (
 )
 
 select * from final
+{% if is_incremental() %}
+where session_date in (select session_date from affected_dates)
+{% endif %}

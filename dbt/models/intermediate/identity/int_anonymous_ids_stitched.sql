@@ -1,3 +1,6 @@
+-- A table, not a view: the incremental int_events_attributed compares every stored event with it.
+{{ config(materialized='table') }}
+
 -- Login stitching: an anonymous_id (device) belongs to the user seen on it in any event that
 -- carries both ids; if a device was shared, its most recent user wins.
 with

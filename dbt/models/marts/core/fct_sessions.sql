@@ -1,6 +1,47 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=ew_incremental_strategy(),
+        unique_key='session_date',
+        partition_by=ew_partition_by('session_date'),
+        on_schema_change='fail'
+    )
+}}
+
 -- One row per tracking session: platform, customer (after login stitching), start, and whether the
 -- customer was new or returning (had a valid purchase on an earlier business day).
+-- Incremental by session_date (macros/incremental.sql): dates of sessions with rebuilt events, plus
+-- dates where a session's new/returning type changed (a first purchase arrived, moved or was refunded).
 with
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+{% if is_incremental() %}
+
+{% set type_changed_dates %}
+    select distinct previous.session_date
+    from {{ this }} as previous
+    left join customers
+        on previous.customer_key = customers.customer_key
+    where previous.customer_type <> case
+            when customers.first_purchase_date < previous.session_date then 'returning'
+            else 'new'
+        end
+{% endset %}
+
+{{ ew_session_batch_ctes(ref('int_events_attributed'), type_changed_dates) }}
+
+events as (
+
+    select * from batch_events
+
+),
+
+{% else %}
 
 events as (
 
@@ -8,11 +49,7 @@ events as (
 
 ),
 
-customers as (
-
-    select * from {{ ref('dim_customers') }}
-
-),
+{% endif %}
 
 sessions as (
 
@@ -50,7 +87,8 @@ final as (
             when customers.first_purchase_date < {{ to_business_date('sessions.session_start_at') }}
                 then 'returning'
             else 'new'
-        end as customer_type
+        end as customer_type,
+        {{ ew_built_at() }} as built_at
     from sessions
     left join customers
         on sessions.customer_key = customers.customer_key
@@ -58,3 +96,6 @@ final as (
 )
 
 select * from final
+{% if is_incremental() %}
+where session_date in (select session_date from affected_dates)
+{% endif %}

@@ -1,17 +1,51 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=ew_incremental_strategy(),
+        unique_key='event_date',
+        partition_by=ew_partition_by('event_date'),
+        on_schema_change='fail'
+    )
+}}
+
 -- Session funnel per business date, platform and new/returning customer: sessions reaching each of
 -- the five steps (in order within the session, see int_sessions_funnel_steps), with step and overall
 -- conversion and drop-off. One row per step for every day/platform/customer_type that has sessions.
+-- Incremental by date: the dates fct_sessions or int_sessions_funnel_steps rebuilt since this
+-- table's last build are recomputed whole (macros/incremental.sql).
 with
+
+{% if is_incremental() %}
+
+affected_dates as (
+
+    select distinct session_date from {{ ref('fct_sessions') }}
+    where built_at > {{ ew_last_built_at() }}
+
+    union
+
+    select distinct session_date from {{ ref('int_sessions_funnel_steps') }}
+    where built_at > {{ ew_last_built_at() }}
+
+),
+
+{% endif %}
 
 sessions as (
 
     select * from {{ ref('fct_sessions') }}
+    {% if is_incremental() %}
+    where session_date in (select session_date from affected_dates)
+    {% endif %}
 
 ),
 
 funnel_steps as (
 
     select * from {{ ref('int_sessions_funnel_steps') }}
+    {% if is_incremental() %}
+    where session_date in (select session_date from affected_dates)
+    {% endif %}
 
 ),
 
@@ -88,7 +122,8 @@ final as (
         cast(sessions as double) / nullif(cast(first_step_sessions as double), 0) as overall_conversion,
         1 - cast(sessions as double) / nullif(cast(previous_step_sessions as double), 0) as drop_off,
         cast(previous_step_sessions as bigint) as previous_step_sessions,
-        cast(total_sessions as bigint) as total_sessions
+        cast(total_sessions as bigint) as total_sessions,
+        {{ ew_built_at() }} as built_at
     from unpivoted
 
 )

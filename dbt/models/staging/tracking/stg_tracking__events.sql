@@ -1,3 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=ew_incremental_strategy(),
+        unique_key='event_date',
+        partition_by=ew_partition_by('event_date'),
+        on_schema_change='fail'
+    )
+}}
+
+-- Incremental by business date (macros/incremental.sql): a run rebuilds the dates that hold a row
+-- loaded since the last build (late events land on their own, older date), the dates where those
+-- rows' events were before (a corrected file may move an event to another day), and the dates of
+-- rows whose load a corrected redelivery superseded (they are gone from raw and must go here too).
 with
 
 source as (
@@ -5,6 +19,62 @@ source as (
     select * from {{ source('tracking', 'events') }}
 
 ),
+
+{% if is_incremental() %}
+
+new_rows as (
+
+    select event_id, event_ts
+    from source
+    where _loaded_at > {{ ew_last_built_at() }}
+
+),
+
+affected_dates as (
+
+    select distinct {{ to_business_date('event_ts') }} as event_date
+    from new_rows
+
+    union
+
+    select distinct event_date
+    from {{ this }}
+    where event_id in (select event_id from new_rows)
+
+    union
+
+    select distinct event_date
+    from {{ this }}
+    where load_id in {{ ew_superseded_loads('events') }}
+
+),
+
+candidates as (
+
+    -- every raw row on an affected date, and every other version of the same events
+    select event_id
+    from source
+    where {{ ew_dates_between_ts('affected_dates', 'event_date', 'event_ts') }}
+        and {{ to_business_date('event_ts') }} in (select event_date from affected_dates)
+
+),
+
+in_scope as (
+
+    select * from source
+    where event_id in (select event_id from candidates)
+
+),
+
+{% else %}
+
+in_scope as (
+
+    select * from source
+
+),
+
+{% endif %}
 
 versions_ranked as (
 
@@ -19,7 +89,7 @@ versions_ranked as (
                 _loaded_at desc nulls last,
                 _row desc nulls last
         ) as version_rank
-    from source
+    from in_scope
 
 ),
 
@@ -50,9 +120,13 @@ renamed as (
         _file as source_file,
         cast(_row as bigint) as source_row,
         _load_id as load_id,
-        cast(_loaded_at as timestamp) as loaded_at
+        cast(_loaded_at as timestamp) as loaded_at,
+        {{ ew_built_at() }} as built_at
     from current_rows
 
 )
 
 select * from renamed
+{% if is_incremental() %}
+where event_date in (select event_date from affected_dates)
+{% endif %}

@@ -1,0 +1,125 @@
+{#- Incremental models (docs/incremental.md). Each one is partitioned by a business date and, on an
+    incremental run, rebuilds exactly the dates whose inputs changed since its last build:
+    `built_at` on every row records the dbt invocation that last wrote it, so "changed since my last
+    build" is "loaded (raw) or built (upstream model) after max(built_at) in this table". A full
+    refresh (`dbt build --full-refresh`) rebuilds every date. Whole dates are replaced, never
+    patched, so late rows and corrected redeliveries give the same rows as a rebuild from scratch. -#}
+
+{% macro ew_incremental_strategy() -%}
+    {{ return(adapter.dispatch('ew_incremental_strategy', 'ecom_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__ew_incremental_strategy() -%}
+    {{ return('delete+insert') }}
+{%- endmacro %}
+
+{% macro spark__ew_incremental_strategy() -%}
+    {#- Spark's default append ignores unique_key; insert_overwrite replaces whole date partitions. -#}
+    {{ return('insert_overwrite') }}
+{%- endmacro %}
+
+
+{% macro ew_partition_by(column) -%}
+    {{ return(adapter.dispatch('ew_partition_by', 'ecom_warehouse')(column)) }}
+{%- endmacro %}
+
+{% macro default__ew_partition_by(column) -%}
+    {#- DuckDB tables have no partitions (dbt-duckdb only partitions DuckLake tables). -#}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro spark__ew_partition_by(column) -%}
+    {{ return([column]) }}
+{%- endmacro %}
+
+
+{% macro ew_built_at() -%}
+    {#- The invocation's start time (UTC): later than every raw row loaded before this build, earlier
+        than every row loaded after it, because ingest and dbt never run at the same time (one writer). -#}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+
+{% macro ew_last_built_at() -%}
+    (select coalesce(max(last_build.built_at), cast('1900-01-01' as timestamp)) from {{ this }} as last_build)
+{%- endmacro %}
+
+
+{% macro ew_superseded_loads(source_name) -%}
+    {#- Loads whose rows ingest removed from raw because a corrected file of the same name replaced them. -#}
+    {#- raw._files is ingest's own ledger, not a contract source: named here rather than in sources.yml
+        so it does not become an asset of its own. -#}
+    {%- set ledger = api.Relation.create(database=source('tracking', 'events').database,
+                                         schema=source('tracking', 'events').schema, identifier='_files') -%}
+    (select load_id from {{ ledger }}
+     where source = '{{ source_name }}' and status = 'superseded')
+{%- endmacro %}
+
+
+{% macro ew_dates_between_ts(date_list_relation, date_column, ts_column) -%}
+    {#- A coarse time-range predicate on a raw UTC timestamp column covering the business dates of
+        date_list_relation (one day of margin each side for the time zone), so DuckDB can skip row
+        groups by their min/max before the exact business-date filter. -#}
+    {{ ts_column }} >= (select cast(min({{ date_column }}) as timestamp) - interval 1 day from {{ date_list_relation }})
+    and {{ ts_column }} < (select cast(max({{ date_column }}) as timestamp) + interval 2 day from {{ date_list_relation }})
+{%- endmacro %}
+
+
+{% macro ew_session_batch_ctes(events_relation, extra_dates_sql=none) -%}
+    {#- CTEs for a model with one row per session, incremental by session_date (the business date of
+        the session's first event): `affected_dates` (where touched sessions start now, where they
+        started before, plus extra_dates_sql) and `batch_events` (every event of every session that
+        starts on an affected date, so whole dates are rebuilt). Ends with a trailing comma. -#}
+changed_event_dates as (
+
+    select distinct event_date
+    from {{ events_relation }}
+    where built_at > {{ ew_last_built_at() }}
+
+),
+
+touched_sessions as (
+
+    select distinct session_id
+    from {{ events_relation }}
+    where event_date in (select event_date from changed_event_dates)
+
+),
+
+affected_dates as (
+
+    select distinct session_date
+    from {{ this }}
+    where session_id in (select session_id from touched_sessions)
+
+    union
+
+    select {{ to_business_date('min(event_at)') }} as session_date
+    from {{ events_relation }}
+    where session_id in (select session_id from touched_sessions)
+    group by session_id
+
+    {% if extra_dates_sql %}
+    union
+
+    {{ extra_dates_sql }}
+    {% endif %}
+
+),
+
+sessions_on_affected_dates as (
+
+    select distinct session_id
+    from {{ events_relation }}
+    where event_date in (select session_date from affected_dates)
+
+),
+
+batch_events as (
+
+    select *
+    from {{ events_relation }}
+    where session_id in (select session_id from sessions_on_affected_dates)
+
+),
+{%- endmacro %}
