@@ -124,7 +124,7 @@ def _root_message(err) -> str:
     return err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name or "error"
 
 
-def run_pipeline(settings: Settings, quiet: bool = False):
+def run_pipeline(settings: Settings, quiet: bool = False, full_refresh: bool = False):
     """Build every asset in this process; returns (success, failures, seconds, log path).
 
     Dagster's and dbt's own output (thousands of lines) goes to a log file in EW_HOME; the
@@ -152,8 +152,10 @@ def run_pipeline(settings: Settings, quiet: bool = False):
         try:
             with DagsterInstance.get() as instance:
                 # a logger runs only when run_config names it; otherwise Dagster uses its default
-                result = job.execute_in_process(
-                    instance=instance, raise_on_error=False, run_config={"loggers": {"console": {}}})
+                run_config = {"loggers": {"console": {}}}
+                if full_refresh:
+                    run_config["ops"] = {"dbt_models": {"config": {"full_refresh": True}}}
+                result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -181,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     print(f"ecomwh run: landing {settings.landing_dir} -> {settings.duckdb_path}", flush=True)
     try:
-        ok, failures, took, log_path = run_pipeline(settings)
+        ok, failures, took, log_path = run_pipeline(settings, full_refresh=args.full_refresh)
     except Exception as exc:  # definitions that do not load, a dbt project that does not parse
         print(f"ecomwh run: FAILED before any step ran: {exc}", file=sys.stderr)
         return 1
@@ -532,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="ingest the landing folder and build every asset, in process")
+    r.add_argument("--full-refresh", action="store_true",
+                   help="rebuild every date of the incremental dbt models from raw (default: only changed dates)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("status", help="row counts, quarantine, last load and freshness per source")
