@@ -41,6 +41,11 @@
 
 
 {% macro ew_last_built_at() -%}
+    {%- if execute and 'built_at' not in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ " was built by a version without incremental builds (no built_at column): "
+            ~ "rebuild it once with `ecomwh run --full-refresh` (or `dbt build --full-refresh`)") }}
+    {%- endif -%}
     (select coalesce(max(last_build.built_at), cast('1900-01-01' as timestamp)) from {{ this }} as last_build)
 {%- endmacro %}
 
