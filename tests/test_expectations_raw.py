@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from dagster_project.lib.contract import AMOUNT, DATE, INT, SOURCE_NAMES, SOURCES, TS, raw_table_ddl
-from dagster_project.lib.quality import SEVERITIES, QualityRunner, discover_suites
+from dagster_project.lib.quality import SEVERITIES, LoadScope, QualityRunner, discover_suites, render_scope
 
 RAW_SUITES = {s.name: s for s in discover_suites() if s.name.startswith("raw_")}
 OURS = [s for s in SOURCE_NAMES if s != "orders"]  # raw_orders is the model, tested elsewhere
@@ -235,7 +235,7 @@ CASES: dict[str, list[Case]] = {
             dict(U, user_id="U001", member_level=1, _file="users_20260602.csv"),  # a profile update
             dict(U, user_id="U005", phone_hash=H2, birth_year=1910),
             *[dict(U, user_id=f"U10{i}", phone_hash=None) for i in range(3)],
-        ], {L("unique", "user_id", "warning"): 2, L("between", "birth_year", "warning"): 1,
+        ], {L("between", "_user_id_rows", "warning"): 2, L("between", "birth_year", "warning"): 1,
             L("not_null", "phone_hash", "warning"): 4}, critical=False),
         Case("criticals", [
             dict(U, user_id="U010", phone_hash=H1.upper()),
@@ -245,7 +245,7 @@ CASES: dict[str, list[Case]] = {
             dict(U, user_id="U014"), dict(U, user_id="U014"),
             dict(U, user_id="U015", registered_at=None),
         ], {L("regex", "phone_hash"): 1, L("between", "member_level"): 1, L("between", "registered_at"): 1,
-            L("in_set", "channel"): 1, L("unique", "user_id+_file"): 2, L("unique", "user_id", "warning"): 2,
+            L("in_set", "channel"): 1, L("unique", "user_id+_file"): 2, L("between", "_user_id_rows", "warning"): 2,
             L("not_null", "registered_at"): 1}, critical=True),
     ],
     "products": [
@@ -267,14 +267,14 @@ CASES: dict[str, list[Case]] = {
             L("unique", "sku_id+_file"): 2}, critical=True),
         Case("category_l1 fragments", [
             dict(P, sku_id=f"SKU2{i:02d}", category_l1=f"类目{i}") for i in range(30)
-        ], {L("distinct_count", "category_l1", "warning"): 32}, critical=False),
+        ], {L("between", "_category_l1_values", "warning"): 34}, critical=False),
     ],
     "order_items": [
         Case("warnings", [
             dict(OI, order_id="O1", line_no=1, quantity=2, discount_amount=10.0, _file="order_items_20260602.csv"),
             dict(OI, order_id="O3", line_no=1, quantity=500),
             dict(OI, order_id="O4", line_no=1, unit_price=99999.0),
-        ], {L("unique", "order_id+line_no", "warning"): 2, L("between", "quantity", "warning"): 1,
+        ], {L("between", "_order_line_rows", "warning"): 2, L("between", "quantity", "warning"): 1,
             L("between", "unit_price", "warning"): 1}, critical=False),
         Case("criticals", [
             dict(OI, order_id="O5", line_no=1, discount_amount=300.0),
@@ -284,7 +284,7 @@ CASES: dict[str, list[Case]] = {
             dict(OI, order_id="O2", line_no=1, sku_id="SKU10003", unit_price=0.0, discount_amount=0.0),
         ], {L("after", "_line_gross_amount>discount_amount"): 1, L("between", "line_no"): 1,
             L("between", "quantity"): 1, L("not_null", "sku_id"): 1, L("unique", "order_id+line_no+_file"): 2,
-            L("unique", "order_id+line_no", "warning"): 2}, critical=True),
+            L("between", "_order_line_rows", "warning"): 2}, critical=True),
     ],
     "events": [
         Case("warnings", [
@@ -295,7 +295,7 @@ CASES: dict[str, list[Case]] = {
             dict(EV, event_id="E9", event_name="login", user_id=None),
             dict(EV, event_id="E10", event_name="product_view"),
             dict(EV, event_id="E11", properties='{"source":'),
-        ], {L("unique", "event_id", "warning"): 2, L("between", "_landing_lag_days", "warning"): 1,
+        ], {L("between", "_event_id_rows", "warning"): 2, L("between", "_landing_lag_days", "warning"): 1,
             L("not_null", "order_id", "warning"): 1, L("not_null", "user_id", "warning"): 1,
             L("not_null", "sku_id", "warning"): 1, L("json", "properties", "warning"): 1}, critical=False),
         Case("criticals", [
@@ -305,7 +305,7 @@ CASES: dict[str, list[Case]] = {
             dict(EV, event_id="E2", event_name="login"),
         ], {L("between", "event_ts"): 1, L("between", "_landing_lag_days", "warning"): 1,
             L("in_set", "platform"): 1, L("not_null", "session_id"): 1, L("unique", "event_id+_file"): 2,
-            L("unique", "event_id", "warning"): 2}, critical=True),
+            L("between", "_event_id_rows", "warning"): 2}, critical=True),
     ],
     "returns": [
         Case("warnings", [
@@ -358,7 +358,7 @@ CASES: dict[str, list[Case]] = {
         ], {L("between", "csat"): 1, L("in_set", "channel"): 1, L("not_null", "created_at"): 1,
             L("unique", "ticket_id+_file"): 2}, critical=True),
         Case("bot share", [dict(TK, ticket_id=f"TK1{i:02d}") for i in range(20)],
-             {L("not_in_set", "channel", "warning"): 22}, critical=False),
+             {L("between", "_bot_share", "warning"): 24}, critical=False),
     ],
     "campaigns": [
         Case("warnings", [
@@ -399,7 +399,7 @@ CASES: dict[str, list[Case]] = {
             dict(INV, _file="inventory_snapshots_20260602.csv.gz"),  # 06-01 reported again by the 06-02 file
             dict(INV, sku_id="SKU10009", on_hand=2000000),
             dict(INV, snapshot_date="2026-06-05", sku_id="SKU10002", warehouse_id="WH-GZ"),
-        ], {L("unique", "snapshot_date+sku_id+warehouse_id", "warning"): 2, L("between", "on_hand", "warning"): 1,
+        ], {L("between", "_snapshot_key_rows", "warning"): 2, L("between", "on_hand", "warning"): 1,
             L("after", "_file_date>snapshot_date", "warning"): 1}, critical=False),
         Case("criticals", [
             dict(INV, sku_id="SKU10010", on_hand=None),
@@ -408,18 +408,18 @@ CASES: dict[str, list[Case]] = {
             dict(INV, sku_id="SKU10002", on_hand=45, in_transit=None, safety_stock=10),
         ], {L("not_null", "on_hand"): 1, L("between", "in_transit"): 1, L("between", "snapshot_date"): 1,
             L("unique", "snapshot_date+sku_id+warehouse_id+_file"): 2,
-            L("unique", "snapshot_date+sku_id+warehouse_id", "warning"): 2}, critical=True),
+            L("between", "_snapshot_key_rows", "warning"): 2}, critical=True),
     ],
     "experiment_assignments": [
         Case("warnings", [dict(XA, user_id="U001", _file="experiment_assignments_20260602.csv")],
-             {L("unique", "experiment_id+user_id", "warning"): 2}, critical=False),
+             {L("between", "_assignment_rows", "warning"): 2}, critical=False),
         Case("criticals", [
             dict(XA, user_id="U002", variant="control", _file="experiment_assignments_20260602.csv"),  # flipped
             dict(XA, user_id=None),
             dict(XA, user_id="U020", assigned_at="1970-01-01 00:00:00"),
             dict(XA, user_id="U003", assigned_at="2026-06-01 09:00:00"),
         ], {L("between", "_variants_per_user"): 2, L("not_null", "user_id"): 1, L("between", "assigned_at"): 1,
-            L("unique", "experiment_id+user_id+_file"): 2, L("unique", "experiment_id+user_id", "warning"): 4},
+            L("unique", "experiment_id+user_id+_file"): 2, L("between", "_assignment_rows", "warning"): 4},
             critical=True),
         Case("sample ratio mismatch", [
             dict(XA, experiment_id="exp_srm", user_id=f"V{i:05d}", variant="control" if i < 700 else "treatment")
@@ -499,6 +499,29 @@ def test_planted_violations_fail_exactly_their_expectations(runner, source, case
             assert observed[key] == want, key
     assert outcome.critical_failed is case.critical
     assert outcome.warning_failed is any(sev == "warning" for _, _, sev in case.failures)
+
+
+@pytest.mark.parametrize("source,case", [(s, c) for s in OURS for c in CASES[s]],
+                         ids=[f"{s}-{c.name}" for s in OURS for c in CASES[s]])
+def test_scoped_query_returns_the_new_rows_as_the_whole_table_query_sees_them(source, case):
+    """The check's query ({new_rows:raw.<source>} = one new load) returns exactly the new load's rows,
+    and every column, including those computed against the whole table (_user_id_rows,
+    _variants_per_user, _orders_per_shipment, ...), as the whole-table query has them for those rows."""
+    suite = RAW_SUITES[f"raw_{source}"]
+    assert suite.scoped_table == source and "{new_rows:raw." in suite.sql_template
+    df = frame(source, CLEAN[source] + case.rows)
+    df["_load_id"] = ["old"] * len(CLEAN[source]) + ["new"] * len(case.rows)
+    scoped = render_scope(suite.sql_template, LoadScope(source, ("new",), ("new",)))
+    with duckdb.connect() as con:
+        con.execute("create schema raw")
+        con.execute(raw_table_ddl(source))
+        con.register("frame", df)
+        con.execute(f"insert into raw.{source} by name select * from frame")
+        assert con.execute(f"select count(*) from ({scoped})").fetchone()[0] == len(case.rows)
+        assert con.execute(f"({scoped}) except all ({suite.query})").fetchall() == []
+        # nothing new: no rows
+        none = render_scope(suite.sql_template, LoadScope(source, (), ()))
+        assert con.execute(f"select count(*) from ({none})").fetchone()[0] == 0
 
 
 def test_every_suite_has_planted_criticals_and_warnings():

@@ -124,3 +124,211 @@ def test_a_far_future_timestamp_is_reported_not_a_crash(tmp_path):
     outcome = QualityRunner(tmp_path / "gx", build_docs=False).validate(SuiteFile("f", ("x",), "x", "", raw), df)
     (e,) = outcome.expectations
     assert not e.success and e.unexpected_count == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw suites validate new loads only: {new_rows:raw.<table>} scope, state, batches.
+
+USERS_HEADER = "user_id,registered_at,channel,phone_hash,province,city,member_level,birth_year\n"
+
+
+def _user(uid: str, registered_at: str = "2026-05-20T10:00:00+08:00", phone: bool = True) -> str:
+    import hashlib
+
+    phone_hash = hashlib.sha256(uid.encode()).hexdigest() if phone else ""
+    return f"{uid},{registered_at},app,{phone_hash},广东省,广州市,1,1990\n"
+
+
+def _land_users(ew_home, name: str, rows: list[str]) -> None:
+    landing = ew_home.landing_dir / "users"
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / name).write_text(USERS_HEADER + "".join(rows), encoding="utf-8")
+
+
+def _warehouse(ew_home):
+    from dagster_project.defs.resources import WarehouseResource
+
+    return WarehouseResource(home=str(ew_home.home), duckdb_path=str(ew_home.duckdb_path),
+                             landing_dir=str(ew_home.landing_dir), quarantine_dir=str(ew_home.quarantine_dir),
+                             timezone=ew_home.timezone)
+
+
+def _quality(home):
+    from dagster_project.defs.quality.checks import QualityResource
+
+    return QualityResource(home=str(home), build_docs=False)
+
+
+@pytest.fixture()
+def users_check(ew_home):
+    """(load(name, rows), validate(batch_rows=None, quality=None)) over raw.users and raw_users.json."""
+    from dagster_project.defs.quality.checks import validate_new_loads
+
+    warehouse = _warehouse(ew_home)
+    quality = _quality(ew_home.home)
+    (suite,) = [s for s in discover_suites() if s.name == "raw_users"]
+    assert suite.scoped_table == "users"
+
+    def load(name, rows):
+        _land_users(ew_home, name, rows)
+        result = warehouse.ingest_source("users")
+        assert all(f.rows_quarantined == 0 for f in result.files), result
+
+    def validate(batch_rows=None, q=None):
+        return validate_new_loads(suite, warehouse, q or quality, batch_rows=batch_rows)
+
+    return load, validate
+
+
+def _failures(outcome) -> dict:
+    return {e.label: e.unexpected_count for e in outcome.failed}
+
+
+def test_second_load_validates_only_the_new_file(users_check):
+    load, validate = users_check
+    load("users_20260520.csv", [_user(f"U{i:03d}") for i in range(5)])
+    outcome, scope = validate()
+    assert outcome.passed and outcome.rows == 5
+    assert scope["new_loads"] == 1 and scope["new_rows"] == 5 and scope["watermark_before"] is None
+    first_mark = scope["watermark_after"]
+    assert first_mark is not None and scope["watermark_advanced"]
+
+    load("users_20260521.csv", [_user(f"U1{i:02d}") for i in range(3)])
+    outcome, scope = validate()
+    assert outcome.passed and outcome.rows == 3  # the new file's rows only
+    assert scope["new_loads"] == 1 and scope["table_loads"] == 2 and scope["batches"] == 1
+    assert scope["watermark_before"] == first_mark and scope["watermark_after"] > first_mark
+
+    outcome, scope = validate()  # nothing new: an empty frame, still every expectation
+    assert outcome.passed and outcome.rows == 0 and scope["new_loads"] == 0
+    (suite,) = [s for s in discover_suites() if s.name == "raw_users"]
+    assert len(outcome.expectations) == suite.expectation_count
+
+
+def test_bad_rows_are_caught_until_validated_and_full_refresh_revalidates(users_check, ew_home):
+    load, validate = users_check
+    load("users_20260520.csv", [_user(f"U{i:03d}") for i in range(4)])
+    assert validate()[0].passed
+
+    # a bad row in a new file, and another file after it, both loaded before the check runs
+    load("users_20260521.csv", [_user("U100"), _user("U101", registered_at="1970-01-01T00:00:00Z")])
+    load("users_20260522.csv", [_user("U200"), _user("U201"), _user("U202")])
+    outcome, scope = validate()
+    assert outcome.critical_failed and outcome.rows == 5
+    assert _failures(outcome) == {"expect_column_values_to_be_between(registered_at)": 1}
+    assert not scope["watermark_advanced"] and scope["watermark_after"] == scope["watermark_before"]
+
+    # the failed check did not accept those loads: the next run validates the same rows again
+    outcome, scope = validate()
+    assert outcome.critical_failed and outcome.rows == 5 and scope["new_loads"] == 2
+
+    # a corrected redelivery replaces the bad file: its new rows (and the file after it) pass
+    load("users_20260521.csv", [_user("U100"), _user("U101")])
+    outcome, scope = validate()
+    assert outcome.passed and outcome.rows == 5 and scope["new_loads"] == 2
+    assert validate()[0].rows == 0
+
+    # a full refresh (a fresh DuckDB file) revalidates everything
+    ew_home.duckdb_path.unlink()
+    from dagster_project.lib.ingest import loaded_index_path
+
+    loaded_index_path(ew_home.duckdb_path).unlink(missing_ok=True)
+    assert _warehouse(ew_home).ingest_source("users").total("rows_loaded") == 9
+    outcome, scope = validate()
+    assert outcome.passed and outcome.rows == 9 and scope["new_loads"] == 3
+
+
+def test_a_key_repeated_across_an_old_and_a_new_file_is_caught(users_check):
+    load, validate = users_check
+    load("users_20260520.csv", [_user("U001"), _user("U002")])
+    assert validate()[0].passed
+    load("users_20260521.csv", [_user("U003"), _user("U001")])  # U001 again, in a new file
+    outcome, scope = validate()
+    assert outcome.rows == 2 and not outcome.critical_failed and outcome.warning_failed
+    (failure,) = outcome.failed
+    assert failure.label == "expect_column_values_to_be_between(_user_id_rows)"
+    assert failure.unexpected_count == 1 and failure.samples == [2]  # the new row; 2 rows in the table
+    # a warning does not block: the loads count as validated (see docs/quality.md)
+    assert scope["watermark_advanced"] and validate()[0].rows == 0
+
+
+def test_batches_give_the_same_outcome_as_one_frame(users_check, ew_home, tmp_path):
+    load, validate = users_check
+    load("users_20260520.csv", [_user("U001"), _user("U002", registered_at="2099-01-01T00:00:00Z")])
+    load("users_20260521.csv", [_user("U003", phone=False)])  # a batch of its own is 100% without phone
+    load("users_20260522.csv", [_user(f"U1{i:02d}") for i in range(8)] + [_user("U001")])
+    load("users_20260523.csv", [_user("U201", registered_at="1970-01-01T00:00:00Z"), _user("U202")])
+
+    one, one_scope = validate(batch_rows=10_000, q=_quality(tmp_path / "one"))
+    many, many_scope = validate(batch_rows=2, q=_quality(tmp_path / "many"))
+    assert one_scope["batches"] == 1 and many_scope["batches"] == 4
+    assert one.rows == many.rows == 14
+
+    def summary(outcome):
+        return [(e.label, e.severity, e.success, e.element_count, e.unexpected_count,
+                 None if e.unexpected_percent is None else round(e.unexpected_percent, 9))
+                for e in outcome.expectations]
+
+    assert summary(many) == summary(one)
+    assert (many.passed, many.critical_failed, many.warning_failed) == (one.passed, one.critical_failed,
+                                                                        one.warning_failed)
+    assert _failures(one) == {"expect_column_values_to_be_between(registered_at)": 2,
+                              "expect_column_values_to_be_between(_user_id_rows)": 2}
+    # phone_hash share is 1/14 missing over the run: passes, although one batch alone is 100% missing
+    phone = [e for e in many.expectations if e.label == "expect_column_values_to_not_be_null(phone_hash)"]
+    assert phone[0].success and phone[0].unexpected_count == 1
+    # samples come from the first failing batch
+    (ts,) = [e for e in many.failed if e.column == "registered_at"]
+    assert len(ts.samples) == 1
+
+
+def test_released_quarantined_rows_are_validated(tmp_path):
+    """Rows released from quarantine keep their load id: a load whose row count changed is new."""
+    import duckdb
+
+    from dagster_project.lib.quality import plan_scope
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema raw; create table raw.t (k int, _load_id varchar, _loaded_at timestamp)")
+    from dagster_project.lib.contract import FILES_DDL
+
+    con.execute(FILES_DDL)
+    con.execute("insert into raw.t values (1, 'a', '2026-01-01'), (2, 'b', '2026-01-02')")
+    con.execute("insert into raw._files (source, file_name, load_id, loaded_at, rows_loaded, status) values "
+                "('t', 'f1', 'a', '2026-01-01', 1, 'loaded'), ('t', 'f2', 'b', '2026-01-02', 1, 'loaded'), "
+                "('t', 'f0', 'old', '2025-01-01', 7, 'superseded')")
+    plan = plan_scope(con, "t", {"a": 1, "b": 1})
+    assert plan.new == [] and plan.batches[0].loads == ()
+    con.execute("insert into raw.t values (3, 'a', '2026-01-01')")  # released into load a
+    con.execute("update raw._files set rows_loaded = 2 where load_id = 'a'")
+    plan = plan_scope(con, "t", {"a": 1, "b": 1})
+    assert [ld.load_id for ld in plan.new] == ["a"] and plan.batches[0].loads == ("a",)
+    # rows outside the ledger: the table itself is grouped by load
+    con.execute("insert into raw.t values (4, 'c', '2026-01-03')")
+    plan = plan_scope(con, "t", {"a": 2, "b": 1})
+    assert [ld.load_id for ld in plan.new] == ["c"]
+    con.close()
+
+
+def test_scoped_check_metadata_in_a_dagster_run(ew_home, tmp_path):
+    d = tmp_path / "scoped"
+    d.mkdir()
+    (d / "budget_cap.json").write_text(json.dumps({
+        "name": "budget_cap",
+        "meta": {"ew": {"asset": ["raw", "campaigns"], "query": "select * from {new_rows:raw.campaigns}",
+                        "description": "test suite"}},
+        "expectations": [{"type": "expect_column_values_to_be_between",
+                          "kwargs": {"column": "cost", "max_value": 1000}, "severity": "critical"}],
+    }))
+    _, ev = _run(ew_home, d)
+    md = ev.metadata
+    assert ev.passed and md["rows"].value == 2 and md["new_rows"].value == 2
+    assert md["new_loads"].value == 1 and md["batches"].value == 1
+    assert md["scope"].value == "new loads of raw.campaigns" and md["watermark_advanced"].value
+    (ew_home.landing_dir / "campaigns" / "campaigns_20260601.csv").write_text(
+        CAMPAIGNS.splitlines()[0] + "\nC3,会员日,coupon,app,2026-06-10 00:00:00,2026-06-11 00:00:00,9999.00\n",
+        encoding="utf-8")
+    _, ev = _run(ew_home, d)
+    md = ev.metadata
+    assert not ev.passed and md["rows"].value == 1 and md["unexpected_count"].value == 1
+    assert md["watermark_before"].value is not None and not md["watermark_advanced"].value

@@ -7,6 +7,11 @@ one per raw source, per key mart and per cross-source check. Its `meta` says wha
                     "query": "select ... from raw.orders", # the rows to validate (DuckDB SQL)
                     "description": "..."}}
 
+A raw-table suite names its table through a placeholder, `{new_rows:raw.<table>}` (and, where a
+rule must also look at rows validated before, `{old_rows:raw.<table>}`): the Dagster check replaces
+it with the rows of the loads it has not validated yet (see `LoadScope`, `plan_scope`, `ScopeState`),
+everything else (tests, the daily quality mart) sees the whole table through `SuiteFile.query`.
+
 Every expectation carries GE's own `severity`: `critical` failures fail the Dagster check with
 ERROR severity (blocking checks stop downstream assets), `warning` failures with WARN (never
 blocking), `info` is reported only. Validation runs on the pandas route (a DataFrame from the
@@ -19,8 +24,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -31,17 +38,82 @@ SUITES_DIR = REPO_ROOT / "expectations"
 SEVERITIES = ("critical", "warning", "info")
 
 
+# {new_rows:raw.events}: the rows of raw.events in scope; {old_rows:raw.events}: the others.
+_SCOPE_RE = re.compile(r"\{(new_rows|old_rows):raw\.([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_BATCH_ROWS = 2_000_000
+
+
+@dataclass(frozen=True)
+class LoadScope:
+    """The rows a scoped suite query covers: whole loads (`_load_id`) of one raw table.
+
+    `loads` None means the whole table. `old_loads_excluded` is set on the first batch of an
+    incremental validation only: `{old_rows:...}` then means every row outside those loads (the rows
+    validated before), so rules over old rows are evaluated once per check, not once per batch.
+    """
+
+    table: str
+    loads: tuple[str, ...] | None = None
+    old_loads_excluded: tuple[str, ...] | None = None
+
+    @staticmethod
+    def _in(ids: tuple[str, ...]) -> str:
+        return ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+
+    def new_rows(self) -> str:
+        if self.loads is None:
+            return f"raw.{self.table}"
+        if not self.loads:
+            return f"(select * from raw.{self.table} where false)"
+        return f"(select * from raw.{self.table} where _load_id in ({self._in(self.loads)}))"
+
+    def old_rows(self) -> str:
+        if self.old_loads_excluded is None:
+            return f"(select * from raw.{self.table} where false)"
+        if not self.old_loads_excluded:
+            return f"raw.{self.table}"
+        return (f"(select * from raw.{self.table} "
+                f"where _load_id is null or _load_id not in ({self._in(self.old_loads_excluded)}))")
+
+
+def scoped_table(query: str) -> str | None:
+    """The raw table a query's {new_rows:raw.<table>}/{old_rows:...} placeholders name, if any."""
+    tables = {m.group(2) for m in _SCOPE_RE.finditer(query)}
+    if len(tables) > 1:
+        raise ValueError(f"a suite query may scope one raw table, not {sorted(tables)}")
+    return next(iter(tables), None)
+
+
+def render_scope(query: str, scope: LoadScope | None = None) -> str:
+    """Fill the scope placeholders: by default new_rows is the whole table and old_rows is empty."""
+    def sub(m: re.Match) -> str:
+        s = scope if scope is not None and scope.table == m.group(2) else LoadScope(m.group(2))
+        return s.new_rows() if m.group(1) == "new_rows" else s.old_rows()
+
+    return _SCOPE_RE.sub(sub, query)
+
+
 @dataclass(frozen=True)
 class SuiteFile:
     name: str
     asset: tuple[str, ...]
-    query: str
+    query: str                    # the suite's SQL over the whole table (placeholders filled)
     description: str
     raw: dict
+    template: str | None = None   # the SQL as written in the file, with its placeholders
 
     @property
     def expectation_count(self) -> int:
         return len(self.raw.get("expectations", []))
+
+    @property
+    def sql_template(self) -> str:
+        return self.template if self.template is not None else self.query
+
+    @property
+    def scoped_table(self) -> str | None:
+        """raw.<table> this suite validates incrementally (by new loads), or None: whole query."""
+        return scoped_table(self.sql_template)
 
 
 def load_suite_file(path: Path) -> SuiteFile:
@@ -55,7 +127,9 @@ def load_suite_file(path: Path) -> SuiteFile:
             raise ValueError(f"{path}: {e.get('type')} has severity {e.get('severity')!r}")
     if raw.get("name") != path.stem:
         raise ValueError(f"{path}: suite name {raw.get('name')!r} must equal the file name")
-    return SuiteFile(path.stem, tuple(meta["asset"]), meta["query"], meta.get("description", ""), raw)
+    scoped_table(meta["query"])  # one scoped table at most
+    return SuiteFile(path.stem, tuple(meta["asset"]), render_scope(meta["query"]),
+                     meta.get("description", ""), raw, template=meta["query"])
 
 
 def discover_suites(directory: Path = SUITES_DIR) -> list[SuiteFile]:
@@ -69,6 +143,7 @@ class ExpectationOutcome:
     severity: str
     success: bool
     element_count: int | None = None
+    missing_count: int | None = None
     unexpected_count: int | None = None
     unexpected_percent: float | None = None
     observed_value: Any = None
@@ -198,7 +273,7 @@ class QualityRunner:
     def docs_index(self) -> Path:
         return self.gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
-    def validate(self, suite: SuiteFile, df) -> SuiteOutcome:
+    def validate(self, suite: SuiteFile, df, build_docs: bool | None = None) -> SuiteOutcome:
         import great_expectations as gx
 
         ctx = self.context
@@ -216,7 +291,8 @@ class QualityRunner:
             k: v for k, v in suite.raw.items() if k in ("name", "expectations", "meta", "notes")}))
         vdef = ctx.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=batch_def, suite=gx_suite))
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if self.build_docs else []
+        docs = self.build_docs if build_docs is None else (build_docs and self.build_docs)
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs else []
         checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
             name=suite.name, validation_definitions=[vdef], actions=actions,
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
@@ -237,6 +313,7 @@ class QualityRunner:
             severity=str(severity),
             success=bool(r.success),
             element_count=res.get("element_count"),
+            missing_count=res.get("missing_count"),
             unexpected_count=res.get("unexpected_count"),
             unexpected_percent=res.get("unexpected_percent"),
             observed_value=_jsonable(res.get("observed_value")),
@@ -244,3 +321,169 @@ class QualityRunner:
             kwargs=_jsonable({k: v for k, v in cfg.kwargs.items() if k != "batch_id"}),
             exception=exc or None,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Incremental validation of raw tables: which loads are new, in batches, and what was validated.
+
+
+@dataclass(frozen=True)
+class Load:
+    load_id: str
+    rows: int
+    loaded_at: datetime | None
+
+
+def current_loads(con, table: str) -> dict[str, Load]:
+    """Every load whose rows are in raw.<table> now, with its row count (the load's fingerprint).
+
+    raw._files is the ingest's ledger (rows_loaded counts rows released from quarantine later, a
+    superseded load's rows are deleted): cheap, and exact when its counts add up to the table's.
+    When they do not (rows written outside ingest), the table itself is grouped by _load_id.
+    """
+    total = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+    try:
+        rows = con.execute(
+            "select load_id, rows_loaded, loaded_at from raw._files "
+            "where source = ? and status = 'loaded' and load_id is not null", [table]).fetchall()
+    except Exception:  # noqa: BLE001 - no ledger: fall back to the table
+        rows = None
+    if rows is None or sum(r[1] or 0 for r in rows) != total:
+        rows = con.execute(
+            f"select _load_id, count(*), min(_loaded_at) from raw.{table} group by 1").fetchall()
+    return {lid: Load(lid, int(n or 0), at) for lid, n, at in rows if lid is not None}
+
+
+@dataclass
+class ScopePlan:
+    table: str
+    loads: dict[str, Load]        # every load in the table now
+    new: list[Load]               # loads not validated yet (or changed since), oldest first
+    batches: list[LoadScope]
+
+    @property
+    def new_rows(self) -> int:
+        return sum(ld.rows for ld in self.new)
+
+
+def plan_scope(con, table: str, validated: dict[str, int], batch_rows: int = DEFAULT_BATCH_ROWS,
+               everything: bool = False) -> ScopePlan:
+    """Loads not validated yet, grouped into batches of whole loads of at most `batch_rows` rows
+    (a bigger load is a batch of its own: a file is never split, so per-file rules stay exact).
+
+    There is always at least one batch (the first one also carries `{old_rows:...}`), so a check
+    with nothing new still runs, on an empty frame plus whatever its query asks of the old rows.
+    """
+    loads = current_loads(con, table)
+    new = sorted((ld for ld in loads.values() if everything or validated.get(ld.load_id) != ld.rows),
+                 key=lambda ld: (ld.loaded_at or datetime.min, ld.load_id))
+    groups: list[list[str]] = []
+    size = 0
+    for ld in new:
+        if ld.rows == 0:
+            continue  # a rejected file or one whose rows were all quarantined: nothing to fetch
+        if not groups or size + ld.rows > max(1, batch_rows):
+            groups.append([])
+            size = 0
+        groups[-1].append(ld.load_id)
+        size += ld.rows
+    all_new = tuple(ld.load_id for ld in new)
+    batches = [LoadScope(table, tuple(g), all_new if i == 0 else None) for i, g in enumerate(groups)]
+    if not batches:
+        batches = [LoadScope(table, (), all_new)]
+    return ScopePlan(table, loads, new, batches)
+
+
+class ScopeState:
+    """Which loads a suite has validated, as JSON: <gx_root>/scope/<suite>.json.
+
+    Written by the check after a validation without critical failures; keyed by the DuckDB file, so
+    another warehouse starts from nothing. Load ids are unique per load (time + uuid), so a full
+    refresh (fresh DuckDB file) and a corrected redelivery bring loads the state has never seen.
+    """
+
+    VERSION = 1
+
+    def __init__(self, directory: Path, suite: str, db: str) -> None:
+        self.path = Path(directory) / f"{suite}.json"
+        self.suite = suite
+        self.db = str(Path(db).resolve())
+
+    def read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if data.get("version") != self.VERSION or data.get("db") != self.db:
+            return {}
+        return data
+
+    def validated(self, table: str) -> dict[str, int]:
+        data = self.read()
+        if data.get("table") != table:
+            return {}
+        return {str(k): int(v) for k, v in (data.get("loads") or {}).items()}
+
+    def watermark(self) -> str | None:
+        """The newest loaded_at among the loads validated (ISO, UTC), None before the first pass."""
+        return self.read().get("validated_through")
+
+    def write(self, table: str, loads: dict[str, Load]) -> str | None:
+        stamps = [ld.loaded_at for ld in loads.values() if ld.loaded_at is not None]
+        through = max(stamps).isoformat() if stamps else None
+        data = {"version": self.VERSION, "suite": self.suite, "db": self.db, "table": table,
+                "validated_through": through, "updated_at": datetime.now().isoformat(timespec="seconds"),
+                "loads": {k: ld.rows for k, ld in sorted(loads.items())}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self.path)
+        return through
+
+
+def batch_rows_setting() -> int:
+    value = os.environ.get("EW_GE_BATCH_ROWS", "").strip()
+    return int(value) if value else DEFAULT_BATCH_ROWS
+
+
+def combine_outcomes(suite: str, outcomes: list[SuiteOutcome]) -> SuiteOutcome:
+    """One outcome from the batches of one validation, as if it had been one frame.
+
+    Map expectations (those counting unexpected rows) sum element, missing and unexpected counts and
+    decide success from the sums, `mostly` included, exactly as GE does on one frame; samples come
+    from the first batch with unexpected rows. Aggregate expectations (a mean, a distinct count)
+    cannot be combined exactly: they pass when every batch passes and report the first failing
+    batch's observed value (suites avoid them on batched scopes; see docs/quality.md).
+    """
+    if len(outcomes) == 1:
+        return outcomes[0]
+    combined = []
+    for parts in zip(*(o.expectations for o in outcomes)):
+        first = parts[0]
+        failing = next((p for p in parts if not p.success), None)
+        exception = next((p.exception for p in parts if p.exception), None)
+        if all(p.unexpected_count is not None or p.element_count == 0 for p in parts) and any(
+                p.unexpected_count is not None for p in parts):
+            element = sum(p.element_count or 0 for p in parts)
+            unexpected = sum(p.unexpected_count or 0 for p in parts)
+            known_missing = all(p.missing_count is not None or not p.element_count for p in parts)
+            missing = sum(p.missing_count or 0 for p in parts) if known_missing else None
+            considered = element - (missing or 0)
+            mostly = float(first.kwargs.get("mostly", 1) or 1)
+            success = unexpected == 0 or considered == 0 or (considered - unexpected) / considered >= mostly
+            pct = (unexpected / considered * 100) if considered > 0 else None
+            sample_from = next((p for p in parts if p.unexpected_count), failing or first)
+            combined.append(ExpectationOutcome(
+                type=first.type, column=first.column, severity=first.severity,
+                success=bool(success and exception is None), element_count=element, missing_count=missing,
+                unexpected_count=unexpected, unexpected_percent=pct,
+                observed_value=sample_from.observed_value, samples=sample_from.samples,
+                kwargs=first.kwargs, exception=exception))
+        else:
+            shown = failing or parts[-1]
+            combined.append(ExpectationOutcome(
+                type=first.type, column=first.column, severity=first.severity,
+                success=all(p.success for p in parts), element_count=sum(p.element_count or 0 for p in parts),
+                unexpected_count=None, observed_value=shown.observed_value, samples=shown.samples,
+                kwargs=first.kwargs, exception=exception))
+    return SuiteOutcome(suite, sum(o.rows for o in outcomes), combined)

@@ -2,6 +2,14 @@
 
 Checks are blocking: a failed `critical` expectation gives an ERROR-severity result, which stops
 downstream assets in the same run; a failed `warning` gives WARN, which never blocks.
+
+A suite whose query names `{new_rows:raw.<table>}` validates only the loads of that table it has
+not validated yet (raw tables grow by tens of millions of rows; a day's refresh must not re-fetch
+history): the loads come from raw._files, the validated ones from <EW_HOME>/gx/scope/<suite>.json,
+written after a validation without critical failures (a blocked check revalidates the same loads
+next time). New loads are fetched and validated in batches of whole loads of at most
+EW_GE_BATCH_ROWS rows (default 2,000,000), so memory stays bounded on a first load of 100M rows,
+and the batches' outcomes are combined into one result.
 """
 
 import time
@@ -10,15 +18,20 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.lib.quality import SUITES_DIR, QualityRunner, SuiteFile, discover_suites
+from dagster_project.lib.quality import (
+    SUITES_DIR, LoadScope, QualityRunner, ScopeState, SuiteFile, SuiteOutcome, batch_rows_setting,
+    combine_outcomes, discover_suites, plan_scope, render_scope,
+)
 from dagster_project.settings import sla_minutes
 
 _runners: dict[Path, QualityRunner] = {}
 
 
-def render_query(suite: SuiteFile) -> str:
-    """Suite queries may name settings as {sla_<source>_min}; everything else is literal SQL."""
-    query = suite.query
+def render_query(suite: SuiteFile, scope: LoadScope | None = None) -> str:
+    """Suite queries may name settings as {sla_<source>_min} and rows as {new_rows:raw.<table>} /
+    {old_rows:raw.<table>} (the whole table and nothing when `scope` is None); everything else is
+    literal SQL."""
+    query = render_scope(suite.sql_template, scope)
     for source, minutes in sla_minutes().items():
         query = query.replace(f"{{sla_{source}_min}}", str(minutes))
     return query
@@ -29,6 +42,9 @@ class QualityResource(dg.ConfigurableResource):
 
     home: str
     build_docs: bool = True
+
+    def scope_state(self, suite: str, db: str) -> ScopeState:
+        return ScopeState(Path(self.home) / "gx" / "scope", suite, db)
 
     @property
     def runner(self) -> QualityRunner:
@@ -57,7 +73,7 @@ def fetch_frame(con, query: str):
     return table.to_pandas(date_as_object=False)
 
 
-def check_result(outcome, seconds: float, docs: Path | None) -> dg.AssetCheckResult:
+def check_result(outcome, seconds: float, docs: Path | None, scope: dict | None = None) -> dg.AssetCheckResult:
     failed = outcome.failed
     severity = dg.AssetCheckSeverity.ERROR if outcome.critical_failed else dg.AssetCheckSeverity.WARN
     metadata = {
@@ -74,6 +90,8 @@ def check_result(outcome, seconds: float, docs: Path | None) -> dg.AssetCheckRes
             for e in failed]),
         "seconds": round(seconds, 2),
     }
+    for k, v in (scope or {}).items():
+        metadata[k] = dg.MetadataValue.json(v) if isinstance(v, (list, dict)) else v
     if docs is not None and docs.exists():
         metadata["data_docs"] = dg.MetadataValue.path(str(docs))
     return dg.AssetCheckResult(passed=outcome.passed, severity=severity, metadata=metadata,
@@ -90,14 +108,56 @@ def build_suite_check(suite: SuiteFile) -> dg.AssetChecksDefinition:
     )
     def _check(warehouse: WarehouseResource, quality: QualityResource) -> dg.AssetCheckResult:
         started = time.perf_counter()
-        with warehouse.connect(read_only=True) as con:
-            df = fetch_frame(con, render_query(suite))
         runner = quality.runner
-        outcome = runner.validate(suite, df)
-        return check_result(outcome, time.perf_counter() - started,
-                            runner.docs_index if quality.build_docs else None)
+        docs = runner.docs_index if quality.build_docs else None
+        if suite.scoped_table is None:
+            with warehouse.connect(read_only=True) as con:
+                df = fetch_frame(con, render_query(suite))
+            outcome = runner.validate(suite, df)
+            return check_result(outcome, time.perf_counter() - started, docs,
+                                {"scope": "whole query"})
+        outcome, scope = validate_new_loads(suite, warehouse, quality)
+        return check_result(outcome, time.perf_counter() - started, docs, scope)
 
     return _check
+
+
+def validate_new_loads(suite: SuiteFile, warehouse: WarehouseResource, quality: QualityResource,
+                       batch_rows: int | None = None) -> tuple[SuiteOutcome, dict]:
+    """Validate the loads of the suite's raw table not validated yet, batch by batch; record them
+    as validated unless a critical expectation failed. Returns the outcome and scope metadata."""
+    table = suite.scoped_table
+    state = quality.scope_state(suite.name, warehouse.duckdb_path)
+    batch_rows = batch_rows or batch_rows_setting()
+    before = state.watermark()
+    with warehouse.connect(read_only=True) as con:
+        plan = plan_scope(con, table, state.validated(table), batch_rows)
+    outcomes = []
+    runner = quality.runner
+    for i, batch in enumerate(plan.batches):
+        # one connection per batch: the writer lock is not held while GE validates
+        with warehouse.connect(read_only=True) as con:
+            df = fetch_frame(con, render_query(suite, batch))
+        outcomes.append(runner.validate(suite, df, build_docs=i == len(plan.batches) - 1))
+        del df
+    outcome = combine_outcomes(suite.name, outcomes)
+    advanced = not outcome.critical_failed
+    after = state.write(table, plan.loads) if advanced else before
+    stamps = [ld.loaded_at for ld in plan.new if ld.loaded_at is not None]
+    return outcome, {
+        "scope": f"new loads of raw.{table}",
+        "new_rows": plan.new_rows,
+        "new_loads": len(plan.new),
+        "batches": len(plan.batches),
+        "batch_rows_limit": batch_rows,
+        "table_loads": len(plan.loads),
+        "new_loaded_from": min(stamps).isoformat() if stamps else None,
+        "new_loaded_to": max(stamps).isoformat() if stamps else None,
+        "watermark_before": before,
+        "watermark_after": after,
+        "watermark_advanced": advanced,
+        "new_load_ids": [ld.load_id for ld in plan.new][:50],
+    }
 
 
 def build_suite_checks(directory: Path = SUITES_DIR) -> list[dg.AssetChecksDefinition]:
