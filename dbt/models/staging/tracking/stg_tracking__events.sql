@@ -76,12 +76,25 @@ in_scope as (
 
 {% endif %}
 
+repeated_keys as (
+
+    -- Almost every event arrives once; ranking versions (a sort) is only needed for the few that
+    -- came in more than one file.
+    select event_id
+    from in_scope
+    group by event_id
+    having count(*) > 1
+
+),
+
 versions_ranked as (
 
     -- The contract's rule for a key loaded more than once: the row from the latest file wins
     -- (by the date in the file name, then load time, then row number).
     select
-        *,
+        event_id,
+        _load_id,
+        _row,
         row_number() over (
             partition by event_id
             order by
@@ -90,13 +103,24 @@ versions_ranked as (
                 _row desc nulls last
         ) as version_rank
     from in_scope
+    where event_id in (select event_id from repeated_keys)
 
 ),
 
 current_rows as (
 
-    select * from versions_ranked
-    where version_rank = 1
+    select * from in_scope
+    where event_id not in (select event_id from repeated_keys)
+
+    union all
+
+    -- a raw row is identified by its load and row number
+    select in_scope.*
+    from in_scope
+    inner join versions_ranked
+        on in_scope._load_id = versions_ranked._load_id
+        and in_scope._row = versions_ranked._row
+        and versions_ranked.version_rank = 1
 
 ),
 
