@@ -42,9 +42,11 @@ demo: install
 test: install browser
 	$(BIN)/pytest
 
-# Benchmarks are not tests: they print timings and ratios measured in the same run.
+# Benchmarks are not tests: they print timings and ratios measured in the same run and write
+# docs/benchmarks.md. Presets S (demo) and M by default; `make bench PRESETS="S M L"` for L.
+PRESETS ?= S M
 bench: install
-	$(BIN)/python benchmarks/bench_clv.py
+	$(BIN)/python benchmarks/bench.py --presets $(PRESETS)
 
 generate run status stop sql: install
 	$(BIN)/ecomwh $@

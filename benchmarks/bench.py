@@ -1,0 +1,409 @@
+"""`make bench`: the whole warehouse at preset sizes, against the floor and the peers, measured in one run.
+
+    .venv/bin/python benchmarks/bench.py [--presets S M] [--dir .ew/bench] [--out docs/benchmarks.md]
+
+For each preset (S = demo, M, L: dagster_project/lib/generator PRESETS):
+1. generate the landing files (time, peak RSS); the last day's files are held back;
+2. full build with `ecomwh run --full-refresh` into a fresh EW_HOME: wall time, peak RSS of any
+   process, and time per layer (raw, staging, intermediate, marts, checks, publish) from the run's
+   step log and dbt's run_results.json (dbt's wall time is split between its layers in proportion to
+   their summed node times, dbt runs 2 threads);
+3. ingest rows/s per landing format (from raw._files and the raw steps' times);
+4. one-day incremental refresh: the held-back day lands, `ecomwh run` until the published copy is
+   swapped in: wall time of the whole command, and which dates dbt rebuilt;
+5. the same run's baselines: the floor (one DuckDB scan over all raw data), the pandas peer for
+   repurchase_rate_30d, cohort retention and the funnel (its results must equal our marts), and
+   lifetimes' BG/NBD + Gamma-Gamma on our customer summary (parameters must match to 1e-3);
+6. docs/benchmarks.md: one table per preset plus the ratios against the targets of issue 6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import duckdb  # noqa: E402
+
+from dagster_project.lib.landing import FILE_NAME_RE  # noqa: E402
+
+try:  # the pandas peer (benchmarks/peers.py), when present
+    import peers  # noqa: E402
+except ImportError:
+    peers = None
+
+# (customers, days) generated once, then replicated (benchmarks/replicate.py) to the preset's size:
+# the generator holds its whole world in memory, the replicas are written file by file.
+PRESETS = {
+    "S": {"customers": 20000, "days": 180, "replicas": 1},   # the demo
+    "M": {"customers": 20000, "days": 365, "replicas": 10},  # ~200k customers, ~21M events
+    "L": {"customers": 20000, "days": 365, "replicas": 50},  # ~1M customers, ~105M events
+    "XS": {"customers": 600, "days": 30, "replicas": 2},     # a smoke test of this script
+}
+
+BIN = Path(sys.executable).parent
+TARGETS = {  # issue 6, on preset L with 2 cores
+    "full_build_s": 600, "full_vs_floor": 8.0, "incremental_s": 60, "peak_rss_gb": 6.0,
+    "marts_vs_pandas": 10.0, "ltv_vs_lifetimes": 10.0,
+}
+STEP_RE = re.compile(r"^\[\s*([0-9.]+)s\] (start|done|FAILED)\s+(\S+)")
+
+
+def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+    """Run to completion; (wall seconds, peak RSS in GB of the largest process in the tree)."""
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}:\n"
+                           + log.read_text()[-3000:])
+    return seconds, usage.ru_maxrss / 1024 / 1024  # Linux: KiB; for a child, the max over its tree
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EW_") and k != "DAGSTER_HOME"}
+    env.update({"EW_HOME": str(home), "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def hold_back_last_day(landing: Path, holdback: Path) -> str:
+    dates = sorted({m.group("date") for f in landing.rglob("*") if (m := FILE_NAME_RE.match(f.name))})
+    last = dates[-1]
+    for f in landing.rglob("*"):
+        m = FILE_NAME_RE.match(f.name)
+        if m and m.group("date") == last:
+            target = holdback / f.parent.name / f.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(f), target)
+    return last
+
+
+def step_times(run_log: Path) -> dict[str, float]:
+    started: dict[str, float] = {}
+    took: dict[str, float] = {}
+    for line in run_log.read_text().splitlines():
+        m = STEP_RE.match(line)
+        if not m:
+            continue
+        t, what, step = float(m.group(1)), m.group(2), m.group(3)
+        if what == "start":
+            started[step] = t
+        elif step in started:
+            took[step] = t - started[step]
+    return took
+
+
+def dbt_layer_shares(home: Path) -> dict[str, float]:
+    """Summed node execution time per layer from the newest run_results.json of the pipeline's dbt."""
+    results = max((home / "dbt" / "target").rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
+    sums = {"staging": 0.0, "intermediate": 0.0, "marts": 0.0, "checks": 0.0}
+    for r in json.loads(results.read_text())["results"]:
+        uid = r["unique_id"]
+        t = r.get("execution_time") or 0.0
+        if uid.startswith(("test.", "unit_test.")):
+            sums["checks"] += t
+        elif uid.startswith("seed."):
+            sums["staging"] += t
+        elif uid.startswith("model."):
+            layer = "staging" if ".stg_" in uid else "intermediate" if ".int_" in uid else "marts"
+            sums[layer] += t
+    return sums
+
+
+def layers(run_log: Path, home: Path) -> dict[str, float]:
+    took = step_times(run_log)
+    dbt_wall = took.get("dbt_models", 0.0)
+    shares = dbt_layer_shares(home)
+    total_share = sum(shares.values()) or 1.0
+    out = {
+        "raw": sum(t for s, t in took.items() if s.startswith("raw__") and "_ge_" not in s),
+        "staging": dbt_wall * shares["staging"] / total_share,
+        "intermediate": dbt_wall * shares["intermediate"] / total_share,
+        "marts": dbt_wall * shares["marts"] / total_share
+                 + sum(t for s, t in took.items() if s in ("predicted_ltv", "marts__mart_data_quality")),
+        "checks": dbt_wall * shares["checks"] / total_share + sum(t for s, t in took.items() if "_ge_" in s),
+        "publish": took.get("serving__warehouse", 0.0),
+        "docs": took.get("serving__dbt_docs", 0.0),
+    }
+    out["steps_total"] = sum(took.values())
+    return out
+
+
+def ingest_rates(db: Path, raw_step_seconds: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Rows landed per second of raw step, per landing format (a source has one format here)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "select source, regexp_extract(file_name, '\\.(csv\\.gz|csv|jsonl|parquet)$', 1), "
+            "sum(rows_landed), sum(file_size) from raw._files where status = 'loaded' group by all").fetchall()
+    finally:
+        con.close()
+    per_format: dict[str, dict[str, float]] = {}
+    for source, fmt, n, size in rows:
+        d = per_format.setdefault(fmt, {"rows": 0, "bytes": 0, "seconds": 0.0})
+        d["rows"] += n
+        d["bytes"] += size
+        d["seconds"] += raw_step_seconds.get(f"raw__{source}", 0.0)
+    for d in per_format.values():
+        d["rows_per_s"] = d["rows"] / d["seconds"] if d["seconds"] else 0.0
+    return per_format
+
+
+def raw_counts(db: Path) -> dict[str, int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return dict(con.execute("select source, sum(rows_loaded) from raw._files where status = 'loaded' "
+                                "group by 1 order by 1").fetchall())
+    finally:
+        con.close()
+
+
+def rebuilt_dates(db: Path) -> tuple[int, int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "select count(distinct event_date) filter (where built_at = (select max(built_at) from "
+            "staging.stg_tracking__events)), count(distinct event_date) from staging.stg_tracking__events"
+        ).fetchone()
+    finally:
+        con.close()
+
+
+def bench_preset(preset: str, root: Path) -> dict:
+    home = root / preset
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    env = env_for(home)
+    res: dict = {"preset": preset}
+    print(f"== preset {preset}: generating", flush=True)
+    p = PRESETS[preset]
+    generated = home / "landing" if p["replicas"] == 1 else home / "generated"
+    res["generate_s"], res["generate_rss_gb"] = run_measured(
+        [str(BIN / "python"), "-m", "dagster_project.lib.generator", str(generated),
+         "--customers", str(p["customers"]), "--days", str(p["days"]), "--truth", str(home / "truth.json")],
+        env, home / "generate.log")
+    if p["replicas"] > 1:
+        seconds, _ = run_measured([str(BIN / "python"), str(REPO / "benchmarks" / "replicate.py"), str(generated),
+                                   str(home / "landing"), "--replicas", str(p["replicas"])], env,
+                                  home / "replicate.log")
+        res["generate_s"] += seconds
+        shutil.rmtree(generated)
+    res["landing_bytes"] = sum(f.stat().st_size for f in (home / "landing").rglob("*") if f.is_file())
+    res["held_back_day"] = hold_back_last_day(home / "landing", home / "held_back")
+
+    print(f"== preset {preset}: full build", flush=True)
+    full_log = home / "full_run.log"
+    res["full_s"], res["full_rss_gb"] = run_measured([str(BIN / "ecomwh"), "run", "--full-refresh"], env, full_log)
+    res["layers"] = layers(full_log, home)
+    res["rows"] = raw_counts(home / "warehouse.duckdb")
+    res["ingest"] = ingest_rates(home / "warehouse.duckdb", step_times(full_log))
+
+    print(f"== preset {preset}: one-day incremental refresh", flush=True)
+    for f in (home / "held_back").rglob("*"):
+        if f.is_file():
+            target = home / "landing" / f.parent.name / f.name
+            shutil.move(str(f), target)
+    published_before = (home / "serving" / "published.json").read_text()
+    inc_log = home / "incremental_run.log"
+    res["incremental_s"], res["incremental_rss_gb"] = run_measured([str(BIN / "ecomwh"), "run"], env, inc_log)
+    assert (home / "serving" / "published.json").read_text() != published_before, "no new published copy"
+    res["incremental_steps"] = step_times(inc_log)
+    res["incremental_dates_rebuilt"], res["dates_total"] = rebuilt_dates(home / "warehouse.duckdb")
+
+    print(f"== preset {preset}: baselines", flush=True)
+    db = home / "warehouse.duckdb"
+    res["floor"] = floor(home / "landing")
+    res["lifetimes"] = ltv_peer(db)
+    if peers is not None:
+        res["ours_metric_marts_s"] = ours_metric_marts(home, env)
+        res["pandas"] = peers.pandas_peer(db)
+    return res
+
+
+def floor(landing: Path) -> dict:
+    """The floor: one DuckDB scan over all raw data as it lands (every landing file read once, every
+    column as text, bad rows skipped), i.e. what any build must at least do."""
+    from dagster_project.lib.contract import SOURCES
+
+    con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")
+    started = time.perf_counter()
+    rows = 0
+    try:
+        for source, spec in SOURCES.items():
+            folder = landing / source
+            cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in spec.column_names) + "}"
+            for ext in ("jsonl", "csv", "csv.gz", "parquet"):
+                if not list(folder.glob(f"*.{ext}")):
+                    continue
+                glob = f"'{folder}/*.{ext}'"
+                if ext == "jsonl":
+                    rel = f"read_json({glob}, format='newline_delimited', columns={cols}, ignore_errors=true)"
+                elif ext == "parquet":
+                    rel = f"read_parquet({glob}, union_by_name=true)"
+                else:
+                    rel = f"read_csv({glob}, all_varchar=true, header=true, ignore_errors=true, union_by_name=true)"
+                rows += con.execute(f"select count(*) from (select * from {rel})").fetchone()[0]
+    finally:
+        con.close()
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+def ltv_peer(db: Path) -> dict:
+    """Our BG/NBD + Gamma-Gamma fits against lifetimes' on the customer summary the pipeline fits."""
+    import numpy as np
+    import polars as pl
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    from dagster_project.lib import clv
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        purchases = pl.from_arrow(con.sql(
+            "select customer_key, order_date as purchase_date, cast(sum(net_revenue) as double) as amount "
+            "from marts.fct_orders where is_valid group by all").to_arrow_table())
+        as_of = con.execute("select max(order_date) from marts.fct_orders").fetchone()[0]
+    finally:
+        con.close()
+    unit = 7.0  # weeks, as the pipeline fits (EW_LTV_TIME_UNIT_DAYS)
+    s = clv.summarize(purchases, as_of, unit)
+    x, t_x, T = (s[c].to_numpy().astype(np.float64) for c in ("frequency", "recency", "T"))
+    m = s["monetary"].to_numpy()
+    t0 = time.perf_counter()
+    bg = clv.fit_bgnbd(x, t_x, T, time_unit_days=unit)
+    gg = clv.fit_gamma_gamma(x, m)
+    ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lbg = BetaGeoFitter().fit(x, t_x, T)
+    repeat = (x > 0) & (m > 0)  # as our fit: Gamma-Gamma on repeat buyers with spend
+    lgg = GammaGammaFitter().fit(x[repeat], m[repeat])
+    theirs = time.perf_counter() - t0
+    o = np.array([bg.params.r, bg.params.alpha, bg.params.a, bg.params.b, gg.params.p, gg.params.q, gg.params.gamma])
+    t = np.array([lbg.params_["r"], lbg.params_["alpha"], lbg.params_["a"], lbg.params_["b"],
+                  lgg.params_["p"], lgg.params_["q"], lgg.params_["v"]])
+    return {"customers": int(len(x)), "ours_seconds": ours, "lifetimes_seconds": theirs,
+            "max_rel_diff": float(np.max(np.abs(o - t) / np.abs(t)))}
+
+
+def ours_metric_marts(home: Path, env: dict[str, str]) -> float:
+    """Our dbt path from raw to the three marts the pandas peer computes, rebuilt from scratch."""
+    from dagster_project.settings import DBT_PROJECT_DIR, export_env, get_settings
+
+    os.environ["EW_HOME"] = str(home)
+    dbt_env = {**env, **export_env(get_settings())}
+    cmd = [str(BIN / "dbt"), "run", "--full-refresh", "--project-dir", str(DBT_PROJECT_DIR),
+           "--select", "+mart_repurchase_cohort", "+mart_cohort_retention", "+mart_funnel_daily"]
+    seconds, _ = run_measured(cmd, dbt_env, home / "ours_metric_marts.log")
+    return seconds
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:,.1f} s" if x < 600 else f"{x / 60:,.1f} min"
+
+
+def report(results: list[dict], out: Path, started: str) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` ({' '.join('--presets ' + r['preset'] for r in results)}) on {started} UTC: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}. "
+        "Every number below comes from that one command (benchmarks/bench.py); ratios compare "
+        "measurements taken in the same run. Rerun with `make bench` (S and M) or "
+        "`make bench PRESETS=\"S M L\"`.",
+        "",
+    ]
+    for r in results:
+        lay = r["layers"]
+        floor_s = r["floor"]["seconds"]
+        pandas = r.get("pandas")
+        lines += [
+            f"## Preset {r['preset']}",
+            "",
+            "| raw rows | " + " | ".join(r["rows"]) + " |",
+            "|---|" + "---:|" * len(r["rows"]),
+            "| | " + " | ".join(f"{n:,}" for n in r["rows"].values()) + " |",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| generation (landing {r['landing_bytes'] / 1e9:,.2f} GB) | {fmt_s(r['generate_s'])}, "
+            f"peak RSS {r['generate_rss_gb']:.2f} GB |",
+        ]
+        for fmt, d in sorted(r["ingest"].items()):
+            lines.append(f"| ingest {fmt} ({d['rows']:,} rows, {d['bytes'] / 1e6:,.0f} MB) | "
+                         f"{d['rows_per_s']:,.0f} rows/s |")
+        lines += [
+            f"| **full build** (`ecomwh run --full-refresh`, whole command) | **{fmt_s(r['full_s'])}** |",
+            *(f"| &nbsp;&nbsp;{k} | {fmt_s(lay[k])} |" for k in
+              ("raw", "staging", "intermediate", "marts", "checks", "publish", "docs")),
+            f"| &nbsp;&nbsp;Dagster, process start-up and between steps | "
+            f"{fmt_s(r['full_s'] - lay['steps_total'])} |",
+            f"| **one-day incremental refresh**, landing to published copy (`ecomwh run`, whole command) | "
+            f"**{fmt_s(r['incremental_s'])}** ({r['incremental_dates_rebuilt']} of {r['dates_total']} "
+            "event dates rebuilt) |",
+            f"| peak RSS, any process (full build / incremental) | {r['full_rss_gb']:.2f} GB / "
+            f"{r['incremental_rss_gb']:.2f} GB |",
+            f"| floor: one DuckDB scan over all landing files ({r['floor']['rows']:,} rows) | {fmt_s(floor_s)} |",
+            *([f"| our dbt path raw -> the 3 metric marts (full refresh, incl. dbt start-up) | "
+               f"{fmt_s(r['ours_metric_marts_s'])} |",
+               f"| pandas peer: read raw {fmt_s(pandas['read_seconds'])} + compute "
+               f"{fmt_s(pandas['compute_seconds'])}; results equal ours: {pandas['match']} | |"] if pandas else
+              ["| pandas peer | not measured (benchmarks/peers.py absent) |"]),
+            f"| LTV fit: ours {r['lifetimes']['ours_seconds']:.2f} s vs lifetimes "
+            f"{r['lifetimes']['lifetimes_seconds']:.2f} s on {r['lifetimes']['customers']:,} customers; "
+            f"max rel. parameter difference {r['lifetimes']['max_rel_diff']:.1e} | |",
+            "",
+            "| ratio (target on L) | value |",
+            "|---|---:|",
+            f"| full build / floor (<= {TARGETS['full_vs_floor']:g}x) | {r['full_s'] / floor_s:,.1f}x |",
+            *([f"| pandas peer (read + compute) / our metric marts (>= {TARGETS['marts_vs_pandas']:g}x) | "
+               f"{(pandas['read_seconds'] + pandas['compute_seconds']) / r['ours_metric_marts_s']:,.2f}x |"]
+              if pandas else []),
+            f"| lifetimes / our LTV fit (>= {TARGETS['ltv_vs_lifetimes']:g}x) | "
+            f"{r['lifetimes']['lifetimes_seconds'] / r['lifetimes']['ours_seconds']:,.1f}x |",
+            f"| full build (<= {TARGETS['full_build_s'] / 60:g} min) | {fmt_s(r['full_s'])} |",
+            f"| incremental refresh (<= {TARGETS['incremental_s']} s) | {fmt_s(r['incremental_s'])} |",
+            f"| peak RSS (<= {TARGETS['peak_rss_gb']:g} GB) | {max(r['full_rss_gb'], r['incremental_rss_gb']):.2f} GB |",
+            "",
+        ]
+    text = "\n".join(lines) + "\n"
+    out.write_text(text)
+    (out.with_suffix(".json")).write_text(json.dumps(results, indent=1, default=str))
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--presets", nargs="+", default=["S", "M"])
+    ap.add_argument("--dir", type=Path, default=REPO / ".ew" / "bench")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    ap.add_argument("--keep", action="store_true", help="keep each preset's folder (landing, DuckDB files)")
+    a = ap.parse_args()
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    results = []
+    for preset in a.presets:
+        t0 = time.perf_counter()
+        results.append(bench_preset(preset, a.dir.resolve()))
+        print(f"== preset {preset}: {time.perf_counter() - t0:,.0f} s in all", flush=True)
+        if not a.keep:
+            shutil.rmtree(a.dir.resolve() / preset, ignore_errors=True)
+        print(report(results, a.out, started), flush=True)
+
+
+if __name__ == "__main__":
+    main()
