@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/replicate.py SOURCE_LANDING TARGET_LANDING --replicas K
 
 The generator holds its whole world in memory (about 1 GB per 20,000 customers x 180 days), so the
-benchmark presets M and L are built from one generated world replicated K times: replica r of
-every file is written as `<source>_<YYYYMMDD>_r<NN>.<ext>` (the contract allows a suffix) with every
-person- and transaction-level id made unique to the replica (user, order, event, session, device,
+benchmark presets M and L are built from one generated world replicated K times. Each landing file
+keeps its name and holds the rows of all K replicas (one daily export per source, K times bigger,
+as a bigger shop sends), with every person- and transaction-level id made unique to the replica (user, order, event, session, device,
 return, shipment, ticket and touch ids get the suffix `r<NN>`; phone hashes get their first two hex
 digits replaced by the replica number, so they stay 64 hex digits and unify only within a replica).
-Replica 0 is the original files, unchanged, bad rows included. The SKU catalogue, campaigns and
+Replica 0 is the original rows, unchanged, bad rows included. The SKU catalogue, campaigns and
 inventory snapshots are shared and written once. Each replica behaves exactly like the original
 customers (same rates, same seasonality), which is what a speed benchmark needs; it is not a new
 statistical sample.
@@ -32,20 +32,13 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dagster_project.lib.landing import FILE_NAME_RE, decode_text  # noqa: E402
+from dagster_project.lib.landing import decode_text  # noqa: E402
 
 SHARED = {"products", "campaigns", "inventory_snapshots"}
 ID_COLUMNS = ("user_id", "order_id", "event_id", "session_id", "anonymous_id", "return_id", "shipment_id",
               "ticket_id", "touch_id")
 _JSON_IDS = re.compile(rb'("(?:' + "|".join(ID_COLUMNS).encode() + rb')": ?")([^"]*)"')
 _JSON_PHONE = re.compile(rb'("phone_hash": ?")[0-9a-f]{2}')
-
-
-def _replica_name(name: str, r: int) -> str:
-    m = FILE_NAME_RE.match(name)
-    assert m, name
-    stem = name[: -(len(m.group("ext")) + 1)]
-    return f"{stem}_r{r:02d}.{m.group('ext')}"
 
 
 def _jsonl(data: bytes, r: int) -> bytes:
@@ -76,24 +69,35 @@ def _csv(data: bytes, r: int) -> bytes:
     return prefix + out.getvalue().encode(codec, "surrogateescape")
 
 
-def _parquet(src: Path, dst: Path, r: int) -> None:
-    table = pq.read_table(src)
+def _suffixed_table(table: pa.Table, r: int) -> pa.Table:
     for i, name in enumerate(table.column_names):
         if name in ID_COLUMNS and pa.types.is_string(table.schema.field(i).type):
             table = table.set_column(i, name, pc.binary_join_element_wise(
                 table.column(i), pa.scalar(f"r{r:02d}"), ""))
-    pq.write_table(table, dst)
+    return table
 
 
 def _replicate_file(task: tuple[Path, Path, int]) -> int:
-    src, dst_dir, r = task
-    dst = dst_dir / _replica_name(src.name, r)
+    """All replicas of one landing file into one file of the same name."""
+    src, dst_dir, replicas = task
+    dst = dst_dir / src.name
     if src.name.endswith(".jsonl"):
-        dst.write_bytes(_jsonl(src.read_bytes(), r))
+        data = src.read_bytes()
+        if data and not data.endswith(b"\n"):
+            data += b"\n"
+        dst.write_bytes(data + b"".join(_jsonl(data, r) for r in range(1, replicas)))
     elif src.name.endswith(".csv"):
-        dst.write_bytes(_csv(src.read_bytes(), r))
+        data = src.read_bytes()
+        parts = [data if data.endswith(b"\n") else data + b"\n"]
+        for r in range(1, replicas):
+            body = _csv(data, r)
+            parts.append(body[body.index(b"\n") + 1:])  # header once
+        dst.write_bytes(b"".join(parts))
     elif src.name.endswith(".parquet"):
-        _parquet(src, dst, r)
+        tables = [pq.read_table(src)]
+        for r in range(1, replicas):
+            tables.append(_suffixed_table(tables[0], r))
+        pq.write_table(pa.concat_tables(tables), dst)
     else:
         raise ValueError(f"{src}: no replication rule for this format")
     return dst.stat().st_size
@@ -106,9 +110,10 @@ def replicate(source: Path, target: Path, replicas: int, workers: int = 2) -> di
         out = target / folder.name
         out.mkdir(parents=True, exist_ok=True)
         for f in sorted(folder.iterdir()):
-            shutil.copy2(f, out / f.name)  # replica 0: the original file
-            if folder.name not in SHARED:
-                tasks.extend((f, out, r) for r in range(1, replicas))
+            if folder.name in SHARED:
+                shutil.copy2(f, out / f.name)
+            else:
+                tasks.append((f, out, replicas))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         written = sum(pool.map(_replicate_file, tasks, chunksize=8))
     return {"replicas": replicas, "files": len(tasks), "bytes_written": written,
