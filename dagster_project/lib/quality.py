@@ -298,7 +298,22 @@ class QualityRunner:
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
         result = checkpoint.run(batch_parameters={"dataframe": _ns_datetimes(df)})
         (run_result,) = result.run_results.values()
-        return SuiteOutcome(suite.name, len(df), [self._outcome(r) for r in run_result.results])
+        outcome = SuiteOutcome(suite.name, len(df), [self._outcome(r) for r in run_result.results])
+        self._release_batches(source)
+        return outcome
+
+    @staticmethod
+    def _release_batches(source) -> None:
+        """Drop the DataFrame GE keeps in its cached execution engine after a validation, and the
+        reference cycles holding earlier ones: without this a process validating batch after batch
+        grew ~0.7 GB per 2M-row events batch (6.7 GB at the M benchmark's first load)."""
+        import gc
+
+        engine = getattr(source, "_execution_engine", None)
+        if engine is not None:
+            engine.batch_manager._batch_data_cache.clear()
+            engine.batch_manager.reset_batch_cache()
+        gc.collect()
 
     @staticmethod
     def _outcome(r) -> ExpectationOutcome:
