@@ -14,25 +14,14 @@
 -- the first product_view does not reach step 2 unless another add_to_cart follows. Anonymous events
 -- before login are part of their session like any other.
 -- Incremental by session_date like fct_sessions (macros/incremental.sql).
+-- The events are read twice below: a full build names the table itself, not a CTE, which DuckDB
+-- would materialize whole (every event); an incremental run reads its small batch CTE.
+{%- set events = 'batch_events' if is_incremental() else ref('int_events_attributed') %}
 with
 
 {% if is_incremental() %}
 
 {{ ew_session_batch_ctes(ref('int_events_attributed')) }}
-
-events as (
-
-    select * from batch_events
-
-),
-
-{% else %}
-
-events as (
-
-    select * from {{ ref('int_events_attributed') }}
-
-),
 
 {% endif %}
 
@@ -41,7 +30,7 @@ sessions as (
     select
         session_id,
         {{ to_business_date('min(event_at)') }} as session_date
-    from events
+    from {{ events }}
     group by session_id
 
 ),
@@ -52,7 +41,7 @@ funnel_events as (
         session_id,
         event_name,
         event_at
-    from events
+    from {{ events }}
     where event_name in ('product_view', 'add_to_cart', 'checkout_start', 'payment_submit', 'payment_success')
 
 ),

@@ -14,13 +14,10 @@
 -- Incremental by business date: a run rebuilds the dates staging rebuilt, and the dates of events
 -- whose attribution changed (a device logged in for the first time, a user joined a customer by
 -- phone), found by comparing the stored attribution with the current one.
+{#- staging's events are named directly where they are read, never through a CTE: DuckDB
+    materializes a CTE read more than once (all events, on an incremental run). -#}
+{%- set events = ref('stg_tracking__events') %}
 with
-
-events as (
-
-    select * from {{ ref('stg_tracking__events') }}
-
-),
 
 stitched as (
 
@@ -39,7 +36,7 @@ users as (
 affected_dates as (
 
     select distinct event_date
-    from events
+    from {{ events }}
     where built_at > {{ ew_last_built_at() }}
 
     union
@@ -57,7 +54,7 @@ affected_dates as (
 
 in_scope as (
 
-    select * from events
+    select * from {{ events }}
     where event_date in (select event_date from affected_dates)
 
 ),
@@ -66,7 +63,7 @@ in_scope as (
 
 in_scope as (
 
-    select * from events
+    select * from {{ events }}
 
 ),
 
