@@ -317,7 +317,7 @@ def bench_preset(preset: str, root: Path) -> dict:
     res["floor"] = floor(home / "landing")
     res["lifetimes"] = ltv_peer(db)
     if peers is not None:
-        res["ours_metric_marts_s"] = ours_metric_marts(home, env)
+        res["ours_metric_marts_s"], res["ours_metric_marts_nodes"] = ours_metric_marts(home, env)
         res["pandas"] = peers.pandas_peer(db)
     return res
 
@@ -395,8 +395,14 @@ def ours_metric_marts(home: Path, env: dict[str, str]) -> float:
     dbt_env = {**env, **export_env(get_settings())}
     cmd = [str(BIN / "dbt"), "run", "--full-refresh", "--project-dir", str(DBT_PROJECT_DIR),
            "--select", "+mart_repurchase_cohort", "+mart_cohort_retention", "+mart_funnel_daily"]
+    started = time.time()
     seconds, _ = run_measured(cmd, dbt_env, home / "ours_metric_marts.log")
-    return seconds
+    results = [p for p in (home / "dbt" / "target").rglob("run_results.json") if p.stat().st_mtime >= started]
+    nodes = {}
+    if results:
+        for r in json.loads(max(results, key=lambda p: p.stat().st_mtime).read_text())["results"]:
+            nodes[r["unique_id"].rsplit(".", 1)[-1]] = round(r.get("execution_time") or 0.0, 2)
+    return seconds, dict(sorted(nodes.items(), key=lambda kv: -kv[1]))
 
 
 def fmt_s(x: float) -> str:
@@ -450,8 +456,15 @@ def report(results: list[dict], out: Path, started: str) -> str:
             f"| floor: one DuckDB scan over all landing files ({r['floor']['rows']:,} rows) | {fmt_s(floor_s)} |",
             *([f"| our dbt path raw -> the 3 metric marts (full refresh, incl. dbt start-up) | "
                f"{fmt_s(r['ours_metric_marts_s'])} |",
+               *([f"| &nbsp;&nbsp;slowest models of that run | " + "; ".join(
+                   f"{k} {v:.1f} s" for k, v in list(r["ours_metric_marts_nodes"].items())[:4])
+                  + "; the 3 marts themselves " + f"{sum(v for k, v in r['ours_metric_marts_nodes'].items() if k in ('mart_repurchase_cohort', 'mart_cohort_retention', 'mart_funnel_daily')):.1f} s |"]
+                 if r.get("ours_metric_marts_nodes") else []),
                f"| pandas peer: read raw {fmt_s(pandas['read_seconds'])} + compute "
-               f"{fmt_s(pandas['compute_seconds'])}; results equal ours: {pandas['match']} | |"] if pandas else
+               f"{fmt_s(pandas['compute_seconds'])}; results equal ours: {pandas['match']}"
+               + (" (rows " + ", ".join(f"{k} {v['peer']:,}" for k, v in pandas["rows"].items()) + ")"
+                  if pandas.get("rows") else "")
+               + " | |"] if pandas else
               ["| pandas peer | not measured (benchmarks/peers.py absent) |"]),
             f"| LTV fit: ours {r['lifetimes']['ours_seconds']:.2f} s vs lifetimes "
             f"{r['lifetimes']['lifetimes_seconds']:.2f} s on {r['lifetimes']['customers']:,} customers; "
