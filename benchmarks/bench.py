@@ -40,10 +40,24 @@ import duckdb  # noqa: E402
 
 from dagster_project.lib.landing import FILE_NAME_RE  # noqa: E402
 
-try:  # the pandas peer (benchmarks/peers.py), when present
-    import peers  # noqa: E402
-except ImportError:
-    peers = None
+PEERS = REPO / "benchmarks" / "peers.py"  # the pandas peer
+
+
+def pandas_peer(db: Path, log: Path) -> dict:
+    """The pandas peer in a process of its own: it holds the raw tables in memory, and at L that may
+    exceed the machine; an out-of-memory kill then fails the peer, not the benchmark."""
+    try:
+        seconds, rss = run_measured([str(BIN / "python"), str(PEERS), str(db)], dict(os.environ), log,
+                                    ok_codes=(0, 1))  # 1: ran, but differs from our marts
+    except RuntimeError as exc:
+        return {"error": str(exc).splitlines()[0], "match": False}
+    text = log.read_text()
+    try:
+        result = json.loads(text[text.index("{"):])
+    except ValueError:
+        return {"error": (text.strip().splitlines() or ["no output"])[-1], "match": False}
+    result.update(process_seconds=seconds, process_rss_gb=rss)
+    return result
 
 # (customers, days) generated once, then replicated (benchmarks/replicate.py) to the preset's size:
 # the generator holds its whole world in memory, the replicas are written file by file.
@@ -132,8 +146,8 @@ class RssSampler(threading.Thread):
                 for k, gb in sorted(self.peaks.items(), key=lambda kv: -kv[1])[:n]]
 
 
-def run_measured(cmd: list[str], env: dict[str, str], log: Path, rss_peaks: list | None = None
-                 ) -> tuple[float, float]:
+def run_measured(cmd: list[str], env: dict[str, str], log: Path, rss_peaks: list | None = None,
+                 ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float]:
     """Run to completion; (wall seconds, peak RSS in GB of the largest process in the tree).
     With rss_peaks, the largest sampled RSS by process and running step is appended to it."""
     started = time.perf_counter()
@@ -149,7 +163,7 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path, rss_peaks: list
             rss_peaks.extend(sampler.top())
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}:\n"
                            + log.read_text()[-3000:])
     return seconds, usage.ru_maxrss / 1024 / 1024  # Linux: KiB; for a child, the max over its tree
@@ -316,9 +330,9 @@ def bench_preset(preset: str, root: Path) -> dict:
     db = home / "warehouse.duckdb"
     res["floor"] = floor(home / "landing")
     res["lifetimes"] = ltv_peer(db)
-    if peers is not None:
+    if PEERS.exists():
         res["ours_metric_marts_s"], res["ours_metric_marts_nodes"] = ours_metric_marts(home, env)
-        res["pandas"] = peers.pandas_peer(db)
+        res["pandas"] = pandas_peer(db, home / "pandas_peer.log")
     return res
 
 
@@ -460,11 +474,13 @@ def report(results: list[dict], out: Path, started: str) -> str:
                    f"{k} {v:.1f} s" for k, v in list(r["ours_metric_marts_nodes"].items())[:4])
                   + "; the 3 marts themselves " + f"{sum(v for k, v in r['ours_metric_marts_nodes'].items() if k in ('mart_repurchase_cohort', 'mart_cohort_retention', 'mart_funnel_daily')):.1f} s |"]
                  if r.get("ours_metric_marts_nodes") else []),
-               f"| pandas peer: read raw {fmt_s(pandas['read_seconds'])} + compute "
-               f"{fmt_s(pandas['compute_seconds'])}; results equal ours: {pandas['match']}"
-               + (" (rows " + ", ".join(f"{k} {v['peer']:,}" for k, v in pandas["rows"].items()) + ")"
-                  if pandas.get("rows") else "")
-               + " | |"] if pandas else
+               (f"| pandas peer: read raw {fmt_s(pandas['read_seconds'])} + compute "
+                f"{fmt_s(pandas['compute_seconds'])}; results equal ours: {pandas['match']}"
+                + (" (rows " + ", ".join(f"{k} {v['peer']:,}" for k, v in pandas["rows"].items()) + ")"
+                   if pandas.get("rows") else "")
+                + (f"; peak RSS {pandas['process_rss_gb']:.2f} GB" if "process_rss_gb" in pandas else "")
+                + " | |") if "read_seconds" in pandas and "error" not in pandas else
+               f"| pandas peer | failed: {pandas.get('error', '?')} |"] if pandas else
               ["| pandas peer | not measured (benchmarks/peers.py absent) |"]),
             f"| LTV fit: ours {r['lifetimes']['ours_seconds']:.2f} s vs lifetimes "
             f"{r['lifetimes']['lifetimes_seconds']:.2f} s on {r['lifetimes']['customers']:,} customers; "
@@ -475,7 +491,7 @@ def report(results: list[dict], out: Path, started: str) -> str:
             f"| full build / floor (<= {TARGETS['full_vs_floor']:g}x) | {r['full_s'] / floor_s:,.1f}x |",
             *([f"| pandas peer (read + compute) / our metric marts (>= {TARGETS['marts_vs_pandas']:g}x) | "
                f"{(pandas['read_seconds'] + pandas['compute_seconds']) / r['ours_metric_marts_s']:,.2f}x |"]
-              if pandas else []),
+              if pandas and "read_seconds" in pandas and "error" not in pandas else []),
             f"| lifetimes / our LTV fit (>= {TARGETS['ltv_vs_lifetimes']:g}x) | "
             f"{r['lifetimes']['lifetimes_seconds'] / r['lifetimes']['ours_seconds']:,.1f}x |",
             f"| full build (<= {TARGETS['full_build_s'] / 60:g} min) | {fmt_s(r['full_s'])} |",
