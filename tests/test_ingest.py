@@ -336,6 +336,28 @@ def test_corrected_file_with_same_size_and_mtime_is_still_replaced(wh):
     assert wh.q("select order_id from raw.orders") == [("O2",)]
 
 
+def test_file_untouched_since_its_load_is_not_read_again(wh, monkeypatch):
+    p = wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))
+    wh.ingest("orders")
+    before = wh.snapshot()
+    con = duckdb.connect(str(wh.db))
+    # as if the load happened an hour after the file last changed (its ctime)
+    con.execute("update raw._files set loaded_at = loaded_at + interval 1 hour")
+    con.close()
+
+    def no_hashing(data):
+        raise AssertionError("an unchanged file was read and hashed again")
+
+    monkeypatch.setattr(ingest.landing, "content_hash", no_hashing)
+    again = wh.ingest("orders")
+    assert [(f.status, f.notes) for f in again.files] == [
+        ("skipped_same_content", ["unchanged since it was loaded (size, mtime and ctime)"])]
+    assert wh.snapshot() == before
+    os.utime(p, ns=(1, 1))  # a changed mtime: the content is hashed again
+    with pytest.raises(AssertionError, match="read and hashed again"):
+        wh.ingest("orders")
+
+
 def test_file_name_with_a_quote_loads_and_exports_its_quarantine(wh):
     wh.write("orders", "orders_20260520_o'neil.csv", orders_csv([GOOD, "O2,U1,app,,,created,1,0,0,1,,,,"]))
     res = wh.ingest("orders")
