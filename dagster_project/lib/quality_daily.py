@@ -3,8 +3,10 @@
 `daily_quality(con)` is pure: it reads the warehouse (raw tables, the staging and intermediate views
 the cross-source suites read) and returns one row per (check, source, date). Definitions and
 thresholds come from the suite files in expectations/ wherever a suite exists: each daily figure is
-the suite's own query aggregated per date, and its threshold is the expectation's kwargs, so a
-threshold changed in the suite changes the daily table too.
+the suite's own query aggregated per date (identity coverage: the suite's query already aggregates
+over all events in SQL, so the same share is computed here per event date from the same table),
+and its threshold is the expectation's kwargs, so a threshold changed in the suite changes the
+daily table too.
 
 | check_name | source | date | value | threshold (from) |
 |---|---|---|---|---|
@@ -172,8 +174,8 @@ def daily_quality(con: duckdb.DuckDBPyConnection, *, suites_dir: Path = SUITES_D
     ic_kw, ic_sev = expectation(ic, "expect_column_mean_to_be_between", "is_attributed")
     ic_min = float(ic_kw["min_value"])
     frames.append(_frame(con, f"""
-        with d as (select event_date as check_date, count(*) as n, sum(is_attributed) as ok
-                   from ({ic.query}) q group by 1)
+        with d as (select event_date as check_date, count(*) as n, count(customer_key) as ok
+                   from intermediate.int_events_attributed group by 1)
         select 'identity_coverage' as check_name, '{TRACKED_SOURCE}' as source, check_date,
                {_status(f"ok / n >= {ic_min}", ic_sev)} as status, n - ok as unexpected_count,
                ok / n as value, {ic_min} as threshold, '>=' as threshold_op, n as rows_checked,
