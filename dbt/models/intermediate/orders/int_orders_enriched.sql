@@ -1,3 +1,6 @@
+-- A table, not a view: fct_orders and two data tests read it, and as a view each recomputed it.
+{{ config(materialized='table') }}
+
 -- Orders (newest status) with their customer, completed refunds, cost of goods and validity.
 with
 
