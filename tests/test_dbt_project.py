@@ -333,3 +333,72 @@ def test_business_timezone_follows_ew_timezone_and_rejects_non_zone_names(dbt_bu
     bad = _compile_inline(tmp_path, sql, "UTC'; drop schema raw; --")
     assert not bad.success
     assert "IANA time zone name" in str(bad.exception or bad.result)
+
+
+def _dbt_test(db_path: Path, tmp: Path, select: str):
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EW_DUCKDB_PATH", str(db_path))
+        mp.setenv("EW_TIMEZONE", "Asia/Shanghai")
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        result = dbtRunner().invoke([
+            "test", "--quiet", "--select", select,
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
+        ])
+    DuckDBConnectionManager.close_all_connections()
+    (res,) = result.result.results
+    return str(res.status), res.failures
+
+
+def test_unique_since_verified_counts_keys_built_after_the_last_passing_build(dbt_build, tmp_path):
+    """The key tests of incremental models count only keys of rows built after the pipeline's mark
+    (the last whole-project build whose tests passed), and every key when there is no valid mark."""
+    import shutil
+
+    from dagster_project.defs.dbt.assets import prepare_verified_mark, record_verified_mark
+
+    # a copy: the module's `query` fixture holds the built file open read-only
+    db_path = tmp_path / "warehouse.duckdb"
+    shutil.copy(dbt_build[1], db_path)
+    select = "stg_tracking__events,test_name:unique_since_verified"
+    assert _dbt_test(db_path, tmp_path, select) == ("pass", 0)
+
+    con = duckdb.connect(str(db_path))
+    try:
+        # a second copy of event E1, written by a build long before the mark
+        con.execute("insert into staging.stg_tracking__events select * replace "
+                    "(timestamp '2000-01-01' as built_at) from staging.stg_tracking__events "
+                    "where event_id = 'E1'")
+        assert prepare_verified_mark(con, "project-a", full_refresh=False) is None  # no mark yet
+        record_verified_mark(con, "project-a")
+    finally:
+        con.close()
+    try:
+        # before the mark: tested by that passing build already, not counted again
+        assert _dbt_test(db_path, tmp_path, select) == ("pass", 0)
+
+        con = duckdb.connect(str(db_path))
+        con.execute("update staging.stg_tracking__events set built_at = now() + interval 1 day "
+                    "where built_at = timestamp '2000-01-01'")
+        con.close()
+        # built after the mark: the duplicate fails the test
+        assert _dbt_test(db_path, tmp_path, select) == ("fail", 1)
+
+        con = duckdb.connect(str(db_path))
+        con.execute("update staging.stg_tracking__events set built_at = timestamp '2000-01-01' "
+                    "where built_at > now()")
+        assert prepare_verified_mark(con, "project-a", full_refresh=False) is not None  # kept
+        assert prepare_verified_mark(con, "project-b", full_refresh=False) is None  # project changed
+        con.close()
+        # no valid mark: every key counts, the old duplicate fails too
+        assert _dbt_test(db_path, tmp_path, select) == ("fail", 1)
+
+        con = duckdb.connect(str(db_path))
+        record_verified_mark(con, "project-a")
+        assert prepare_verified_mark(con, "project-a", full_refresh=True) is None  # full refresh
+        assert con.execute("select count(*) from raw._dbt_verified").fetchone() == (0,)
+    finally:
+        con.close()

@@ -128,3 +128,20 @@ batch_events as (
 
 ),
 {%- endmacro %}
+
+
+{% macro ew_verified_at() -%}
+    {#- When the pipeline's last whole-project dbt build whose tests all passed ended (UTC), as a SQL
+        timestamp literal: rows built before it were tested then. The pipeline keeps it in
+        raw._dbt_verified (dagster_project/defs/dbt/assets.py) and drops it on --full-refresh and when
+        the project changed. none when there is no mark (first build, after a full refresh, dbt run
+        by hand on a fresh warehouse) or at parse time. -#}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set mark_table = adapter.get_relation(database=source('tracking', 'events').database,
+                                              schema=source('tracking', 'events').schema,
+                                              identifier='_dbt_verified') -%}
+    {%- if mark_table is none -%}{{ return(none) }}{%- endif -%}
+    {%- set mark = run_query('select cast(max(verified_at) as varchar) from ' ~ mark_table).columns[0].values()[0] -%}
+    {%- if mark is none -%}{{ return(none) }}{%- endif -%}
+    {{ return("cast('" ~ mark ~ "' as timestamp)") }}
+{%- endmacro %}

@@ -8,6 +8,7 @@ sources carry meta.dagster.asset_key = ["raw", <table>] so they join the raw ass
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,42 @@ def _unit_tests_stamp() -> Path:
     return get_settings().home / "dbt" / "unit_tests_passed.json"
 
 
+# The mark of the last whole-project dbt build whose tests all passed, kept in the warehouse itself
+# (a restored backup brings its own mark): read by dbt/tests/generic/unique_since_verified.sql.
+VERIFIED_TABLE = "raw._dbt_verified"
+
+
+def read_verified_mark(con) -> tuple[str, str] | None:
+    """(verified_at UTC, project fingerprint) of the last passing build, if one was recorded."""
+    con.execute(f"create table if not exists {VERIFIED_TABLE} "
+                "(verified_at timestamp not null, project_fingerprint varchar not null)")
+    row = con.execute(f"select verified_at, project_fingerprint from {VERIFIED_TABLE}").fetchone()
+    return (str(row[0]), row[1]) if row else None
+
+
+def prepare_verified_mark(con, fingerprint: str, full_refresh: bool) -> str | None:
+    """Keep the mark only if it fits this build; the unique_since_verified tests then count only keys
+    of rows built after it. Dropped (every row tested) on --full-refresh and when the dbt project
+    changed since (a new or changed test must see the old rows too). Returns the kept mark."""
+    mark = read_verified_mark(con)
+    if mark and (full_refresh or mark[1] != fingerprint):
+        con.execute(f"delete from {VERIFIED_TABLE}")
+        return None
+    return mark[0] if mark else None
+
+
+def record_verified_mark(con, fingerprint: str) -> str:
+    """After a passing whole-project build: a time later than every built_at it wrote (dbt's
+    run_started_at) and earlier than the next build's."""
+    ended = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    read_verified_mark(con)
+    con.execute("begin")
+    con.execute(f"delete from {VERIFIED_TABLE}")
+    con.execute(f"insert into {VERIFIED_TABLE} values (cast(? as timestamp), ?)", [ended, fingerprint])
+    con.execute("commit")
+    return ended
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -75,10 +112,22 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: D
     if tested:
         args += ["--exclude", "resource_type:unit_test"]
         context.log.info("dbt unit tests skipped: they passed on this exact project already")
+    # Not a --vars flag: changing vars makes dbt reparse the whole project (~6 s at every run).
+    with warehouse.connect() as con:
+        since = prepare_verified_mark(con, fingerprint, config.full_refresh)
+    if since:
+        context.log.info(f"incremental keys checked for duplicates among rows built after {since} UTC")
     # dbt runs in a subprocess that opens the DuckDB file as a writer: hold the writer lock.
     with warehouse.writer():
         invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
-    if not tested and invocation.is_successful():
+    if not invocation.is_successful():
+        return
+    if not tested:
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+    if not context.is_subset:
+        # A build that failed leaves the mark where it was: the rows it wrote are tested again next
+        # time. A subset build tested only its part of the project.
+        with warehouse.connect() as con:
+            record_verified_mark(con, fingerprint)
