@@ -240,6 +240,27 @@ def layers(run_log: Path, home: Path) -> dict[str, float]:
     return out
 
 
+def refresh_breakdown(run_log: Path, home: Path) -> dict:
+    """Where a one-day refresh spends its time: the pipeline's steps by kind, and the dbt step's
+    nodes (summed execution time of models and of tests, over 2 threads, and the slowest ones)."""
+    took = step_times(run_log)
+    results = max((home / "dbt" / "target").rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
+    run = json.loads(results.read_text())
+    nodes = {r["unique_id"]: r.get("execution_time") or 0.0 for r in run["results"]}
+    return {
+        "dbt_step": took.get("dbt_models", 0.0),
+        "dbt_elapsed": run.get("elapsed_time") or 0.0,
+        "dbt_models_sum": sum(t for u, t in nodes.items() if u.startswith("model.")),
+        "dbt_tests_sum": sum(t for u, t in nodes.items() if u.startswith(("test.", "unit_test."))),
+        "dbt_slowest": {u.split(".")[2]: round(t, 2) for u, t in sorted(nodes.items(), key=lambda kv: -kv[1])[:6]},
+        "ge_suites": sum(1 for s in took if "_ge_" in s),
+        "ge": sum(t for s, t in took.items() if "_ge_" in s),
+        "raw": sum(t for s, t in took.items() if s.startswith("raw__") and "_ge_" not in s),
+        "publish": took.get("serving__warehouse", 0.0),
+        "steps_total": sum(took.values()),
+    }
+
+
 def ingest_rates(db: Path, raw_step_seconds: dict[str, float]) -> dict[str, dict[str, float]]:
     """Rows landed per second of raw step, per landing format (a source has one format here)."""
     con = duckdb.connect(str(db), read_only=True)
@@ -324,6 +345,7 @@ def bench_preset(preset: str, root: Path) -> dict:
                                                                    res["incremental_rss_peaks"])
     assert (home / "serving" / "published.json").read_text() != published_before, "no new published copy"
     res["incremental_steps"] = step_times(inc_log)
+    res["incremental_breakdown"] = refresh_breakdown(inc_log, home)
     res["incremental_dates_rebuilt"], res["dates_total"] = rebuilt_dates(home / "warehouse.duckdb")
 
     print(f"== preset {preset}: baselines", flush=True)
@@ -462,6 +484,13 @@ def report(results: list[dict], out: Path, started: str) -> str:
             f"| **one-day incremental refresh**, landing to published copy (`ecomwh run`, whole command) | "
             f"**{fmt_s(r['incremental_s'])}** ({r['incremental_dates_rebuilt']} of {r['dates_total']} "
             "event dates rebuilt) |",
+            *([f"| &nbsp;&nbsp;where it goes | dbt {fmt_s(b['dbt_step'])} (dbt's own {fmt_s(b['dbt_elapsed'])}; "
+               f"node time on 2 threads: models {fmt_s(b['dbt_models_sum'])}, tests {fmt_s(b['dbt_tests_sum'])}); "
+               f"{b['ge_suites']} GE suites {fmt_s(b['ge'])}; raw {fmt_s(b['raw'])}; publish {fmt_s(b['publish'])}; "
+               f"start-up and between steps {fmt_s(r['incremental_s'] - b['steps_total'])} |",
+               "| &nbsp;&nbsp;slowest dbt nodes of the refresh | "
+               + "; ".join(f"{k} {v:.1f} s" for k, v in b["dbt_slowest"].items()) + " |"]
+              if (b := r.get("incremental_breakdown")) else []),
             f"| peak RSS, any process (full build / incremental) | {r['full_rss_gb']:.2f} GB / "
             f"{r['incremental_rss_gb']:.2f} GB |",
             *([f"| &nbsp;&nbsp;largest processes in the full build (sampled every 0.5 s) | "
