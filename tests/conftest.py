@@ -45,3 +45,30 @@ def truth_warehouse(tmp_path_factory):
     assert run.returncode == 0, run.stdout + run.stderr
     return SimpleNamespace(home=home, db=home / "warehouse.duckdb",
                            truth=json.loads((home / "truth.json").read_text()), run_stdout=run.stdout)
+
+
+@pytest.fixture(scope="session")
+def run_dbt():
+    """dbt in this process against one DuckDB file: `run_dbt(db_path, work_dir, "build", ...)` returns
+    dbt's result. Target and log folders go under work_dir; the business time zone is Asia/Shanghai
+    unless given. dbt-duckdb keeps its in-process database open after a run, and DuckDB refuses a
+    second connection to the file with another configuration: it is closed before returning."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    from dagster_project.settings import DBT_PROJECT_DIR
+
+    def run(db_path, work_dir, *args: str, timezone: str = "Asia/Shanghai"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("EW_DUCKDB_PATH", str(db_path))
+            mp.setenv("EW_TIMEZONE", timezone)
+            mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+            mp.setenv("DO_NOT_TRACK", "1")
+            result = dbtRunner().invoke([
+                *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"),
+            ])
+        DuckDBConnectionManager.close_all_connections()
+        return result
+
+    return run

@@ -152,31 +152,12 @@ def _write_raw(db_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def dbt_build(tmp_path_factory):
+def dbt_build(tmp_path_factory, run_dbt):
     """Raw fixture -> `dbt build`; yields (result, path of the DuckDB file)."""
-    from dbt.cli.main import dbtRunner
-
     tmp = tmp_path_factory.mktemp("dbt_build")
     db_path = tmp / "warehouse.duckdb"
     _write_raw(db_path)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EW_DUCKDB_PATH", str(db_path))
-        mp.setenv("EW_TIMEZONE", "Asia/Shanghai")
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        mp.setenv("DO_NOT_TRACK", "1")
-        result = dbtRunner().invoke([
-            "build",
-            "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp / "target"),
-            "--log-path", str(tmp / "logs"),
-        ])
-    # dbt-duckdb keeps its in-process database open after the run; release it so the tests can
-    # open the file read-only (DuckDB refuses two connections with different configurations).
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    DuckDBConnectionManager.close_all_connections()
-    yield result, db_path
+    yield run_dbt(db_path, tmp, "build"), db_path
 
 
 @pytest.fixture(scope="module")
@@ -304,56 +285,27 @@ def test_every_source_has_one_staging_model_with_rows(query):
     ]
 
 
-def _compile_inline(tmp: Path, sql: str, timezone: str):
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    from dbt.cli.main import dbtRunner
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EW_DUCKDB_PATH", str(tmp / "compile.duckdb"))
-        mp.setenv("EW_TIMEZONE", timezone)
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        result = dbtRunner().invoke([
-            "compile", "--quiet", "--inline", sql,
-            "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp / "target"),
-            "--log-path", str(tmp / "logs"),
-        ])
-    DuckDBConnectionManager.close_all_connections()
-    return result
-
-
-def test_business_timezone_follows_ew_timezone_and_rejects_non_zone_names(dbt_build, tmp_path):
+def test_business_timezone_follows_ew_timezone_and_rejects_non_zone_names(dbt_build, run_dbt, tmp_path):
     # Runs after the build (it depends on the fixture) so the two dbt invocations never overlap.
     sql = "select {{ to_business_date('ts') }} as d"
-    ok = _compile_inline(tmp_path, sql, "America/New_York")
+    compile_db = tmp_path / "compile.duckdb"
+    ok = run_dbt(compile_db, tmp_path, "compile", "--quiet", "--inline", sql, timezone="America/New_York")
     assert ok.success, ok.exception
     assert "timezone('America/New_York', timezone('UTC', ts))" in ok.result.results[0].node.compiled_code
 
-    bad = _compile_inline(tmp_path, sql, "UTC'; drop schema raw; --")
+    bad = run_dbt(compile_db, tmp_path, "compile", "--quiet", "--inline", sql,
+                  timezone="UTC'; drop schema raw; --")
     assert not bad.success
     assert "IANA time zone name" in str(bad.exception or bad.result)
 
 
-def _dbt_test(db_path: Path, tmp: Path, select: str):
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    from dbt.cli.main import dbtRunner
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EW_DUCKDB_PATH", str(db_path))
-        mp.setenv("EW_TIMEZONE", "Asia/Shanghai")
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        result = dbtRunner().invoke([
-            "test", "--quiet", "--select", select,
-            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
-        ])
-    DuckDBConnectionManager.close_all_connections()
+def _dbt_test(run_dbt, db_path: Path, tmp: Path, select: str) -> tuple[str, int]:
+    result = run_dbt(db_path, tmp, "test", "--quiet", "--select", select)
     (res,) = result.result.results
     return str(res.status), res.failures
 
 
-def test_unique_since_verified_counts_keys_built_after_the_last_passing_build(dbt_build, tmp_path):
+def test_unique_since_verified_counts_keys_built_after_the_last_passing_build(dbt_build, run_dbt, tmp_path):
     """The key tests of incremental models count only keys of rows built after the pipeline's mark
     (the last whole-project build whose tests passed), and every key when there is no valid mark."""
     import shutil
@@ -364,7 +316,7 @@ def test_unique_since_verified_counts_keys_built_after_the_last_passing_build(db
     db_path = tmp_path / "warehouse.duckdb"
     shutil.copy(dbt_build[1], db_path)
     select = "stg_tracking__events,test_name:unique_since_verified"
-    assert _dbt_test(db_path, tmp_path, select) == ("pass", 0)
+    assert _dbt_test(run_dbt, db_path, tmp_path, select) == ("pass", 0)
 
     con = duckdb.connect(str(db_path))
     try:
@@ -378,14 +330,14 @@ def test_unique_since_verified_counts_keys_built_after_the_last_passing_build(db
         con.close()
     try:
         # before the mark: tested by that passing build already, not counted again
-        assert _dbt_test(db_path, tmp_path, select) == ("pass", 0)
+        assert _dbt_test(run_dbt, db_path, tmp_path, select) == ("pass", 0)
 
         con = duckdb.connect(str(db_path))
         con.execute("update staging.stg_tracking__events set built_at = now() + interval 1 day "
                     "where built_at = timestamp '2000-01-01'")
         con.close()
         # built after the mark: the duplicate fails the test
-        assert _dbt_test(db_path, tmp_path, select) == ("fail", 1)
+        assert _dbt_test(run_dbt, db_path, tmp_path, select) == ("fail", 1)
 
         con = duckdb.connect(str(db_path))
         con.execute("update staging.stg_tracking__events set built_at = timestamp '2000-01-01' "
@@ -394,7 +346,7 @@ def test_unique_since_verified_counts_keys_built_after_the_last_passing_build(db
         assert prepare_verified_mark(con, "project-b", full_refresh=False) is None  # project changed
         con.close()
         # no valid mark: every key counts, the old duplicate fails too
-        assert _dbt_test(db_path, tmp_path, select) == ("fail", 1)
+        assert _dbt_test(run_dbt, db_path, tmp_path, select) == ("fail", 1)
 
         con = duckdb.connect(str(db_path))
         record_verified_mark(con, "project-a")

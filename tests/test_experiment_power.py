@@ -18,14 +18,13 @@ import pytest
 
 from dagster_project.lib import ingest
 from dagster_project.lib.generator import generate
-from dagster_project.settings import DBT_PROJECT_DIR
 
 pytestmark = pytest.mark.e2e
 SOURCES = ("users", "products", "orders", "order_items", "experiment_assignments")
 
 
 @pytest.fixture(scope="module")
-def demo_experiment(tmp_path_factory):
+def demo_experiment(tmp_path_factory, run_dbt):
     home = tmp_path_factory.mktemp("power")
     landing, db = home / "landing", home / "warehouse.duckdb"
     generate(landing, customers=20000, days=180, seed=42, start=date(2026, 5, 20),
@@ -36,18 +35,7 @@ def demo_experiment(tmp_path_factory):
     ingest.ensure_raw_schema(con)  # the sources not loaded exist, empty
     con.close()
 
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    from dbt.cli.main import dbtRunner
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EW_DUCKDB_PATH", str(db))
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        result = dbtRunner().invoke([
-            "run", "--quiet", "--select", "+mart_experiment_results",
-            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(home / "target"), "--log-path", str(home / "logs"),
-        ])
-    DuckDBConnectionManager.close_all_connections()
+    result = run_dbt(db, home, "run", "--quiet", "--select", "+mart_experiment_results")
     assert result.success, result.exception
     truth = json.loads((home / "truth.json").read_text())
     con = duckdb.connect(str(db), read_only=True)

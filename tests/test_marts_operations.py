@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -22,7 +21,6 @@ import pytest
 from scipy import stats
 
 RATE_TOL = 1e-9
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
 
 OPERATIONS_MARTS = [
     "mart_product_abc", "mart_product_sell_through", "mart_product_slow_movers", "mart_product_top10_daily",
@@ -37,21 +35,10 @@ OPERATIONS_MARTS = [
 # the normal CDF macro (no warehouse needed)
 
 
-def test_normal_cdf_macro_matches_scipy(tmp_path):
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    from dbt.cli.main import dbtRunner
-
+def test_normal_cdf_macro_matches_scipy(run_dbt, tmp_path):
     sql = ("select x, {{ normal_cdf('x') }} as cdf, {{ two_sided_p_value('x') }} as p "
            "from (select cast(i as double) / 200.0 - 8.0 as x from range(3201) as t(i)) as grid")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EW_DUCKDB_PATH", str(tmp_path / "compile.duckdb"))
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        result = dbtRunner().invoke([
-            "compile", "--quiet", "--inline", sql,
-            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-        ])
-    DuckDBConnectionManager.close_all_connections()
+    result = run_dbt(tmp_path / "compile.duckdb", tmp_path, "compile", "--quiet", "--inline", sql)
     assert result.success, result.exception
     compiled = result.result.results[0].node.compiled_code
     rows = duckdb.connect().execute(compiled).fetchall()
