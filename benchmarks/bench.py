@@ -204,11 +204,16 @@ def step_times(run_log: Path) -> dict[str, float]:
     return took
 
 
+def latest_run_results(home: Path) -> dict:
+    """The newest run_results.json of the pipeline's dbt (one folder per invocation under target/)."""
+    results = max((home / "dbt" / "target").rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(results.read_text())
+
+
 def dbt_layer_shares(home: Path) -> dict[str, float]:
     """Summed node execution time per layer from the newest run_results.json of the pipeline's dbt."""
-    results = max((home / "dbt" / "target").rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
     sums = {"staging": 0.0, "intermediate": 0.0, "marts": 0.0, "checks": 0.0}
-    for r in json.loads(results.read_text())["results"]:
+    for r in latest_run_results(home)["results"]:
         uid = r["unique_id"]
         t = r.get("execution_time") or 0.0
         if uid.startswith(("test.", "unit_test.")):
@@ -240,12 +245,11 @@ def layers(run_log: Path, home: Path) -> dict[str, float]:
     return out
 
 
-def refresh_breakdown(run_log: Path, home: Path) -> dict:
-    """Where a one-day refresh spends its time: the pipeline's steps by kind, and the dbt step's
-    nodes (summed execution time of models and of tests, over 2 threads, and the slowest ones)."""
-    took = step_times(run_log)
-    results = max((home / "dbt" / "target").rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
-    run = json.loads(results.read_text())
+def refresh_breakdown(took: dict[str, float], home: Path) -> dict:
+    """Where a one-day refresh spends its time: the pipeline's steps by kind (`took`, from
+    step_times), and the dbt step's nodes (summed execution time of models and of tests, over 2
+    threads, and the slowest ones)."""
+    run = latest_run_results(home)
     nodes = {r["unique_id"]: r.get("execution_time") or 0.0 for r in run["results"]}
     return {
         "dbt_step": took.get("dbt_models", 0.0),
@@ -301,6 +305,24 @@ def rebuilt_dates(db: Path) -> tuple[int, int]:
         con.close()
 
 
+def generate_landing(preset: str, home: Path, env: dict[str, str]) -> tuple[float, float]:
+    """The preset's landing folder under `home` (one generated world, replicated file by file for
+    M and L) and its truth.json; returns (seconds, peak RSS GB) of generating it."""
+    p = PRESETS[preset]
+    generated = home / "landing" if p["replicas"] == 1 else home / "generated"
+    seconds, rss_gb = run_measured(
+        [str(BIN / "python"), "-m", "dagster_project.lib.generator", str(generated),
+         "--customers", str(p["customers"]), "--days", str(p["days"]), "--truth", str(home / "truth.json")],
+        env, home / "generate.log")
+    if p["replicas"] > 1:
+        more, _ = run_measured([str(BIN / "python"), str(REPO / "benchmarks" / "replicate.py"), str(generated),
+                                str(home / "landing"), "--replicas", str(p["replicas"])], env,
+                               home / "replicate.log")
+        seconds += more
+        shutil.rmtree(generated)
+    return seconds, rss_gb
+
+
 def bench_preset(preset: str, root: Path) -> dict:
     home = root / preset
     if home.exists():
@@ -309,18 +331,7 @@ def bench_preset(preset: str, root: Path) -> dict:
     env = env_for(home)
     res: dict = {"preset": preset}
     print(f"== preset {preset}: generating", flush=True)
-    p = PRESETS[preset]
-    generated = home / "landing" if p["replicas"] == 1 else home / "generated"
-    res["generate_s"], res["generate_rss_gb"] = run_measured(
-        [str(BIN / "python"), "-m", "dagster_project.lib.generator", str(generated),
-         "--customers", str(p["customers"]), "--days", str(p["days"]), "--truth", str(home / "truth.json")],
-        env, home / "generate.log")
-    if p["replicas"] > 1:
-        seconds, _ = run_measured([str(BIN / "python"), str(REPO / "benchmarks" / "replicate.py"), str(generated),
-                                   str(home / "landing"), "--replicas", str(p["replicas"])], env,
-                                  home / "replicate.log")
-        res["generate_s"] += seconds
-        shutil.rmtree(generated)
+    res["generate_s"], res["generate_rss_gb"] = generate_landing(preset, home, env)
     res["landing_bytes"] = sum(f.stat().st_size for f in (home / "landing").rglob("*") if f.is_file())
     res["held_back_day"] = hold_back_last_day(home / "landing", home / "held_back")
 
@@ -345,7 +356,7 @@ def bench_preset(preset: str, root: Path) -> dict:
                                                                    res["incremental_rss_peaks"])
     assert (home / "serving" / "published.json").read_text() != published_before, "no new published copy"
     res["incremental_steps"] = step_times(inc_log)
-    res["incremental_breakdown"] = refresh_breakdown(inc_log, home)
+    res["incremental_breakdown"] = refresh_breakdown(res["incremental_steps"], home)
     res["incremental_dates_rebuilt"], res["dates_total"] = rebuilt_dates(home / "warehouse.duckdb")
 
     print(f"== preset {preset}: baselines", flush=True)
@@ -493,13 +504,13 @@ def report(results: list[dict], out: Path, started: str) -> str:
               if (b := r.get("incremental_breakdown")) else []),
             f"| peak RSS, any process (full build / incremental) | {r['full_rss_gb']:.2f} GB / "
             f"{r['incremental_rss_gb']:.2f} GB |",
-            *([f"| &nbsp;&nbsp;largest processes in the full build (sampled every 0.5 s) | "
+            *(["| &nbsp;&nbsp;largest processes in the full build (sampled every 0.5 s) | "
                + "; ".join(f"{x['process']} {x['gb']:.2f} GB during {x['steps']}"
                            for x in r["full_rss_peaks"][:3]) + " |"] if r.get("full_rss_peaks") else []),
             f"| floor: one DuckDB scan over all landing files ({r['floor']['rows']:,} rows) | {fmt_s(floor_s)} |",
             *([f"| our dbt path raw -> the 3 metric marts (full refresh, incl. dbt start-up) | "
                f"{fmt_s(r['ours_metric_marts_s'])} |",
-               *([f"| &nbsp;&nbsp;slowest models of that run | " + "; ".join(
+               *(["| &nbsp;&nbsp;slowest models of that run | " + "; ".join(
                    f"{k} {v:.1f} s" for k, v in list(r["ours_metric_marts_nodes"].items())[:4])
                   + "; the 3 marts themselves " + f"{sum(v for k, v in r['ours_metric_marts_nodes'].items() if k in ('mart_repurchase_cohort', 'mart_cohort_retention', 'mart_funnel_daily')):.1f} s |"]
                  if r.get("ours_metric_marts_nodes") else []),

@@ -29,65 +29,53 @@ STATE = ("warehouse.duckdb", "warehouse.duckdb.loaded.json", "dbt", "gx", "dagst
          "quarantine")
 
 
-def build(preset: str, home: Path) -> None:
-    if home.exists():
-        shutil.rmtree(home)
-    home.mkdir(parents=True)
-    env = bench.env_for(home)
-    p = bench.PRESETS[preset]
-    generated = home / "landing" if p["replicas"] == 1 else home / "generated"
-    subprocess.run([str(bench.BIN / "python"), "-m", "dagster_project.lib.generator", str(generated),
-                    "--customers", str(p["customers"]), "--days", str(p["days"])], env=env, check=True,
-                   cwd=bench.REPO, stdout=subprocess.DEVNULL)
-    if p["replicas"] > 1:
-        subprocess.run([str(bench.BIN / "python"), str(bench.REPO / "benchmarks" / "replicate.py"),
-                        str(generated), str(home / "landing"), "--replicas", str(p["replicas"])], env=env,
-                       check=True, stdout=subprocess.DEVNULL)
-        shutil.rmtree(generated)
-    print("held back", bench.hold_back_last_day(home / "landing", home / "held_back"), flush=True)
-    with open(home / "full_run.log", "w") as log:
-        subprocess.run([str(bench.BIN / "ecomwh"), "run", "--full-refresh"], env=env, check=True,
-                       stdout=log, stderr=subprocess.STDOUT, cwd=bench.REPO)
-    snapshot = home / "snapshot"
-    snapshot.mkdir()
+def copy_state(src: Path, dst: Path) -> None:
+    """The pipeline's state folder (STATE) from src to dst, replacing what dst had."""
+    dst.mkdir(exist_ok=True)
     for name in STATE:
-        src = home / name
-        if src.is_dir():
-            shutil.copytree(src, snapshot / name, symlinks=True)
-        elif src.exists():
-            shutil.copy2(src, snapshot / name)
-    print(f"full build done; state kept in {snapshot}", flush=True)
-
-
-def replay(home: Path) -> dict:
-    env = bench.env_for(home)
-    snapshot = home / "snapshot"
-    landed = [f for f in (home / "held_back").rglob("*") if f.is_file()]
-    # back to the state right after the full build, with the day held back again
-    for f in (home / "landing").rglob("*"):
-        if f.is_file() and (home / "held_back" / f.parent.name / f.name).exists():
-            f.unlink()
-    for name in STATE:
-        target = home / name
+        target = dst / name
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-        src = snapshot / name
-        if src.is_dir():
-            shutil.copytree(src, target, symlinks=True)
-        elif src.exists():
-            shutil.copy2(src, target)
-    ecomwh = [str(bench.BIN / "ecomwh"), "run"]
-    with open(home / "settle_run.log", "w") as log:
-        subprocess.run(ecomwh, env=env, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=bench.REPO)
-    for f in landed:  # copies: the held-back files stay for the next replay
-        shutil.copy2(f, home / "landing" / f.parent.name / f.name)
-    log_path = home / "refresh_run.log"
-    started = time.perf_counter()
+        if (src / name).is_dir():
+            shutil.copytree(src / name, target, symlinks=True)
+        elif (src / name).exists():
+            shutil.copy2(src / name, target)
+
+
+def ecomwh_run(home: Path, log_name: str, *args: str) -> Path:
+    log_path = home / log_name
     with open(log_path, "w") as log:
-        subprocess.run(ecomwh, env=env, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=bench.REPO)
-    out = {"refresh_s": round(time.perf_counter() - started, 1), **bench.refresh_breakdown(log_path, home)}
+        subprocess.run([str(bench.BIN / "ecomwh"), "run", *args], env=bench.env_for(home), check=True,
+                       stdout=log, stderr=subprocess.STDOUT, cwd=bench.REPO)
+    return log_path
+
+
+def build(preset: str, home: Path) -> None:
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    bench.generate_landing(preset, home, bench.env_for(home))
+    print("held back", bench.hold_back_last_day(home / "landing", home / "held_back"), flush=True)
+    ecomwh_run(home, "full_run.log", "--full-refresh")
+    copy_state(home, home / "snapshot")
+    print(f"full build done; state kept in {home / 'snapshot'}", flush=True)
+
+
+def replay(home: Path) -> dict:
+    held_back = [f for f in (home / "held_back").rglob("*") if f.is_file()]
+    # back to the state right after the full build, with the day held back again
+    for f in held_back:
+        (home / "landing" / f.parent.name / f.name).unlink(missing_ok=True)
+    copy_state(home / "snapshot", home)
+    ecomwh_run(home, "settle_run.log")
+    for f in held_back:  # copies: the held-back files stay for the next replay
+        shutil.copy2(f, home / "landing" / f.parent.name / f.name)
+    started = time.perf_counter()
+    log_path = ecomwh_run(home, "refresh_run.log")
+    out = {"refresh_s": round(time.perf_counter() - started, 1),
+           **bench.refresh_breakdown(bench.step_times(log_path), home)}
     print(json.dumps(out, indent=1), flush=True)
     return out
 
