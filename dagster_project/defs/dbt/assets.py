@@ -62,35 +62,32 @@ def _unit_tests_stamp() -> Path:
 VERIFIED_TABLE = "raw._dbt_verified"
 
 
-def read_verified_mark(con) -> tuple[str, str] | None:
-    """(verified_at UTC, project fingerprint) of the last passing build, if one was recorded."""
+def _verified_marks(con):
     con.execute(f"create table if not exists {VERIFIED_TABLE} "
                 "(verified_at timestamp not null, project_fingerprint varchar not null)")
-    row = con.execute(f"select verified_at, project_fingerprint from {VERIFIED_TABLE}").fetchone()
-    return (str(row[0]), row[1]) if row else None
+    return con
 
 
 def prepare_verified_mark(con, fingerprint: str, full_refresh: bool) -> str | None:
     """Keep the mark only if it fits this build; the unique_since_verified tests then count only keys
     of rows built after it. Dropped (every row tested) on --full-refresh and when the dbt project
-    changed since (a new or changed test must see the old rows too). Returns the kept mark."""
-    mark = read_verified_mark(con)
+    changed since (a new or changed test must see the old rows too). Returns the kept mark (UTC)."""
+    mark = _verified_marks(con).execute(
+        f"select cast(verified_at as varchar), project_fingerprint from {VERIFIED_TABLE}").fetchone()
     if mark and (full_refresh or mark[1] != fingerprint):
         con.execute(f"delete from {VERIFIED_TABLE}")
         return None
     return mark[0] if mark else None
 
 
-def record_verified_mark(con, fingerprint: str) -> str:
+def record_verified_mark(con, fingerprint: str) -> None:
     """After a passing whole-project build: a time later than every built_at it wrote (dbt's
     run_started_at) and earlier than the next build's."""
     ended = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    read_verified_mark(con)
-    con.execute("begin")
+    _verified_marks(con).execute("begin")
     con.execute(f"delete from {VERIFIED_TABLE}")
     con.execute(f"insert into {VERIFIED_TABLE} values (cast(? as timestamp), ?)", [ended, fingerprint])
     con.execute("commit")
-    return ended
 
 
 @dbt_assets(
