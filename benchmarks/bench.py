@@ -25,6 +25,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -45,10 +46,15 @@ PEERS = REPO / "benchmarks" / "peers.py"  # the pandas peer
 
 def pandas_peer(db: Path, log: Path) -> dict:
     """The pandas peer in a process of its own: it holds the raw tables in memory, and at L that may
-    exceed the machine; an out-of-memory kill then fails the peer, not the benchmark."""
+    exceed the machine; an out-of-memory kill then fails the peer, not the benchmark. The peer offers
+    itself as the kernel's first choice (oom_score_adj 1000), so a kill never lands elsewhere."""
+    def first_to_kill() -> None:
+        Path("/proc/self/oom_score_adj").write_text("1000")
+
     try:
         seconds, rss = run_measured([str(BIN / "python"), str(PEERS), str(db)], dict(os.environ), log,
-                                    ok_codes=(0, 1))  # 1: ran, but differs from our marts
+                                    ok_codes=(0, 1),  # 1: ran, but differs from our marts
+                                    preexec_fn=first_to_kill)
     except RuntimeError as exc:
         return {"error": str(exc).splitlines()[0], "match": False}
     text = log.read_text()
@@ -147,12 +153,13 @@ class RssSampler(threading.Thread):
 
 
 def run_measured(cmd: list[str], env: dict[str, str], log: Path, rss_peaks: list | None = None,
-                 ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float]:
+                 ok_codes: tuple[int, ...] = (0,), preexec_fn=None) -> tuple[float, float]:
     """Run to completion; (wall seconds, peak RSS in GB of the largest process in the tree).
     With rss_peaks, the largest sampled RSS by process and running step is appended to it."""
     started = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                                preexec_fn=preexec_fn)
         sampler = RssSampler(proc.pid, log) if rss_peaks is not None else None
         if sampler:
             sampler.start()
@@ -163,10 +170,13 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path, rss_peaks: list
             rss_peaks.extend(sampler.top())
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
+    rss_gb = usage.ru_maxrss / 1024 / 1024  # Linux: KiB; for a child, the max over its tree
     if proc.returncode not in ok_codes:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}:\n"
+        how = (f"killed by {signal.Signals(-proc.returncode).name} after {seconds:,.0f} s at {rss_gb:.1f} GB RSS"
+               if proc.returncode < 0 else f"failed ({proc.returncode})")
+        raise RuntimeError(f"{' '.join(cmd)} {how}; see {log}:\n"
                            + log.read_text()[-3000:])
-    return seconds, usage.ru_maxrss / 1024 / 1024  # Linux: KiB; for a child, the max over its tree
+    return seconds, rss_gb
 
 
 def env_for(home: Path) -> dict[str, str]:
@@ -457,14 +467,19 @@ def fmt_s(x: float) -> str:
 
 
 def report(results: list[dict], out: Path, started: str) -> str:
+    runs: dict[str, list[str]] = {}  # when each preset was measured; one run, or runs merged by --report-from
+    for r in results:
+        runs.setdefault(r.get("measured_at", started), []).append(r["preset"])
+    when = "; ".join(f"{' and '.join(ps)} on {at} UTC" for at, ps in runs.items())
     lines = [
         "# Benchmarks",
         "",
-        f"Measured by `make bench` ({' '.join('--presets ' + r['preset'] for r in results)}) on {started} UTC: "
+        f"Measured by `make bench` ({when}): "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}. "
-        "Every number below comes from that one command (benchmarks/bench.py); ratios compare "
-        "measurements taken in the same run. Rerun with `make bench` (S and M) or "
-        "`make bench PRESETS=\"S M L\"`.",
+        "Every number below comes from that command (benchmarks/bench.py); ratios compare "
+        "measurements taken in the same run of the same preset. Rerun with `make bench` (S and M) or "
+        "`make bench PRESETS=\"S M L\"`"
+        + (" (presets measured in separate runs were put together with `--report-from`)." if len(runs) > 1 else "."),
         "",
     ]
     for r in results:
@@ -551,12 +566,23 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=REPO / ".ew" / "bench")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     ap.add_argument("--keep", action="store_true", help="keep each preset's folder (landing, DuckDB files)")
+    ap.add_argument("--report-from", nargs="+", type=Path, metavar="JSON",
+                    help="measure nothing: write --out from the results of earlier runs (their .json files); "
+                         "a preset in a later file replaces the same preset of an earlier one")
     a = ap.parse_args()
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    if a.report_from:
+        merged: dict[str, dict] = {}
+        for path in a.report_from:
+            for r in json.loads(path.read_text()):
+                merged[r["preset"]] = r
+        order = list(PRESETS)
+        print(report(sorted(merged.values(), key=lambda r: order.index(r["preset"])), a.out, started))
+        return
     results = []
     for preset in a.presets:
         t0 = time.perf_counter()
-        results.append(bench_preset(preset, a.dir.resolve()))
+        results.append(bench_preset(preset, a.dir.resolve()) | {"measured_at": started})
         print(f"== preset {preset}: {time.perf_counter() - t0:,.0f} s in all", flush=True)
         if not a.keep:
             shutil.rmtree(a.dir.resolve() / preset, ignore_errors=True)

@@ -1,0 +1,68 @@
+"""The `make bench` harness (benchmarks/bench.py) itself: a peer killed by the kernel is reported as killed,
+not as a crash of the benchmark, and presets measured in separate runs can be put into one report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import bench  # noqa: E402
+
+
+def test_killed_child_is_reported_with_signal_and_rss(tmp_path):
+    # the child grows to ~200 MB, then dies by SIGKILL as the kernel's OOM killer would kill it
+    child = ("import os, signal; b = bytearray(200 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
+             "os.kill(os.getpid(), signal.SIGKILL)")
+    with pytest.raises(RuntimeError) as err:
+        bench.run_measured([sys.executable, "-c", child], {}, tmp_path / "child.log")
+    first = str(err.value).splitlines()[0]
+    assert "killed by SIGKILL" in first, first
+    rss = float(first.split(" at ")[1].split(" GB")[0])
+    assert 0.15 <= rss <= 1.0, first  # the 200 MB it touched, read from the child's own rusage
+
+
+def test_peer_offers_itself_to_the_oom_killer(tmp_path):
+    # the preexec hook runs in the child: the child's own oom_score_adj must read 1000
+    seen = tmp_path / "adj"
+    code = f"from pathlib import Path; Path({str(seen)!r}).write_text(Path('/proc/self/oom_score_adj').read_text())"
+    bench.run_measured([sys.executable, "-c", code], {}, tmp_path / "c.log",
+                       preexec_fn=lambda: Path("/proc/self/oom_score_adj").write_text("1000"))
+    assert seen.read_text().strip() == "1000"
+
+
+def _result(preset: str, at: str, full_s: float) -> dict:
+    """A minimal result of bench_preset, as its .json holds it (numbers invented; only the report is tested)."""
+    ingest = {"jsonl": {"rows": 10, "bytes": 1000, "rows_per_s": 5.0}}
+    layers = dict.fromkeys(("raw", "staging", "intermediate", "marts", "checks", "publish", "docs"), 1.0)
+    return {"preset": preset, "measured_at": at, "rows": {"events": 10}, "landing_bytes": 1000, "generate_s": 1.0,
+            "generate_rss_gb": 0.1, "ingest": ingest, "full_s": full_s, "layers": layers | {"steps_total": 7.0},
+            "incremental_s": 2.0, "incremental_dates_rebuilt": 1, "dates_total": 3, "full_rss_gb": 0.5,
+            "incremental_rss_gb": 0.4, "floor": {"seconds": 2.0, "rows": 10}, "ours_metric_marts_s": 5.0,
+            "pandas": {"error": "killed by SIGKILL after 60 s at 21.0 GB RSS", "match": False},
+            "lifetimes": {"customers": 5, "ours_seconds": 0.5, "lifetimes_seconds": 1.0, "max_rel_diff": 1e-7}}
+
+
+def test_report_from_merges_runs_later_replacing_earlier(tmp_path):
+    first = tmp_path / "sm.json"
+    first.write_text(json.dumps([_result("S", "2026-01-01 10:00", 11.0), _result("M", "2026-01-01 10:00", 22.0)]))
+    second = tmp_path / "l.json"
+    second.write_text(json.dumps([_result("L", "2026-01-02 09:00", 33.0), _result("S", "2026-01-02 09:00", 44.0)]))
+    out = tmp_path / "report.md"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--report-from", str(first), str(second),
+                    "--out", str(out)], check=True, capture_output=True, cwd=REPO)
+    text = out.read_text()
+    assert "M on 2026-01-01 10:00 UTC" in text and "S and L on 2026-01-02 09:00 UTC" in text, text[:400]
+    assert [line for line in text.splitlines() if line.startswith("## Preset")] == \
+        ["## Preset S", "## Preset M", "## Preset L"]
+    s_part = text.split("## Preset S")[1].split("## Preset M")[0]
+    assert "**44.0 s**" in s_part and "**11.0 s**" not in s_part  # the later S replaced the earlier
+    assert "| full build / floor (<= 8x) | 16.5x |" in text.split("## Preset L")[1]  # 33 / 2
+    assert "failed: killed by SIGKILL" in text
+    assert [r["preset"] for r in json.loads(out.with_suffix(".json").read_text())] == ["S", "M", "L"]
