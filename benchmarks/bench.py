@@ -351,6 +351,8 @@ def bench_preset(preset: str, root: Path) -> dict:
     res["full_s"], res["full_rss_gb"] = run_measured([str(BIN / "ecomwh"), "run", "--full-refresh"], env, full_log,
                                                      res["full_rss_peaks"])
     res["layers"] = layers(full_log, home)
+    res["full_steps"] = step_times(full_log)
+    res["full_breakdown"] = refresh_breakdown(res["full_steps"], home)
     res["rows"] = raw_counts(home / "warehouse.duckdb")
     res["ingest"] = ingest_rates(home / "warehouse.duckdb", step_times(full_log))
 
@@ -507,6 +509,11 @@ def report(results: list[dict], out: Path, started: str) -> str:
               ("raw", "staging", "intermediate", "marts", "checks", "publish", "docs")),
             f"| &nbsp;&nbsp;Dagster, process start-up and between steps | "
             f"{fmt_s(r['full_s'] - lay['steps_total'])} |",
+            *(["| &nbsp;&nbsp;slowest steps of the full build | " + "; ".join(
+                f"{k} {fmt_s(v)}" for k, v in sorted(r["full_steps"].items(), key=lambda kv: -kv[1])[:6]) + " |",
+               "| &nbsp;&nbsp;slowest dbt nodes of the full build | "
+               + "; ".join(f"{k} {v:.1f} s" for k, v in r["full_breakdown"]["dbt_slowest"].items()) + " |"]
+              if r.get("full_breakdown") else []),
             f"| **one-day incremental refresh**, landing to published copy (`ecomwh run`, whole command) | "
             f"**{fmt_s(r['incremental_s'])}** ({r['incremental_dates_rebuilt']} of {r['dates_total']} "
             "event dates rebuilt) |",
