@@ -1,0 +1,209 @@
+"""Where a full build's time goes per row, measured on the demo's real rows scaled up (docs/performance.md).
+
+    .venv/bin/python benchmarks/profile_costs.py [--dir .ew/profile] [--file-rows 240000] [--table-rows 88000000]
+
+The preset L full build spends 52 min in raw ingest and 45 min in checks (docs/benchmarks.md), and
+L takes two hours to run. This takes ~10 minutes and splits the two big costs into per-row parts:
+
+1. ingest of one events file of ~`--file-rows` rows (an L daily file holds ~241k: 88M events over
+   365 days), built by concatenating the demo's biggest daily event files: reading and hashing,
+   parsing the JSON lines in Python, building the Arrow table, the contract's validation SQL, and
+   the whole `load_file` (parse, validate, insert, ledger) into a fresh DuckDB file;
+2. the raw_events Great Expectations check on a first load: the demo's raw.events (one generated
+   world, ingested) is copied with replica-unique event ids, loads and files until it holds
+   ~`--table-rows` rows, then batches of EW_GE_BATCH_ROWS are planned as the check plans them and a
+   few are fetched and validated, with the fetch split into its two parts: the batch's own rows
+   and the count of each of its event ids over the whole table (the suite's `_event_id_rows`).
+
+Runs in one process, one step after another (no Dagster, no other load), so it is the cost of the
+work itself; the benchmark's numbers add Dagster, process start-up and whatever else the machine
+was doing. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import duckdb  # noqa: E402
+
+from dagster_project.defs.quality.checks import fetch_frame, render_query  # noqa: E402
+from dagster_project.lib import ingest, landing  # noqa: E402
+from dagster_project.lib.quality import QualityRunner, load_suite_file, plan_scope  # noqa: E402
+
+TZ = "Asia/Shanghai"
+
+
+def generate(home: Path) -> Path:
+    land = home / "landing"
+    if not (land / "events").is_dir():
+        subprocess.run([sys.executable, "-m", "dagster_project.lib.generator", str(land), "--customers", "20000",
+                        "--days", "180", "--truth", str(home / "truth.json")],
+                       check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    return land
+
+
+def one_big_file(land: Path, home: Path, rows: int) -> Path:
+    """The demo's biggest daily event files, concatenated into one file of at least `rows` lines
+    (event ids repeat across days only where the generator planted redeliveries)."""
+    out = home / "one" / "events" / "events_20991231.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with out.open("wb") as f:
+        for p in sorted((land / "events").glob("*.jsonl"), key=lambda p: -p.stat().st_size):
+            data = p.read_bytes()
+            f.write(data if data.endswith(b"\n") else data + b"\n")
+            n += data.count(b"\n")
+            if n >= rows:
+                break
+    return out
+
+
+def profile_ingest(path: Path, home: Path) -> list[tuple[str, str]]:
+    lf = landing.parse_file_name(path)
+    src = ingest.SOURCES[lf.source]
+    db = home / "ingest.duckdb"
+    best: dict[str, float] = {}
+    n = 0
+    for _ in range(2):  # the first pass warms imports and allocators; keep each part's faster pass
+        t = time.perf_counter()
+        raw = path.read_bytes()
+        landing.content_hash(raw)
+        parts = {"read and hash": time.perf_counter() - t}
+        t = time.perf_counter()
+        parsed = landing.parse(lf, landing.decompress(lf, raw))
+        parts["parse (Python, per line)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        table = ingest._landed_table(parsed)
+        parts["Arrow table"] = time.perf_counter() - t
+        db.unlink(missing_ok=True)
+        with duckdb.connect(str(db)) as con:
+            ingest.ensure_raw_schema(con)
+            con.register("landed", table)
+            t = time.perf_counter()
+            con.execute(f"create temp table checked as {ingest.validation_sql(src, TZ)}")
+            parts["contract validation SQL"] = time.perf_counter() - t
+        db.unlink(missing_ok=True)
+        with duckdb.connect(str(db)) as con:
+            con.execute("set TimeZone = 'UTC'")
+            ingest.ensure_raw_schema(con)
+            t = time.perf_counter()
+            res = ingest.load_file(con, lf, tz=TZ)
+            parts["whole load_file (all of the above, insert, ledger)"] = time.perf_counter() - t
+        n = parsed.n_rows
+        for k, v in parts.items():
+            best[k] = min(best.get(k, v), v)
+        del parsed, table
+    db.unlink(missing_ok=True)
+    rows = [(f"ingest, one events file of {n:,} rows ({res.rows_loaded:,} loaded, "
+             f"{res.rows_quarantined:,} quarantined): {k}", f"{v * 1e6 / n:.2f} us/row ({v:.2f} s)")
+            for k, v in best.items()]
+    total = best["whole load_file (all of the above, insert, ledger)"]
+    rows.append(("ingest rows/s of that file, in one process", f"{n / total:,.0f}"))
+    return rows
+
+
+def scaled_events(land: Path, home: Path, table_rows: int) -> tuple[Path, int]:
+    """raw.events of the demo, ingested, then copied with replica-unique ids up to `table_rows`."""
+    demo = home / "demo.duckdb"
+    if not demo.exists():
+        ingest.ingest_source(demo, land, "events", tz=TZ, lock_path=home / "demo.lock")
+    big = home / "events_scaled.duckdb"
+    big.unlink(missing_ok=True)
+    with duckdb.connect(str(big)) as con:
+        con.execute(f"attach '{demo}' as d (read_only)")
+        base = con.execute("select count(*) from d.raw.events").fetchone()[0]
+        copies = max(1, round(table_rows / base))
+        cols = [r[0] for r in con.execute("describe d.raw.events").fetchall()]
+        renamed = {"event_id": "event_id || '_r{r}'", "_load_id": "_load_id || '_r{r}'", "_file": "_file || '_r{r}'"}
+        con.execute("create schema raw")
+        con.execute("create table raw.events as select * from d.raw.events where false")
+        for r in range(copies):
+            sel = ", ".join(f"{renamed[c].format(r=r)} as {c}" if c in renamed else c for c in cols)
+            con.execute(f"insert into raw.events select {sel} from d.raw.events order by _load_id, _row")
+        total = con.execute("select count(*) from raw.events").fetchone()[0]
+    return big, total
+
+
+def profile_ge(db: Path, total: int, home: Path, which: int) -> list[tuple[str, str]]:
+    suite = load_suite_file(REPO / "expectations" / "raw_events.json")
+    runner = QualityRunner(home / "gx", build_docs=False)
+    with duckdb.connect(str(db), read_only=True) as con:
+        plan = plan_scope(con, "events", {})
+    n_batches = len(plan.batches)
+    sizes = [sum(plan.loads[i].rows for i in b.loads) for b in plan.batches]
+    full = [i for i, n in enumerate(sizes) if n >= max(sizes) / 2]  # a short last batch would flatter the mean
+    picks = sorted({full[0], full[len(full) // 2], full[-1]})[:which]
+    rows, sums = [], {"own": 0.0, "count": 0.0, "fetch": 0.0, "validate": 0.0, "rows": 0}
+    for i in picks:
+        batch = plan.batches[i]
+        with duckdb.connect(str(db), read_only=True) as con:
+            t = time.perf_counter()
+            con.execute(f"select count(*), sum(length(properties)) from {batch.new_rows()}").fetchall()
+            own = time.perf_counter() - t
+            t = time.perf_counter()
+            con.execute(f"with n as (select event_id from {batch.new_rows()}) select count(*) from ("
+                        "select event_id, count(*) from raw.events where event_id in (select event_id from n) "
+                        "group by 1)").fetchall()
+            count = time.perf_counter() - t
+            t = time.perf_counter()
+            df = fetch_frame(con, render_query(suite, batch))
+            fetch = time.perf_counter() - t
+        t = time.perf_counter()
+        outcome = runner.validate(suite, df)
+        validate = time.perf_counter() - t
+        for k, v in (("own", own), ("count", count), ("fetch", fetch), ("validate", validate), ("rows", len(df))):
+            sums[k] += v
+        rows.append((f"GE raw_events, batch {i + 1} of {n_batches} ({len(df):,} rows) over a {total:,}-row table",
+                     f"fetch {fetch:.1f} s (its rows alone {own:.1f} s, their ids counted over the whole table "
+                     f"{count:.1f} s); validate {validate:.1f} s ({validate * 1e6 / len(df):.1f} us/row); "
+                     f"{len(outcome.failed)} expectations failed"))
+        del df
+    k = len(picks)
+    per_batch = (sums["fetch"] + sums["validate"]) / k
+    per_row = (sums["fetch"] - sums["count"] + sums["validate"]) / sums["rows"]
+    rows.append((f"GE raw_events, first load of all {total:,} rows in {n_batches} batches "
+                 f"(full batches {per_batch:.1f} s each)",
+                 f"~{total * per_row + n_batches * sums['count'] / k:,.0f} s: {per_row * 1e6:.1f} us/row for "
+                 f"fetching and validating, plus ~{n_batches * sums['count'] / k:,.0f} s counting each batch's "
+                 "ids over the whole table"))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", type=Path, default=REPO / ".ew" / "profile")
+    ap.add_argument("--file-rows", type=int, default=240_000)
+    ap.add_argument("--table-rows", type=int, default=88_000_000)
+    ap.add_argument("--batches", type=int, default=3, help="GE batches to time (first, middle, last)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files under --dir")
+    a = ap.parse_args()
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    home = a.dir.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    land = generate(home)
+    rows = profile_ingest(one_big_file(land, home, a.file_rows), home)
+    t = time.perf_counter()
+    db, total = scaled_events(land, home, a.table_rows)
+    rows.append((f"building the {total:,}-row raw.events for the GE part", f"{time.perf_counter() - t:.0f} s"))
+    rows += profile_ge(db, total, home, a.batches)
+    print("| measure | value |\n|---|---|")
+    for k, v in rows:
+        print(f"| {k} | {v} |")
+    print(f"\n(profile_costs.py took {time.perf_counter() - started:.0f} s in all)")
+    if not a.keep:
+        shutil.rmtree(home)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
