@@ -1,6 +1,7 @@
 """Where a full build's time goes per row, measured on the demo's real rows scaled up (docs/performance.md).
 
     .venv/bin/python benchmarks/profile_costs.py [--dir .ew/profile] [--file-rows 240000] [--table-rows 88000000]
+                                                 [--only ingest|ge] [--keep]
 
 The preset L full build spends 52 min in raw ingest and 45 min in checks (docs/benchmarks.md), and
 L takes two hours to run. This takes ~10 minutes and splits the two big costs into per-row parts:
@@ -185,17 +186,19 @@ def main() -> int:
     ap.add_argument("--table-rows", type=int, default=88_000_000)
     ap.add_argument("--batches", type=int, default=3, help="GE batches to time (first, middle, last)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files under --dir")
+    ap.add_argument("--only", choices=("ingest", "ge"), help="profile one part (e.g. to A/B a change)")
     a = ap.parse_args()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     home = a.dir.resolve()
     home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     land = generate(home)
-    rows = profile_ingest(one_big_file(land, home, a.file_rows), home)
-    t = time.perf_counter()
-    db, total = scaled_events(land, home, a.table_rows)
-    rows.append((f"building the {total:,}-row raw.events for the GE part", f"{time.perf_counter() - t:.0f} s"))
-    rows += profile_ge(db, total, home, a.batches)
+    rows = profile_ingest(one_big_file(land, home, a.file_rows), home) if a.only != "ge" else []
+    if a.only != "ingest":
+        t = time.perf_counter()
+        db, total = scaled_events(land, home, a.table_rows)
+        rows.append((f"building the {total:,}-row raw.events for the GE part", f"{time.perf_counter() - t:.0f} s"))
+        rows += profile_ge(db, total, home, a.batches)
     print("| measure | value |\n|---|---|")
     for k, v in rows:
         print(f"| {k} | {v} |")
