@@ -175,6 +175,20 @@ def _make_logger(handler: logging.Handler, quiet: bool) -> logging.Logger:
     return log
 
 
+def _render_quality_docs(settings: Settings) -> None:
+    """A run that failed before its serving/ge_data_docs step leaves its validations' Data Docs
+    queued (critical failures render at once): render them, so every result of the run can be read."""
+    from dagster_project.lib.quality import QualityRunner
+
+    try:
+        runner = QualityRunner(settings.home / "gx")
+        if runner.docs_pending():
+            n = runner.render_docs()
+            print(f"  GE Data Docs of the run's {n} other validations: {runner.docs_index}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - the run already failed; say why the docs did not follow
+        print(f"  GE Data Docs not rendered: {exc!r}", file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = prepare_environment()
     if not any(settings.landing_dir.iterdir()):
@@ -191,6 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"ecomwh run: FAILED after {took:.1f} s (full log: {log_path})", file=sys.stderr)
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
+        _render_quality_docs(settings)
         return 1
     print(f"ecomwh run: done in {took:.1f} s; see `ecomwh status` (full log: {log_path})", flush=True)
     return 0

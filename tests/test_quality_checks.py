@@ -32,10 +32,11 @@ def _suite(tmp_path, severity: str):
     return d
 
 
-def _run(ew_home, suites_dir):
+def _run(ew_home, suites_dir, build_docs: bool = False, with_docs_asset: bool = False):
     from dagster_project.defs.ingest.assets import raw_assets
     from dagster_project.defs.quality.checks import QualityResource, build_suite_checks
     from dagster_project.defs.resources import warehouse_resource
+    from dagster_project.defs.serving.assets import ge_data_docs
 
     landing = ew_home.landing_dir / "campaigns"
     landing.mkdir(parents=True, exist_ok=True)
@@ -47,14 +48,16 @@ def _run(ew_home, suites_dir):
         return None
 
     defs = dg.Definitions(
-        assets=[raw_campaigns, campaign_report],
+        assets=[raw_campaigns, campaign_report] + ([ge_data_docs] if with_docs_asset else []),
         asset_checks=build_suite_checks(suites_dir),
         resources={"warehouse": warehouse_resource(),
-                   "quality": QualityResource(home=str(ew_home.home), build_docs=False)},
+                   "quality": QualityResource(home=str(ew_home.home), build_docs=build_docs)},
         jobs=[dg.define_asset_job("j", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor)],
     )
     result = defs.resolve_job_def("j").execute_in_process(raise_on_error=False)
     materialized = {tuple(e.asset_key.path) for e in result.get_asset_materialization_events()}
+    _run.metadata = {tuple(e.asset_key.path): e.materialization.metadata
+                     for e in result.get_asset_materialization_events()}
     (evaluation,) = [e.event_specific_data for e in result.all_events
                      if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     return materialized, evaluation
@@ -78,6 +81,89 @@ def test_warning_failure_does_not_block(ew_home, tmp_path):
     assert ("campaign_report",) in materialized
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN
     assert ev.metadata["failed_warning"].value == 1
+
+
+def _docs_site(ew_home):
+    return ew_home.home / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+
+def _spy_on_check_rendering(monkeypatch) -> list[str]:
+    """Record the checks' own Data Docs renderings (they still render)."""
+    from dagster_project.defs.quality import checks
+
+    calls, real = [], checks.render_docs_now
+    monkeypatch.setattr(checks, "render_docs_now", lambda runner, log: (calls.append("check"), real(runner, log)))
+    return calls
+
+
+def test_data_docs_are_rendered_once_by_the_runs_docs_step(ew_home, tmp_path, monkeypatch):
+    calls = _spy_on_check_rendering(monkeypatch)
+    materialized, ev = _run(ew_home, _suite(tmp_path, "warning"), build_docs=True, with_docs_asset=True)
+    assert not ev.passed  # a warning: the run goes on to its docs step
+    assert calls == []  # the check queued its result and rendered nothing
+    assert ("serving", "ge_data_docs") in materialized
+    assert _run.metadata[("serving", "ge_data_docs")]["results_rendered"].value == 1
+    assert not (ew_home.home / "gx" / "docs_pending.jsonl").exists()
+    assert list((_docs_site(ew_home) / "validations" / "budget_cap").rglob("*.html"))
+    assert ev.metadata["data_docs"].value == str(_docs_site(ew_home) / "index.html")
+
+
+def test_a_run_without_the_docs_step_renders_at_the_check(ew_home, tmp_path, monkeypatch):
+    calls = _spy_on_check_rendering(monkeypatch)
+    materialized, _ = _run(ew_home, _suite(tmp_path, "warning"), build_docs=True)
+    assert calls == ["check"]
+    assert not (ew_home.home / "gx" / "docs_pending.jsonl").exists()
+    assert list((_docs_site(ew_home) / "validations" / "budget_cap").rglob("*.html"))
+
+
+def test_a_blocking_failure_renders_its_evidence_at_once(ew_home, tmp_path, monkeypatch):
+    calls = _spy_on_check_rendering(monkeypatch)
+    materialized, ev = _run(ew_home, _suite(tmp_path, "critical"), build_docs=True, with_docs_asset=True)
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
+    assert ("serving", "ge_data_docs") not in materialized  # stopped by the failed check
+    assert calls == ["check"]
+    assert list((_docs_site(ew_home) / "validations" / "budget_cap").rglob("*.html"))
+
+
+def test_render_docs_renders_the_queue_in_one_call_and_empties_it(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from dagster_project.lib.quality import QualityRunner, SuiteFile
+
+    runner = QualityRunner(tmp_path / "gx")
+    for name in ("s1", "s2"):
+        raw = {"name": name, "meta": {"ew": {"asset": ["x"], "query": "x"}},
+               "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}]}
+        runner.validate(SuiteFile(name, ("x",), "x", "", raw), pd.DataFrame({"a": [1, 2]}))
+    site = tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert runner.docs_pending() == 2 and not site.exists()
+    with open(tmp_path / "gx" / "docs_pending.jsonl", "a") as f:
+        f.write('{"result": ["trunc\n')  # a write cut short
+    builds = []
+    real = runner.context.build_data_docs
+    monkeypatch.setattr(runner.context, "build_data_docs", lambda **kw: (builds.append(kw), real(**kw))[1])
+    with pytest.warns(UserWarning, match="unreadable entry dropped"):
+        assert runner.render_docs() == 2
+    assert len(builds) == 1
+    assert {p.relative_to(site / "validations").parts[0] for p in (site / "validations").rglob("*.html")} == {"s1", "s2"}
+    assert (site / "index.html").exists()
+    assert runner.docs_pending() == 0 and runner.render_docs() == 0 and len(builds) == 1
+
+
+def test_a_failed_ecomwh_run_renders_the_docs_its_checks_queued(ew_home):
+    import pandas as pd
+
+    from dagster_project import cli
+    from dagster_project.lib.quality import QualityRunner, SuiteFile
+
+    runner = QualityRunner(ew_home.home / "gx")
+    raw = {"name": "left", "meta": {"ew": {"asset": ["x"], "query": "x"}},
+           "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}]}
+    runner.validate(SuiteFile("left", ("x",), "x", "", raw), pd.DataFrame({"a": [1]}))
+    assert runner.docs_pending() == 1
+    cli._render_quality_docs(ew_home)
+    assert runner.docs_pending() == 0
+    assert list((_docs_site(ew_home) / "validations" / "left").rglob("*.html"))
 
 
 def test_every_suite_file_is_a_check_on_an_existing_asset(ew_home):
