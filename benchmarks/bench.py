@@ -39,10 +39,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import duckdb  # noqa: E402
 
+from dagster_project.defs.quality.checks import GE_DOCS_STEP  # noqa: E402  (counted with the GE suites)
 from dagster_project.lib.landing import FILE_NAME_RE  # noqa: E402
 
 PEERS = REPO / "benchmarks" / "peers.py"  # the pandas peer
-GE_DOCS_STEP = "serving__ge_data_docs"  # renders the run's GE Data Docs: counted with the GE suites
 
 
 def pandas_peer(db: Path, log: Path) -> dict:
@@ -237,8 +237,8 @@ def dbt_layer_shares(home: Path) -> dict[str, float]:
     return sums
 
 
-def layers(run_log: Path, home: Path) -> dict[str, float]:
-    took = step_times(run_log)
+def layers(took: dict[str, float], home: Path) -> dict[str, float]:
+    """Time per layer of a full build from its step times (step_times) and dbt's run_results.json."""
     dbt_wall = took.get("dbt_models", 0.0)
     shares = dbt_layer_shares(home)
     total_share = sum(shares.values()) or 1.0
@@ -352,11 +352,11 @@ def bench_preset(preset: str, root: Path) -> dict:
     res["full_rss_peaks"] = []
     res["full_s"], res["full_rss_gb"] = run_measured([str(BIN / "ecomwh"), "run", "--full-refresh"], env, full_log,
                                                      res["full_rss_peaks"])
-    res["layers"] = layers(full_log, home)
     res["full_steps"] = step_times(full_log)
+    res["layers"] = layers(res["full_steps"], home)
     res["full_breakdown"] = refresh_breakdown(res["full_steps"], home)
     res["rows"] = raw_counts(home / "warehouse.duckdb")
-    res["ingest"] = ingest_rates(home / "warehouse.duckdb", step_times(full_log))
+    res["ingest"] = ingest_rates(home / "warehouse.duckdb", res["full_steps"])
 
     print(f"== preset {preset}: one-day incremental refresh", flush=True)
     for f in (home / "held_back").rglob("*"):

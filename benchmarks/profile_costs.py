@@ -26,14 +26,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+import bench  # noqa: E402
 import duckdb  # noqa: E402
 
 from dagster_project.defs.quality.checks import fetch_frame, render_query  # noqa: E402
@@ -44,11 +45,10 @@ TZ = "Asia/Shanghai"
 
 
 def generate(home: Path) -> Path:
+    """The demo's landing folder (make bench's preset S), generated once under `home`."""
     land = home / "landing"
     if not (land / "events").is_dir():
-        subprocess.run([sys.executable, "-m", "dagster_project.lib.generator", str(land), "--customers", "20000",
-                        "--days", "180", "--truth", str(home / "truth.json")],
-                       check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+        bench.generate_landing("S", home, bench.env_for(home))
     return land
 
 

@@ -178,12 +178,11 @@ def _make_logger(handler: logging.Handler, quiet: bool) -> logging.Logger:
 def _render_quality_docs(settings: Settings) -> None:
     """A run that failed before its serving/ge_data_docs step leaves its validations' Data Docs
     queued (critical failures render at once): render them, so every result of the run can be read."""
-    from dagster_project.lib.quality import QualityRunner
+    from dagster_project.defs.quality.checks import QualityResource
 
     try:
-        runner = QualityRunner(settings.home / "gx")
-        if runner.docs_pending():
-            n = runner.render_docs()
+        runner = QualityResource(home=str(settings.home)).runner  # the runner the run's checks used
+        if n := runner.render_docs():
             print(f"  GE Data Docs of the run's {n} other validations: {runner.docs_index}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - the run already failed; say why the docs did not follow
         print(f"  GE Data Docs not rendered: {exc!r}", file=sys.stderr)

@@ -331,13 +331,10 @@ class QualityRunner:
         with self._docs_lock(), open(self._docs_queue, "a") as f:
             f.write(line + "\n")
 
-    def docs_pending(self) -> int:
-        with self._docs_lock():
-            return len(self._docs_queue.read_text().splitlines()) if self._docs_queue.exists() else 0
-
     def render_docs(self) -> int:
         """Render the Data Docs pages of every queued validation result and the index, in one GE call;
-        the queue is emptied only after that call succeeds. Returns how many results were rendered.
+        the queue is emptied only after that call succeeds. Returns how many results were rendered; with
+        nothing queued it returns 0 without creating the GE context.
         A line that cannot be read back (a truncated write) is dropped with a warning: its result is
         still in GE's store, only its page is missing."""
         from great_expectations.data_context.types.resource_identifiers import (

@@ -28,7 +28,7 @@ _runners: dict[Path, QualityRunner] = {}
 
 # The asset that renders the run's GE Data Docs once, after every check (defs/serving/assets.py).
 GE_DOCS_KEY = dg.AssetKey(["serving", "ge_data_docs"])
-GE_DOCS_STEP = "serving__ge_data_docs"
+GE_DOCS_STEP = GE_DOCS_KEY.to_python_identifier()  # its step key in the pipeline job
 
 
 def renders_docs_later(context) -> bool:
