@@ -264,6 +264,15 @@ def load_team_file(path: Path) -> list[LoadedRule]:
 
 def load_rules(directory: Path = RULES_DIR) -> list[LoadedRule]:
     """Every team file (*.yml, *.yaml) in `directory`; all files' problems are reported together."""
+    rules, problems = collect_rules(directory)
+    if problems:
+        raise RuleFileError(problems)
+    return rules
+
+
+def collect_rules(directory: Path = RULES_DIR) -> tuple[list[LoadedRule], list[str]]:
+    """The rules of every valid team file, and the problems of the others: one team's typo must not
+    silence another team's alerts."""
     rules, problems, owners = [], [], {}
     for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
         try:
@@ -279,6 +288,4 @@ def load_rules(directory: Path = RULES_DIR) -> list[LoadedRule]:
             owners[r.team] = path
         else:
             rules.extend(loaded)
-    if problems:
-        raise RuleFileError(problems)
-    return rules
+    return rules, problems

@@ -57,7 +57,7 @@ def fetch_series(con: duckdb.DuckDBPyConnection, loaded: LoadedRule) -> pl.DataF
     sql = (f"select cast({m.date} as date) as metric_date{by}, {select} from {SCHEMA}.{m.table} "
            f"where {m.date} is not null" + "".join(f" and {c}" for c in conditions)
            + " group by all order by 1")
-    frame = pl.from_arrow(con.execute(sql, params).to_arrow_table())
+    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
     dims = (pl.concat_str([pl.lit(f"{c}=") + pl.col(c).fill_null("(null)") for c in m.by], separator=", ")
             if m.by else pl.lit(""))
     frame = frame.with_columns(dims.alias("dims")) if frame.height else pl.DataFrame(schema=SERIES_SCHEMA)
@@ -83,5 +83,5 @@ def fetch_calendar(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
 
     if "date_day" not in table_columns(con, "dim_date"):
         return None
-    return pl.from_arrow(con.execute(
+    return pl.from_arrow(con.sql(
         f"select {', '.join(CALENDAR_COLUMNS)} from {SCHEMA}.dim_date").to_arrow_table())
