@@ -43,12 +43,14 @@ def describe_failed_run(instance, run_id: str) -> FailedRun:
     texts = []
     for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         err = rec.dagster_event.event_specific_data.error
-        message = (err.message or "").strip() if err else ""
-        while err is not None and err.cause is not None:
+        messages = []
+        while err is not None:
+            messages.append((err.message or "").strip())
             err = err.cause
-            message += "\n" + (err.message or "")
-        texts.append(message)
-        out.steps.append((rec.dagster_event.step_key, message.splitlines()[0] if message else "failed"))
+        texts += messages
+        # the root cause says what went wrong; Dagster's wrappers only say where
+        root = next((m for m in reversed(messages) if m), "failed")
+        out.steps.append((rec.dagster_event.step_key, root.splitlines()[-1]))
     for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         ev = rec.dagster_event.event_specific_data
         if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR:
