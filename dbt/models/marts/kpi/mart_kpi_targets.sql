@@ -1,9 +1,10 @@
 -- KPI targets (目标) against actuals, per target and calendar month. Targets are the kpi_targets seed
 -- (what operations teams edit); each metric with an actual_source is computed here from its mart, over
 -- the month: repurchase by first-purchase month (the cohort's 30-day rate), D1/D30 retention over the
--- month's registration dates observed so far, tracking coverage weighted by the paid orders checked,
--- and the order-to-behaviour lag as the worst daily p95 (a target "<= 8 h" is missed by any day over it).
--- A target whose metric no mart measures yet keeps its rows with status 'no_actual_yet'.
+-- month's registration dates observed so far. A target whose metric no dbt mart measures keeps its rows
+-- with status 'no_actual_yet': member repurchase (no member marts yet), and tracking coverage and the
+-- order-to-behaviour lag, whose daily values are in mart_data_quality, a Python asset built after dbt
+-- (reading it here would make dbt wait for an asset that waits for dbt; docs/alerts.md).
 with
 
 targets as (
@@ -27,12 +28,6 @@ repurchase_cohorts as (
 activity_retention as (
 
     select * from {{ ref('mart_activity_retention') }}
-
-),
-
-data_quality as (
-
-    select * from {{ source('quality', 'mart_data_quality') }}
 
 ),
 
@@ -91,51 +86,11 @@ retention_actuals as (
 
 ),
 
-quality_by_month as (
-
-    select
-        data_quality.check_name,
-        cast({{ dbt.date_trunc('month', 'data_quality.check_date') }} as date) as period_start,
-        sum(data_quality.value * data_quality.rows_checked) as weighted_value,
-        sum(data_quality.rows_checked) as rows_checked,
-        max(data_quality.value) as max_value,
-        max(data_quality.check_date) as last_check_date
-    from data_quality
-    where data_quality.check_name in ('tracking_coverage', 'payment_event_lag_p95')
-        and data_quality.source = 'events'
-    group by
-        data_quality.check_name,
-        cast({{ dbt.date_trunc('month', 'data_quality.check_date') }} as date)
-
-),
-
-quality_actuals as (
-
-    select
-        case
-            when quality_by_month.check_name = 'tracking_coverage' then 'tracking_coverage'
-            else 'order_behaviour_lag_hours'
-        end as metric,
-        quality_by_month.period_start,
-        case
-            when quality_by_month.check_name = 'tracking_coverage'
-                then {{ safe_share('quality_by_month.weighted_value', 'quality_by_month.rows_checked') }}
-            else quality_by_month.max_value / 60.0
-        end as actual_value,
-        quality_by_month.last_check_date >= months.month_end as is_final
-    from quality_by_month
-    inner join months
-        on quality_by_month.period_start = months.month_start
-
-),
-
 actuals as (
 
     select * from repurchase_actuals
     union all
     select * from retention_actuals
-    union all
-    select * from quality_actuals
 
 ),
 
