@@ -205,6 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
         _render_quality_docs(settings)
+        from dagster_project.lib.alerts.pipeline import notify_last_failed_run
+        notify_last_failed_run()
         return 1
     print(f"ecomwh run: done in {took:.1f} s; see `ecomwh status` (full log: {log_path})", flush=True)
     return 0
@@ -456,7 +458,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop_all(settings)
     started = time.perf_counter()
     # A service already on a port would answer our readiness checks in place of ours.
-    wanted = {"Dagster": args.dagster_port, "dbt docs": args.docs_port}
+    from dagster_project.lib import metrics_exporter
+
+    wanted = {"Dagster": args.dagster_port, "dbt docs": args.docs_port, "metrics": metrics_exporter.port()}
     if not args.no_superset:
         wanted["Superset"] = args.superset_port
     busy = [f"{name} port {port}" for name, port in wanted.items() if _port_in_use(port)]
@@ -472,6 +476,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         dagster = start_dagster(settings, args.dagster_port)
         superset_timings = None if args.no_superset else start_superset(settings, args.superset_port)
         docs = start_docs_server(settings, args.docs_port)
+        metrics_port = metrics_exporter.start(settings, _spawn)
         wait_dagster(settings, dagster, args.dagster_port)
     except (RuntimeError, OSError) as exc:
         print(f"ecomwh serve: {exc}", file=sys.stderr)
@@ -491,6 +496,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  (passwords generated once, kept in {settings.home / 'superset' / 'credentials.json'})")
     if docs is not None:
         print(f"dbt docs     http://127.0.0.1:{args.docs_port}")
+    print(f"Prometheus   http://127.0.0.1:{metrics_port}/metrics")
     print(f"SQL shell    ecomwh sql   (read-only, on {settings.serving_path})")
     print(f"State folder {settings.home}")
     if args.detach:

@@ -95,3 +95,41 @@ def export_env(settings: Settings) -> dict[str, str]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
     }
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Alert delivery (docs/alerts.md): destinations are apprise URLs, from the environment only."""
+
+    urls: tuple[str, ...]           # EW_ALERT_URLS: every team's messages, unless the team has its own
+    team_urls: dict[str, tuple[str, ...]]   # EW_ALERT_URLS_<TEAM>
+    quiet_hours: str | None         # EW_ALERT_QUIET_HOURS, e.g. 22:00-08:00 (business time)
+    language: str | None            # EW_ALERT_LANGUAGE (zh / en) overrides each team file's language
+    public_url: str                 # EW_PUBLIC_URL: where readers open Superset (links in messages)
+    timezone: str
+    deadline: str                   # EW_DELIVERY_DEADLINE: by then (business time) yesterday's files are in
+
+    def urls_for(self, team: str) -> list[str]:
+        return list(self.team_urls.get(team, self.urls))
+
+
+def get_alert_settings() -> AlertSettings:
+    import re
+
+    def split(value: str | None) -> tuple[str, ...]:
+        return tuple(u for u in re.split(r"[\s,]+", value or "") if u)
+
+    prefix = "EW_ALERT_URLS_"
+    team_urls = {k[len(prefix):].lower(): split(v) for k, v in os.environ.items() if k.startswith(prefix)}
+    language = os.environ.get("EW_ALERT_LANGUAGE") or None
+    if language not in (None, "zh", "en"):
+        raise ValueError(f"EW_ALERT_LANGUAGE must be zh or en, got {language!r}")
+    return AlertSettings(
+        urls=split(os.environ.get("EW_ALERT_URLS")),
+        team_urls=team_urls,
+        quiet_hours=os.environ.get("EW_ALERT_QUIET_HOURS") or None,
+        language=language,
+        public_url=os.environ.get("EW_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('EW_SUPERSET_PORT', '8088')}",
+        timezone=os.environ.get("EW_TIMEZONE", "Asia/Shanghai"),
+        deadline=os.environ.get("EW_DELIVERY_DEADLINE", "07:00"),
+    )

@@ -35,6 +35,12 @@ def test_definitions_load_as_one_graph(ew_home):
     assert job.executor_def.name == "in_process"
     assert defs.resolve_sensor_def("landing_sensor") is not None
     assert defs.resolve_schedule_def("daily_pipeline").execution_timezone == "Asia/Shanghai"
+    # alerts: evaluated after every mart and before the published copy; notifications and the digest
+    alerts = dg.AssetKey(["marts", "mart_metric_alerts"])
+    assert graph.get(alerts).parent_keys == marts - {alerts}
+    assert defs.resolve_sensor_def("pipeline_failure_notifier") is not None
+    assert defs.resolve_sensor_def("delivery_deadline") is not None
+    assert defs.resolve_schedule_def("daily_digest_0830").job_name == "daily_digest"
 
     # dbt tests become asset checks in the UI
     checks = list(defs.resolve_asset_graph().asset_check_keys)

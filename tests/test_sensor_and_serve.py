@@ -66,15 +66,20 @@ def _free_port() -> int:
 
 
 def test_serve_starts_a_loaded_dagster_ui_and_stop_ends_it(tmp_path):
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("EW_") and k != "DAGSTER_HOME"},
-           "EW_HOME": str(tmp_path / "ew")}
+           "EW_HOME": str(tmp_path / "ew"), "EW_METRICS_PORT": str(metrics_port)}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     started = subprocess.run(exe + ["serve", "--detach", "--no-superset", "--dagster-port", str(port)], env=env,
                              capture_output=True, text=True, timeout=300)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"http://127.0.0.1:{port}" in started.stdout
+        # the Prometheus exporter is up too; with nothing published yet it says so in a metric
+        assert f"Prometheus   http://127.0.0.1:{metrics_port}/metrics" in started.stdout
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30) as resp:
+            metrics = resp.read().decode()
+        assert 'ew_scrape_errors{part="serving"} 1.0' in metrics
         query = {"query": "{ assetNodes { assetKey { path } } }"}
         req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps(query).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -85,9 +90,10 @@ def test_serve_starts_a_loaded_dagster_ui_and_stop_ends_it(tmp_path):
         assert (tmp_path / "ew" / "dagster" / "dagster.yaml").exists()
     finally:
         stopped = subprocess.run(exe + ["stop"], env=env, capture_output=True, text=True, timeout=60)
-    assert "dagster" in stopped.stdout
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+    assert "dagster" in stopped.stdout and "metrics" in stopped.stdout
+    for p in (port, metrics_port):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", p)) != 0  # nothing listens any more
 
 
 def test_serve_refuses_a_port_another_service_holds(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_project.defs.alerts.assets import mart_metric_alerts
 from dagster_project.defs.dbt.assets import dbt_models, project_fingerprint
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.models.ltv import predicted_ltv
@@ -25,7 +26,8 @@ from dagster_project.settings import get_settings
 
 # Every asset in the marts schema, whichever integration builds it (dbt or Python).
 MART_KEYS = sorted(
-    {k for a in (dbt_models, predicted_ltv, mart_data_quality) for k in a.keys if k.path[0] == "marts"},
+    {k for a in (dbt_models, predicted_ltv, mart_data_quality, mart_metric_alerts) for k in a.keys
+     if k.path[0] == "marts"},
     key=lambda k: k.to_user_string(),
 )
 SERVING_COPY = dg.AssetKey(["serving", "warehouse"])

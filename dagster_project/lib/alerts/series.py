@@ -1,0 +1,87 @@
+"""A rule's daily series from the warehouse: one value per date and group, as engine.evaluate reads it.
+
+Identifiers in rules are validated (lower-case names) and then checked against the table's real
+columns here, so a typo is an error naming the rule file, line and field, never SQL; filter values
+are bound parameters.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import polars as pl
+
+from dagster_project.lib.alerts.engine import SERIES_SCHEMA
+from dagster_project.lib.alerts.rules import LoadedRule, RuleFileError
+
+SCHEMA = "marts"
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [SCHEMA, table]).fetchall()]
+
+
+def check_columns(con: duckdb.DuckDBPyConnection, loaded: LoadedRule) -> None:
+    """The rule's table and columns exist; otherwise an error naming the file, line and field."""
+    m = loaded.rule.metric
+    columns = table_columns(con, m.table)
+    if not columns:
+        raise RuleFileError([f"{loaded.where('metric', 'table')}: no table {SCHEMA}.{m.table} in the warehouse"])
+    fields = [("date", m.date), ("value", m.value), ("numerator", m.numerator),
+              ("denominator", m.denominator)] + [("by", c) for c in m.by] + [("where", c) for c in m.where]
+    bad = [f"{loaded.where('metric', f)}: {SCHEMA}.{m.table} has no column {c}"
+           for f, c in fields if c is not None and c not in columns]
+    if bad:
+        raise RuleFileError(bad + [f"  ({SCHEMA}.{m.table} has: {', '.join(columns)})"])
+
+
+def fetch_series(con: duckdb.DuckDBPyConnection, loaded: LoadedRule) -> pl.DataFrame:
+    """metric_date, dims ('platform=ios, ...' or ''), value, denominator for one rule."""
+    check_columns(con, loaded)
+    m = loaded.rule.metric
+    conditions, params = [], []
+    for col, wanted in m.where.items():
+        values = list(wanted) if isinstance(wanted, tuple) else [wanted]
+        conditions.append(f"{col} in ({', '.join('?' for _ in values)})")
+        params += values
+    if m.value is not None:
+        measure = "count(*)" if m.agg == "count" else f"{m.agg}({m.value})"
+        select = f"cast({measure} as double) as value, cast(null as double) as denominator"
+    else:
+        select = (f"cast(sum({m.numerator}) as double) / nullif(cast(sum({m.denominator}) as double), 0) "
+                  f"as value, cast(sum({m.denominator}) as double) as denominator")
+    by = "".join(f", cast({c} as varchar) as {c}" for c in m.by)
+    sql = (f"select cast({m.date} as date) as metric_date{by}, {select} from {SCHEMA}.{m.table} "
+           f"where {m.date} is not null" + "".join(f" and {c}" for c in conditions)
+           + " group by all order by 1")
+    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+    dims = (pl.concat_str([pl.lit(f"{c}=") + pl.col(c).fill_null("(null)") for c in m.by], separator=", ")
+            if m.by else pl.lit(""))
+    frame = frame.with_columns(dims.alias("dims")) if frame.height else pl.DataFrame(schema=SERIES_SCHEMA)
+    frame = frame.select(list(SERIES_SCHEMA)).cast(SERIES_SCHEMA)
+    if m.missing == "zero" and frame.height:
+        frame = _fill_missing_days(frame)
+    return frame
+
+
+def _fill_missing_days(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every group gets every date from the series' first to its last (over all groups), 0 where it
+    had no row: a source that sent nothing on a day is a 0 that day, not a gap."""
+    first, last = frame["metric_date"].min(), frame["metric_date"].max()
+    days = pl.DataFrame({"metric_date": [first + timedelta(days=i) for i in range((last - first).days + 1)]})
+    spine = days.join(frame.select("dims").unique(), how="cross")
+    return (spine.join(frame, on=["metric_date", "dims"], how="left")
+            .with_columns(pl.col("value").fill_null(0.0)).select(list(SERIES_SCHEMA)).sort("dims", "metric_date"))
+
+
+def fetch_calendar(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """dim_date's weekday, holiday and promotion columns; None before dbt has built it."""
+    from dagster_project.lib.alerts.engine import CALENDAR_COLUMNS
+
+    if "date_day" not in table_columns(con, "dim_date"):
+        return None
+    return pl.from_arrow(con.sql(
+        f"select {', '.join(CALENDAR_COLUMNS)} from {SCHEMA}.dim_date").to_arrow_table())

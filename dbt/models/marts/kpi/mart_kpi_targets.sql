@@ -1,0 +1,167 @@
+-- KPI targets (目标) against actuals, per target and calendar month. Targets are the kpi_targets seed
+-- (what operations teams edit); each metric with an actual_source is computed here from its mart, over
+-- the month: repurchase by first-purchase month (the cohort's 30-day rate), D1/D30 retention over the
+-- month's registration dates observed so far. A target whose metric no dbt mart measures keeps its rows
+-- with status 'no_actual_yet': member repurchase (no member marts yet), and tracking coverage and the
+-- order-to-behaviour lag, whose daily values are in mart_data_quality, a Python asset built after dbt
+-- (reading it here would make dbt wait for an asset that waits for dbt; docs/alerts.md).
+with
+
+targets as (
+
+    select * from {{ ref('kpi_targets') }}
+
+),
+
+calendar as (
+
+    select * from {{ ref('dim_date') }}
+
+),
+
+repurchase_cohorts as (
+
+    select * from {{ ref('mart_repurchase_cohort') }}
+
+),
+
+activity_retention as (
+
+    select * from {{ ref('mart_activity_retention') }}
+
+),
+
+months as (
+
+    select
+        month_start,
+        max(date_day) as month_end
+    from calendar
+    group by month_start
+
+),
+
+repurchase_actuals as (
+
+    select
+        'repurchase_rate_30d' as metric,
+        cohort_month as period_start,
+        repurchase_rate_30d as actual_value,
+        is_complete as is_final
+    from repurchase_cohorts
+
+),
+
+retention_by_month as (
+
+    select
+        cast({{ dbt.date_trunc('month', 'registration_date') }} as date) as period_start,
+        sum(d1_users) as d1_users,
+        sum(case when d1_users is not null then new_users end) as d1_base,
+        sum(d30_users) as d30_users,
+        sum(case when d30_users is not null then new_users end) as d30_base,
+        count(*) as days,
+        count(d1_users) as d1_days,
+        count(d30_users) as d30_days
+    from activity_retention
+    group by cast({{ dbt.date_trunc('month', 'registration_date') }} as date)
+
+),
+
+retention_actuals as (
+
+    select
+        'd1_retention_rate' as metric,
+        period_start,
+        {{ safe_share('d1_users', 'd1_base') }} as actual_value,
+        d1_days = days as is_final
+    from retention_by_month
+    union all
+    select
+        'd30_retention_rate' as metric,
+        period_start,
+        {{ safe_share('d30_users', 'd30_base') }} as actual_value,
+        d30_days = days as is_final
+    from retention_by_month
+
+),
+
+actuals as (
+
+    select * from repurchase_actuals
+    union all
+    select * from retention_actuals
+
+),
+
+target_months as (
+
+    select
+        targets.target_id,
+        targets.metric,
+        targets.metric_name_zh,
+        targets.metric_name_en,
+        targets.segment_type,
+        targets.segment_value,
+        targets.target_value,
+        targets.direction,
+        targets.unit,
+        targets.actual_source,
+        months.month_start as period_start,
+        months.month_end as period_end
+    from targets
+    inner join months
+        on months.month_start <= targets.valid_to
+        and months.month_end >= targets.valid_from
+
+),
+
+compared as (
+
+    select
+        target_months.*,
+        case when target_months.actual_source is not null and target_months.segment_type = 'all'
+            then actuals.actual_value end as actual_value,
+        case when target_months.actual_source is not null and target_months.segment_type = 'all'
+            then actuals.is_final end as is_final
+    from target_months
+    left join actuals
+        on target_months.metric = actuals.metric
+        and target_months.period_start = actuals.period_start
+
+),
+
+final as (
+
+    select
+        target_id,
+        metric,
+        metric_name_zh,
+        metric_name_en,
+        segment_type,
+        segment_value,
+        period_start,
+        period_end,
+        target_value,
+        direction,
+        unit,
+        actual_value,
+        coalesce(is_final, false) as is_final,
+        actual_value - target_value as gap,
+        case
+            when actual_value is null then cast(null as boolean)
+            when direction = 'at_least' then actual_value >= target_value
+            else actual_value <= target_value
+        end as is_met,
+        case
+            when actual_source is null or segment_type <> 'all' then 'no_actual_yet'
+            when actual_value is null then 'no_data'
+            when (direction = 'at_least' and actual_value >= target_value)
+                or (direction = 'at_most' and actual_value <= target_value) then 'met'
+            else 'missed'
+        end as status
+    from compared
+
+)
+
+select * from final
