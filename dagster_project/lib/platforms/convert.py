@@ -24,6 +24,7 @@ IMPORT_RULES = {
     "missing_required": "a field the contract requires is empty (order id, order time, amount, …)",
     "unmapped_status": "a status the mapping's status_map does not list",
     "unconverted_currency": "an amount in another currency than yuan with no rate given (--rates)",
+    "out_of_range": "a number outside the contract's range (a line quantity below 1)",
     "inconsistent_order": "an order-level value repeated on every row of an order differs between rows",
     "duplicate_key": "the order (or return) appears again in the same export",
     "with_refused_row": "another row of the same order was refused, so the order is left out whole",
@@ -327,7 +328,11 @@ class _Converter:
             })
 
     def _line(self, row: _Row) -> dict:
-        return {"sku_id": row.required("sku_id"), "quantity": row.required("quantity"),
+        quantity = row.required("quantity")
+        if int(quantity) < 1:
+            cols = ", ".join(row.report.fields["quantity"].columns)
+            raise _RowRefused("out_of_range", cols, f"quantity (column {cols}) is {quantity}, below 1")
+        return {"sku_id": row.required("sku_id"), "quantity": quantity,
                 "unit_price": row.required("unit_price"), "discount_amount": row.get("line_discount"),
                 "line_no": row.get("line_no"), "_origin_row": row.number}
 

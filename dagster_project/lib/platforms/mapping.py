@@ -265,7 +265,7 @@ def _report(ck: _Checker, node: _Node, where: str) -> Report:
     fields = {}
     for fname, spec in fields_node.value.items():
         if fname not in allowed:
-            ck.fail(spec, f"{where}.fields", f"'{fname}' is not a field of a {kind} report"
+            ck.fail(spec, f"{where}.fields", f"'{fname}' is not a field of {kind} reports"
                     + (f" with grain {grain}" if kind == "orders" else "")
                     + f" (expected one of {', '.join(sorted(allowed))})")
         fields[fname] = _field_spec(ck, spec, f"{where}.fields.{fname}")

@@ -312,7 +312,7 @@ def import_exports(home: Path, landing_dir: Path, mapping: Mapping, paths: list[
         known = {r.export_id: r for r in known_exports(home, mapping.platform)}
         if export_id in known:
             prior = known[export_id]
-            records.append(ExportRecord(**{**asdict(prior), "status": "already_imported",
+            records.append(ExportRecord(**{**asdict(prior), "export_name": path.name, "status": "already_imported",
                                            "notes": [f"same bytes as {prior.export_name}, imported before"]}))
             continue
         conv = convert_export(path, mapping, rates=rates)
