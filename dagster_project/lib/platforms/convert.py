@@ -323,7 +323,7 @@ class _Converter:
             when = max(times, key=values.timestamp_key)
             out.returns.append({
                 "return_id": f"{order_id}:refund", "order_id": order_id, "sku_id": None, "quantity": None,
-                "amount": f["refund_amount"], "reason": None, "requested_at": when, "approved_at": None,
+                "amount": f["refund_amount"], "reason": None, "requested_at": when, "approved_at": when,
                 "completed_at": when, "status": "completed", "_origin_row": first.number,
             })
 
