@@ -477,6 +477,9 @@ def test_drop_folder_imports_new_exports_once(tmp_path, fixtures):
     assert [r.platform for r in first] == ["youzan"] and first[0].written and not first[0].errors
     again = platforms.import_drop_folder(tmp_path, tmp_path / "landing")
     assert again[0].written == {} and {r.status for r in again[0].records} == {"already_imported"}
+    from dagster_project.defs.ingest.sensors import import_fingerprints
+
+    assert sorted(import_fingerprints(tmp_path)) == sorted(f"imports/youzan/{p.name}" for p in drop.iterdir())
     (drop / "broken.xlsx").write_bytes(b"not a workbook")
     res = platforms.import_drop_folder(tmp_path, tmp_path / "landing")
     assert len(res[0].errors) == 1 and "broken.xlsx" in res[0].errors[0]

@@ -121,7 +121,7 @@ def save_conversion(home: Path, mapping: Mapping, conv: Conversion, export_id: s
         {"source": [r.source for r in conv.refusals], "row": [r.row for r in conv.refusals],
          "raw_text": [r.raw_text for r in conv.refusals], "rule": [r.rule for r in conv.refusals],
          "column": [r.column for r in conv.refusals], "reason": [r.reason for r in conv.refusals],
-         "file_name": [_sheet_file(conv, r) for r in conv.refusals]},
+         "file_name": _sheet_files(conv)},
         schema={"source": pl.Utf8, "row": pl.Int64, "raw_text": pl.Utf8, "rule": pl.Utf8,
                 "column": pl.Utf8, "reason": pl.Utf8, "file_name": pl.Utf8})
     refusals.write_parquet(tmp / "refusals.parquet")
@@ -132,15 +132,10 @@ def save_conversion(home: Path, mapping: Mapping, conv: Conversion, export_id: s
     return rec
 
 
-def _sheet_file(conv: Conversion, refusal) -> str:
-    """The file (and sheet) a refused row is in; refusals are appended sheet by sheet."""
-    idx = conv.refusals.index(refusal)
-    seen = 0
-    for s in conv.sheets:
-        seen += s.rows_quarantined
-        if idx < seen:
-            return s.file_name
-    return conv.export_name
+def _sheet_files(conv: Conversion) -> list[str]:
+    """The file (and sheet) of each refused row; refusals are appended sheet by sheet."""
+    names = [s.file_name for s in conv.sheets for _ in range(s.rows_quarantined)]
+    return names + [conv.export_name] * (len(conv.refusals) - len(names))
 
 
 # ---------------------------------------------------------------------------------------------
