@@ -1,10 +1,13 @@
-"""Time to import one 100k-order export: `python benchmarks/bench_import.py [--orders 100000]`.
+"""Time to import one 100k-order export: `python benchmarks/bench_import.py [--orders 100000]`;
+rows imported and quarantined per platform on the demo's fixture exports: `--fixtures`.
 
 Writes a synthetic Taobao download (订单报表 GBK CSV, one row per order, plus its 宝贝报表, one row
 per item) and a JD download (GBK CSV, one row per SKU with the order amounts repeated) of N orders
 each, in the shipped layouts, then times `ecomwh import`'s work (read, convert, keep, write landing
 files) for each, and a second import of the same files (a no-op). Prints one line per step; no
-pipeline run.
+pipeline run. `--fixtures` generates the demo world (the `ecomwh generate` defaults) with
+`--platform-exports` and imports every platform's exports, printing rows exported, converted and
+quarantined per platform.
 """
 
 from __future__ import annotations
@@ -79,10 +82,41 @@ def write_jd(folder: Path, n: int) -> tuple[list[Path], int]:
     return [path], _csv(path, JD_HEADER, rows)
 
 
+def fixtures() -> None:
+    from datetime import date
+
+    from dagster_project.lib.generator import generate
+    from dagster_project.lib.generator.exports import PLATFORM_CHANNELS
+
+    with tempfile.TemporaryDirectory(prefix="bench_import_fixtures_") as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        generate(tmp / "landing", customers=20000, days=180, seed=42, bad_rate=0.002, start=date(2026, 5, 20),
+                 truth_path=tmp / "truth.json", platform_exports=tmp / "exports")
+        print(f"demo world + exports generated in {time.perf_counter() - t0:.1f} s")
+        print(f"{'platform':<10}{'files':>6}{'exported':>10}{'converted':>10}{'quarantined':>12}{'orders':>8}"
+              f"{'seconds':>9}")
+        for platform in PLATFORM_CHANNELS:
+            files = sorted((tmp / "exports" / platform).iterdir())
+            t0 = time.perf_counter()
+            recs, _ = import_exports(tmp / "home", tmp / "home" / "landing", shipped_mapping(platform), files)
+            took = time.perf_counter() - t0
+            new = [r for r in recs if r.status == "imported"]
+            orders = sum(len(f.read_text().splitlines()) - 1
+                         for f in (tmp / "home" / "landing" / "orders").glob(f"*_import_{platform}.csv"))
+            print(f"{platform:<10}{len(files):>6}{sum(r.rows_exported for r in new):>10,}"
+                  f"{sum(r.rows_converted for r in new):>10,}{sum(r.rows_quarantined for r in new):>12,}"
+                  f"{orders:>8,}{took:>9.1f}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=100_000)
+    ap.add_argument("--fixtures", action="store_true", help="per-platform counts on the demo's fixture exports")
     args = ap.parse_args(argv)
+    if args.fixtures:
+        fixtures()
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
         tmp = Path(tmp)
         for platform, writer in (("taobao", write_taobao), ("jd", write_jd)):

@@ -483,3 +483,17 @@ def test_drop_folder_imports_new_exports_once(tmp_path, fixtures):
     (drop / "broken.xlsx").write_bytes(b"not a workbook")
     res = platforms.import_drop_folder(tmp_path, tmp_path / "landing")
     assert len(res[0].errors) == 1 and "broken.xlsx" in res[0].errors[0]
+
+
+def test_landing_sensor_starts_a_run_for_exports_dropped_in_the_imports_folder(ew_home, fixtures):
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    ctx = dg.build_sensor_context()
+    assert isinstance(sensor(ctx), dg.SkipReason)
+    shutil.copytree(fixtures[0] / "shopify", platforms.imports_dir(Path(ew_home.home)) / "shopify")
+    ctx = dg.build_sensor_context(cursor=ctx.cursor)
+    result = sensor(ctx)
+    assert isinstance(result, dg.RunRequest) and result.tags["ew/changed_files"] == "2"
