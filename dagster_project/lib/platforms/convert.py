@@ -120,10 +120,11 @@ def _find_report(mapping: Mapping, sheet: read.Sheet) -> tuple[Report, int] | No
 
 
 class _Row:
-    """One data row with the mapping's columns located."""
+    """One data row with the mapping's columns located. Cleaned text values are memoised per
+    export (`cache`): order-level values repeat on every line, dates and statuses repeat a lot."""
 
-    def __init__(self, number: int, cells: list, index: dict[str, int], report: Report):
-        self.number, self.cells, self.index, self.report = number, cells, index, report
+    def __init__(self, number: int, cells: list, index: dict[str, int], report: Report, cache: dict):
+        self.number, self.cells, self.index, self.report, self.cache = number, cells, index, report, cache
 
     def cell(self, column: str):
         i = self.index.get(column)
@@ -133,18 +134,33 @@ class _Row:
         return None if isinstance(v, str) and v == "" else v
 
     def _clean(self, kind: str, column: str, v):
+        if type(v) is str:
+            key = (kind, v)
+            hit = self.cache.get(key)
+            if hit is None:
+                try:
+                    hit = (True, self._clean_value(kind, v))
+                except Refused as exc:
+                    hit = (False, str(exc))
+                self.cache[key] = hit
+            if hit[0]:
+                return hit[1]
+            raise _RowRefused("bad_export_value", column, f"column {column}: {hit[1]}")
         try:
-            if kind == "id":
-                return values.ident(v)
-            if kind == "ts":
-                return values.timestamp(v, self.report.timestamp_formats)
-            if kind == "amount":
-                return values.amount(v)
-            if kind == "int":
-                return values.integer(v)
-            return values.text(v)
+            return self._clean_value(kind, v)
         except Refused as exc:
             raise _RowRefused("bad_export_value", column, f"column {column}: {exc}") from None
+
+    def _clean_value(self, kind: str, v):
+        if kind == "id":
+            return values.ident(v)
+        if kind == "ts":
+            return values.timestamp(v, self.report.timestamp_formats)
+        if kind == "amount":
+            return values.amount(v)
+        if kind == "int":
+            return values.integer(v)
+        return values.text(v)
 
     def get(self, fname: str):
         spec = self.report.fields.get(fname)
@@ -526,11 +542,12 @@ def convert_export(path: Path, mapping: Mapping, *, display_name: str | None = N
             conv.out.notes.append(f"{file_name}: column(s) {', '.join(missing)} absent (read as empty)")
         result = SheetResult(file_name, report.name, report.kind, sheet.encoding, header_no)
         rows = []
+        cache: dict = {}
         for number, cells in sheet.rows[header_i + 1:]:
             if read.is_blank(cells):
                 continue
             result.rows_exported += 1
-            row = _Row(number, cells, index, report)
+            row = _Row(number, cells, index, report, cache)
             if any(isinstance(c, str) and "\ufffd" in c for c in cells):
                 conv._refuse(SOURCE_OF_KIND[report.kind], row, "bad_encoding", None,
                              f"bytes that are not valid {sheet.encoding} text", result)
