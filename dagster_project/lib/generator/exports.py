@@ -351,6 +351,18 @@ def _taobao_refund_status(r) -> str:
             "rejected": "卖家拒绝退款", "completed": "退款成功"}[r["status"]]
 
 
+def _returns(w: _World, platform: str, ex: _Export, orders: list[dict], as_of: int, id_digit: str,
+             statuses: dict[str, str]) -> _Export:
+    """A refund report laid out as JD's and Douyin's: id, order, SKU, quantity, amount, reason, the
+    three times and the status."""
+    c = w.clock
+    for r in w.returns({o["order_id"] for o in orders}, as_of):
+        ex.add([r["return_id"].replace("R", id_digit), export_order_id(platform, r["order_id"]), r["sku_id"] or "",
+                r["quantity"] or "", _money(r["amount"]), r["reason"] or "", c.text(r["requested_at"]),
+                c.text(r["approved_at"]), c.text(r["completed_at"]), statuses[r["status"]]])
+    return ex
+
+
 JD_HEADER = ["订单号", "商品ID", "商品名称", "订购数量", "下单时间", "京东价", "订单金额", "应付金额", "订单状态",
              "下单帐号", "联系电话", "客户地址", "运费金额", "付款确认时间", "出库时间", "快递公司", "运单号", "货号",
              "订单完成时间", "商家备注"]
@@ -411,12 +423,8 @@ def write_jd(folder: Path, w: _World, product_names: dict, periods) -> list[dict
             _write_xlsx(folder, [("订单", ex)], ex.name)
         else:
             _write_csv(folder, ex, "gb18030")
-        re_ = _Export(f"jd_售后服务单_{k}.csv", JD_RETURN_HEADER)
-        rs = {"requested": "待审核", "approved": "待收货", "rejected": "审核不通过", "completed": "已完成"}
-        for r in w.returns({o["order_id"] for o in orders}, asof):
-            re_.add([r["return_id"].replace("R", "7"), export_order_id("jd", r["order_id"]), r["sku_id"] or "",
-                     r["quantity"] or "", _money(r["amount"]), r["reason"] or "", c.text(r["requested_at"]),
-                     c.text(r["approved_at"]), c.text(r["completed_at"]), rs[r["status"]]])
+        re_ = _returns(w, "jd", _Export(f"jd_售后服务单_{k}.csv", JD_RETURN_HEADER), orders, asof, "7",
+                       {"requested": "待审核", "approved": "待收货", "rejected": "审核不通过", "completed": "已完成"})
         _write_csv(folder, re_, "gb18030")
         out += [ex.manifest("jd"), re_.manifest("jd")]
     return out
@@ -467,12 +475,8 @@ def write_douyin(folder: Path, w: _World, product_names: dict, periods) -> list[
             _write_csv(folder, ex, "utf-8-sig")
         else:
             _write_xlsx(folder, [("订单", ex)], ex.name)
-        re_ = _Export(f"douyin_售后_{k}.csv", DOUYIN_RETURN_HEADER)
-        rs = {"requested": "待商家处理", "approved": "待买家退货", "rejected": "拒绝售后", "completed": "退款成功"}
-        for r in w.returns({o["order_id"] for o in orders}, asof):
-            re_.add([r["return_id"].replace("R", "6"), export_order_id("douyin", r["order_id"]), r["sku_id"] or "",
-                     r["quantity"] or "", _money(r["amount"]), r["reason"] or "", c.text(r["requested_at"]),
-                     c.text(r["approved_at"]), c.text(r["completed_at"]), rs[r["status"]]])
+        re_ = _returns(w, "douyin", _Export(f"douyin_售后_{k}.csv", DOUYIN_RETURN_HEADER), orders, asof, "6",
+                       {"requested": "待商家处理", "approved": "待买家退货", "rejected": "拒绝售后", "completed": "退款成功"})
         _write_csv(folder, re_, "utf-8-sig")
         out += [ex.manifest("douyin"), re_.manifest("douyin")]
     return out

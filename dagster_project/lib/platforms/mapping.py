@@ -71,10 +71,6 @@ class FieldSpec:
     columns: tuple[str, ...] = ()
     value: str | None = None
 
-    @property
-    def all_columns(self) -> tuple[str, ...]:
-        return self.columns
-
 
 @dataclass(frozen=True)
 class StatusRule:

@@ -140,15 +140,4 @@ def sync_warehouse(con: duckdb.DuckDBPyConnection, home: Path) -> dict:
             "lineage_rows": sum(f.height for f in lineage)}
 
 
-def summary(home: Path) -> list[dict]:
-    """Per platform and export: rows exported, converted, quarantined (for `ecomwh status`, docs)."""
-    out = []
-    for platform in all_platforms(home):
-        for rec in known_exports(home, platform):
-            out.append({"platform": platform, "export": rec.export_name, "rows_exported": rec.rows_exported,
-                        "rows_converted": rec.rows_converted, "rows_quarantined": rec.rows_quarantined,
-                        "as_of": rec.as_of, "seq": rec.seq})
-    return out
-
-
-__all__ = ["DropFolderResult", "drop_folder_exports", "import_drop_folder", "sync_warehouse", "summary"]
+__all__ = ["DropFolderResult", "drop_folder_exports", "import_drop_folder", "sync_warehouse"]
