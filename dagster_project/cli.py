@@ -51,6 +51,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dagster_project.lib.generator import generate
 
     started = time.perf_counter()
+    exports_dir = settings.home / "exports" if args.platform_exports else None
     summary = generate(
         settings.landing_dir,
         customers=args.customers,
@@ -60,6 +61,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         start=date.fromisoformat(args.start),
         timezone=settings.timezone,
         truth_path=settings.home / "truth.json",
+        platform_exports=exports_dir,
     )
     took = time.perf_counter() - started
     rows = summary.get("rows_per_source", {})
@@ -67,7 +69,99 @@ def cmd_generate(args: argparse.Namespace) -> int:
           f"files into {settings.landing_dir} in {took:.1f} s (truth: {settings.home / 'truth.json'})")
     for source, n in sorted(rows.items()):
         print(f"  {source:<24} {n:>10,}")
+    if exports_dir is not None:
+        files = summary["exports"]["files"]
+        print(f"platform exports: {len(files)} files in {exports_dir} (their orders are not in the landing "
+              f"folder: import them with `ecomwh import <platform> {exports_dir}/<platform>/*`)")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+def cmd_import(args: argparse.Namespace) -> int:
+    """Convert seller-centre exports into landing files (docs/imports.md)."""
+    settings = prepare_environment()
+    from dagster_project.lib import platforms
+
+    try:
+        if args.identity_map and not args.args and not args.mapping:
+            return _identity_only(settings, Path(args.identity_map))
+        if args.mapping:
+            mapping, paths = platforms.load_mapping(Path(args.mapping)), args.args
+        else:
+            if len(args.args) < 1:
+                print("ecomwh import: name a platform (" + ", ".join(platforms.shipped_platforms())
+                      + ") or give --mapping FILE", file=sys.stderr)
+                return 2
+            mapping, paths = platforms.shipped_mapping(args.args[0]), args.args[1:]
+        rates = platforms.read_rates(Path(args.rates)) if args.rates else None
+        if args.identity_map:
+            _identity_map(settings, Path(args.identity_map), {mapping.platform: mapping.user_namespace})
+    except (platforms.MappingError, platforms.ExportError, ValueError, OSError) as exc:
+        print(f"ecomwh import: {exc}", file=sys.stderr)
+        return 2
+    if not paths:
+        print("ecomwh import: no export files given", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    failed = 0
+    written: dict = {}
+    for path in paths:
+        try:
+            recs, w = platforms.import_exports(settings.home, settings.landing_dir, mapping, [Path(path)],
+                                               rates=rates)
+        except platforms.ExportError as exc:
+            print(f"  {path}: NOT IMPORTED: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        written.update(w)
+        for rec in recs:
+            if rec.status == "already_imported":
+                print(f"  {rec.export_name}: already imported ({rec.notes[0]}): nothing changes")
+                continue
+            print(f"  {rec.export_name}: {rec.rows_exported:,} rows exported = {rec.rows_converted:,} converted + "
+                  f"{rec.rows_quarantined:,} quarantined" + (f" (as of {rec.as_of})" if rec.as_of else ""))
+            for note in rec.notes:
+                print(f"    note: {note}")
+            for r in _refusals(settings.home, rec)[:args.show]:
+                print(f"    {r['file_name']} row {r['row']}: {r['rule']}: {r['reason']}")
+            if rec.rows_quarantined > args.show:
+                print(f"    … {rec.rows_quarantined - args.show} more in raw.quarantine after `ecomwh run`")
+    print(f"{mapping.platform}: {len(written)} landing files written in {time.perf_counter() - started:.1f} s "
+          f"into {settings.landing_dir}")
+    if args.run:
+        return cmd_run(argparse.Namespace(full_refresh=False)) or (1 if failed else 0)
+    if written:
+        print("load them with `ecomwh run`")
+    return 1 if failed else 0
+
+
+def _identity_map(settings: Settings, path: Path, extra: dict[str, str]) -> None:
+    from dagster_project.lib import platforms
+
+    namespaces = {p: platforms.shipped_mapping(p).user_namespace for p in platforms.shipped_platforms()}
+    n = platforms.import_identity_map(settings.home, path, namespaces | extra)
+    print(f"identity map {path.name}: {n} buyers linked to a phone (kept hashed only)")
+
+
+def _identity_only(settings: Settings, path: Path) -> int:
+    """A new identity map changes users of platforms already imported: rebuild their files."""
+    from dagster_project.lib.platforms import store
+
+    _identity_map(settings, path, {})
+    written = {}
+    for platform in store.all_platforms(settings.home):
+        written.update(store.rebuild(settings.home, settings.landing_dir, platform, store.load_identity(settings.home)))
+    print(f"{len(written)} landing files rewritten; load them with `ecomwh run`")
+    return 0
+
+
+def _refusals(home: Path, rec) -> list[dict]:
+    import polars as pl
+
+    from dagster_project.lib.platforms.store import store_dir
+
+    path = store_dir(home) / rec.platform / rec.export_id / "refusals.parquet"
+    return pl.read_parquet(path).to_dicts() if path.exists() else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,9 +284,12 @@ def _render_quality_docs(settings: Settings) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = prepare_environment()
-    if not any(settings.landing_dir.iterdir()):
-        print(f"ecomwh run: the landing folder {settings.landing_dir} is empty; "
-              f"run `ecomwh generate` or copy files to <landing>/<source>/", file=sys.stderr)
+    from dagster_project.lib.platforms import drop_folder_exports
+
+    if not any(settings.landing_dir.iterdir()) and not drop_folder_exports(settings.home):
+        print(f"ecomwh run: the landing folder {settings.landing_dir} is empty; run `ecomwh generate`, "
+              f"copy files to <landing>/<source>/ or exports to {settings.home / 'imports'}/<platform>/",
+              file=sys.stderr)
         return 2
     print(f"ecomwh run: landing {settings.landing_dir} -> {settings.duckdb_path}", flush=True)
     try:
@@ -551,7 +648,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--bad-rate", type=float, default=0.002, dest="bad_rate")
     g.add_argument("--start", default="2026-05-20", help="first day (YYYY-MM-DD)")
+    g.add_argument("--platform-exports", action="store_true", dest="platform_exports",
+                   help="also write the platform channels' orders as seller-centre exports into EW_HOME/exports/ "
+                        "(and leave them out of the landing folder)")
     g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("import", help="convert seller-centre exports (taobao, tmall, jd, douyin, pinduoduo, "
+                                      "youzan, shopify, or --mapping FILE) into landing files",
+                       usage="ecomwh import PLATFORM PATH... | ecomwh import --mapping FILE PATH...")
+    i.add_argument("args", nargs="*", metavar="PLATFORM PATH", help="platform, then export files")
+    i.add_argument("--mapping", help="a mapping file (YAML) for any other export; then every argument is a path")
+    i.add_argument("--rates", help="CSV currency,cny_per_unit: converts amounts of non-CNY exports")
+    i.add_argument("--identity-map", dest="identity_map",
+                   help="CSV platform,buyer_key,phone (or phone_hash): links platform buyers to a phone")
+    i.add_argument("--run", action="store_true", help="run the pipeline afterwards (as `ecomwh run`)")
+    i.add_argument("--show", type=int, default=10, help="refused rows to print per export (default 10)")
+    i.set_defaults(func=cmd_import)
 
     r = sub.add_parser("run", help="ingest the landing folder and build every asset, in process")
     r.add_argument("--full-refresh", action="store_true",

@@ -21,7 +21,11 @@ def test_definitions_load_as_one_graph(ew_home):
         if key.path[0] == "staging":
             parents = {"/".join(p.path) for p in graph.get(key).parent_keys}
             assert parents and all(p.startswith("raw/") for p in parents), (key, parents)
-    assert graph.get(dg.AssetKey(["raw", "order_items"])).parent_keys == {dg.AssetKey(["raw", "orders"])}
+    assert graph.get(dg.AssetKey(["raw", "order_items"])).parent_keys == {
+        dg.AssetKey(["raw", "orders"]), dg.AssetKey(["raw", "platform_imports"])}
+    # platform exports are converted into landing files before the raw assets that load them
+    assert dg.AssetKey(["raw", "platform_imports"]) in graph.get(dg.AssetKey(["raw", "users"])).parent_keys
+    assert dg.AssetKey(["raw", "platform_imports"]) not in graph.get(dg.AssetKey(["raw", "events"])).parent_keys
 
     # groups come from the dbt layer, not from model names
     assert {graph.get(k).group_name for k in graph.get_all_asset_keys() if k.path[0] == "staging"} == {"staging"}

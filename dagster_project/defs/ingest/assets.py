@@ -2,8 +2,10 @@
 
 import dagster as dg
 
+from dagster_project.defs.ingest.imports import IMPORTS_KEY
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.contract import SOURCES, Source
+from dagster_project.lib.platforms.store import LANDED_SOURCES
 
 
 def raw_asset_key(source: str) -> dg.AssetKey:
@@ -12,6 +14,8 @@ def raw_asset_key(source: str) -> dg.AssetKey:
 
 def _make_raw_asset(src: Source) -> dg.AssetsDefinition:
     parents = [raw_asset_key(parent) for _, parent, _ in src.foreign_keys]
+    if src.name in LANDED_SOURCES:  # platform exports land their files first
+        parents.append(IMPORTS_KEY)
 
     @dg.asset(
         key=raw_asset_key(src.name),

@@ -24,16 +24,29 @@ def landing_fingerprints(landing_dir: Path) -> dict[str, list[int]]:
     return out
 
 
+def import_fingerprints(home: Path) -> dict[str, list[int]]:
+    """Exports waiting in the drop folder $EW_HOME/imports/<platform>/: a run imports them."""
+    from dagster_project.lib.platforms import drop_folder_exports
+
+    out: dict[str, list[int]] = {}
+    for platform, files in drop_folder_exports(home).items():
+        for p in files:
+            st = p.stat()
+            out[f"imports/{platform}/{p.name}"] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
 def build_landing_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(
         job=job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Starts the pipeline when files land or change under EW_LANDING_DIR.",
+        description="Starts the pipeline when files land or change under EW_LANDING_DIR, or platform "
+                    "exports are dropped into EW_HOME/imports/<platform>/.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
         landing_dir = Path(dg.EnvVar("EW_LANDING_DIR").get_value())
-        current = landing_fingerprints(landing_dir)
+        current = landing_fingerprints(landing_dir) | import_fingerprints(Path(dg.EnvVar("EW_HOME").get_value()))
         index = loaded_index_path(Path(dg.EnvVar("EW_DUCKDB_PATH").get_value()))
         # First tick: files a run (e.g. `ecomwh run`) already loaded are not news.
         seen = json.loads(context.cursor) if context.cursor else (

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dagster_project.lib.contract import SOURCE_NAMES
 
+from .exports import identifiable_world, platform_world, without_exported, write_exports
 from .truth import compute_truth
 from .world import build_world
 from .writers import FORMAT, BadRowPlanter, write_source
@@ -28,18 +29,33 @@ __all__ = ["generate", "FORMAT"]
 
 def generate(landing_dir: Path, *, customers: int = 20000, days: int = 180, seed: int = 42,
              bad_rate: float = 0.002, start: date = date(2026, 5, 20), timezone: str = "Asia/Shanghai",
-             truth_path: Path | None = None) -> dict:
+             truth_path: Path | None = None, platform_exports: Path | None = None,
+             platform_channels: bool = False, identifiable_only: bool = False) -> dict:
+    """platform_exports: also write the orders of platform channels as seller-centre exports into
+    that folder (exports.py), and leave them out of the landing folder: importing the exports
+    completes it. platform_channels: the world with every shipped platform's buyers (implied by
+    platform_exports), so a contract-only build of the same world can be compared with it.
+    identifiable_only: without what exports cannot carry (exports.identifiable_world)."""
     t_start = time.perf_counter()
     landing_dir = Path(landing_dir)
     truth_path = Path(truth_path) if truth_path is not None else landing_dir.parent / "truth.json"
     if days < 7:
         raise ValueError("days must be >= 7")
     world = build_world(customers=customers, days=days, seed=seed, start=start, timezone=timezone)
+    if platform_channels or platform_exports is not None:
+        world.tables = platform_world(world.tables, seed)
+    if identifiable_only:
+        world.tables = identifiable_world(world.tables)
     t_world = time.perf_counter()
     planter = BadRowPlanter(seed, bad_rate)
     rows_per_file: dict[str, dict[str, int]] = {}
+    landed = world.tables
+    exports_manifest = None
+    if platform_exports is not None:
+        exports_manifest = write_exports(world.tables, Path(platform_exports), days=days, offset=world.clock.offset)
+        landed = without_exported(world.tables)
     for src in SOURCE_NAMES:
-        rows_per_file[src] = write_source(src, world.tables[src], landing_dir, world.clock, planter)
+        rows_per_file[src] = write_source(src, landed[src], landing_dir, world.clock, planter)
     t_files = time.perf_counter()
     truth = compute_truth(world.tables, start=start, days=days, offset=world.clock.offset, timezone_name=timezone,
                           planted_params=world.planted, planted_bad=planter.planted, rows_per_file=rows_per_file)
@@ -57,6 +73,7 @@ def generate(landing_dir: Path, *, customers: int = 20000, days: int = 180, seed
         "bad_rows_per_source": truth["bad_rows_per_source"],
         "bad_rows_total": truth["bad_rows_total"],
         "seconds": round(t_end - t_start, 3),
+        "exports": exports_manifest,
         "seconds_by_phase": {"world": round(t_world - t_start, 3), "files": round(t_files - t_world, 3),
                              "truth": round(t_end - t_files, 3)},
     }

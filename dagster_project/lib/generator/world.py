@@ -391,8 +391,10 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     # phone hashes: distinct fake numbers
     base = int(rng.integers(0, 10**8))
     phone_hash = [None] * P
+    phone = [None] * P  # kept (hidden column _phone) for the platform exports, which show numbers
     for i in np.nonzero(has_phone)[0]:
         num = 13000000000 + (base + int(i) * 7919) % 10**9
+        phone[i] = str(num)
         phone_hash[i] = hashlib.sha256(str(num).encode()).hexdigest()
     u_region = np.concatenate([region, rng.choice(len(REGIONS), size=len(sec_idx), p=REGION_P)])
     u_noregion = rng.random(U) < 0.04
@@ -409,7 +411,9 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         "birth_year": birth,
         "_day": u_reg_day.astype(np.int64),
         "_ord": u_rank,
-    }, schema_overrides={"phone_hash": pl.Utf8, "province": pl.Utf8, "city": pl.Utf8})
+        "_person": u_person.astype(np.int64),
+        "_phone": [phone[p] for p in u_person],
+    }, schema_overrides={"phone_hash": pl.Utf8, "province": pl.Utf8, "city": pl.Utf8, "_phone": pl.Utf8})
     users = users.sort("_ord").drop("_ord")
 
     # ---------------- campaigns: marketing touches (before purchases: clicks boost purchases)
