@@ -127,7 +127,13 @@ def test_same_file_again_changes_nothing_and_copy_under_new_name_is_skipped(wh):
     wh.write("orders", "orders_20260520_copy.csv", orders_csv([GOOD]))
     third = wh.ingest("orders")
     assert sorted(f.status for f in third.files) == ["skipped_same_content"] * 2
-    assert wh.snapshot() == before
+    after = wh.snapshot()
+    # the copy is recorded as a duplicate (so it is neither read again nor reported as new), and
+    # nothing else changes
+    assert wh.q("select file_name, status, rows_landed from raw._files where status = 'duplicate'") == [
+        ("orders_20260520_copy.csv", "duplicate", 0)]
+    assert {k: v for k, v in after.items() if k != "_files"} == {k: v for k, v in before.items() if k != "_files"}
+    assert [r for r in after["_files"] if "duplicate" not in r] == before["_files"]
 
 
 def test_corrected_redelivery_replaces_exactly_that_files_rows(wh):
