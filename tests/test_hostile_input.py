@@ -301,8 +301,17 @@ def test_a_column_named_twice_refuses_the_file_or_the_line(wh):
         '{"event_id": "E1", "event_ts": "2026-05-20T12:00:00Z", "anonymous_id": "A1", "session_id": "S1", '
         '"event_name": "login", "platform": "ios", "event_id": "E2"}\n'
         + json.dumps({**event(3), "Event_ID": "E4"}) + "\n" + json.dumps(event(5)) + "\n").encode())
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = wh.landing_dir / "shipments" / "shipments_20260520.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_arrays([pa.array(["SH1"]), pa.array(["O1"]), pa.array(["O2"])],
+                                        names=["shipment_id", "order_id", "Order_ID"]), path)
     res = wh.ingest("orders")
     wh.ingest("events")
+    assert [f.status for f in wh.ingest("shipments").files] == ["rejected"]
+    assert "order_id at fields 2, 3" in wh.q("select reason from raw.quarantine where source = 'shipments'")[0][0]
     assert [f.status for f in res.files] == ["rejected", "rejected"]
     assert wh.q("select count(*) from raw.orders") == [(0,)]
     reasons = dict(wh.q("select file_name, reason from raw.quarantine where source = 'orders' and row_number = 0"))
