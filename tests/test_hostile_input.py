@@ -48,34 +48,6 @@ def csv_bytes(header: str, rows: list[str]) -> bytes:
     return ("\n".join([header, *rows]) + "\n").encode()
 
 
-@pytest.fixture()
-def wh(tmp_path):
-    class W:
-        db = tmp_path / "wh.duckdb"
-        landing_dir = tmp_path / "landing"
-        lock = tmp_path / "wh.lock"
-        quarantine = tmp_path / "quarantine"
-
-        def write(self, source: str, name: str, data: bytes) -> Path:
-            p = self.landing_dir / source / name
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-            return p
-
-        def ingest(self, source: str, **kw) -> ingest.SourceResult:
-            return ingest.ingest_source(self.db, self.landing_dir, source, tz=TZ, lock_path=self.lock,
-                                        quarantine_dir=self.quarantine, **kw)
-
-        def q(self, sql: str, params=None):
-            con = duckdb.connect(str(self.db), read_only=True)
-            try:
-                return con.execute(sql, params or []).fetchall()
-            finally:
-                con.close()
-
-    return W()
-
-
 # --- item 2 -----------------------------------------------------------------------------------
 
 def test_poison_json_lines_are_one_quarantined_row_each_and_later_files_load(wh):

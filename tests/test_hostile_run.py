@@ -17,7 +17,7 @@ import sys
 import duckdb
 import pytest
 
-from dagster_project.lib.contract import SOURCES
+from dagster_project.lib.contract import sources_parents_first
 from dagster_project.lib.ingest import ingest_source
 
 pytestmark = pytest.mark.e2e
@@ -30,20 +30,6 @@ MISPLACED = {
     "order/orders_20260603.csv": "folder 'order' is not a source (did you mean orders?)",
     "orders_20260604.csv": "not in a source folder",
 }
-
-
-def _parents_first() -> list[str]:
-    ordered: list[str] = []
-
-    def visit(name: str) -> None:
-        for _, parent, _ in SOURCES[name].foreign_keys:
-            visit(parent)
-        if name not in ordered:
-            ordered.append(name)
-
-    for name in SOURCES:
-        visit(name)
-    return ordered
 
 
 def _q(db, sql: str, params=None):
@@ -72,7 +58,7 @@ def hostile(tmp_path_factory):
     plain.unlink()
     inventory_gz = sorted((land / "inventory_snapshots").glob("*.csv.gz"))[20]
 
-    for source in _parents_first():  # what an earlier run loaded
+    for source in sources_parents_first():  # what an earlier run loaded
         ingest_source(db, land, source, tz=TZ, lock_path=home / "warehouse.lock", quarantine_dir=home / "quarantine")
     before = {p.name: _q(db, f"select count(*), count(distinct {key}) from raw.{src} where _file = ?", [p.name])[0]
               for p, src, key in ((orders_gz, "orders", "order_id"), (inventory_gz, "inventory_snapshots", "sku_id"))}

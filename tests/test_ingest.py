@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -24,43 +23,6 @@ from dagster_project.lib.contract import RULES, SOURCES
 TZ = "Asia/Shanghai"
 ORDERS_HEADER = ("order_id,user_id,channel,order_ts,paid_ts,status,items_amount,discount_amount,"
                  "shipping_fee,pay_amount,coupon_id,campaign_id,province,city")
-
-
-@pytest.fixture()
-def wh(tmp_path):
-    class W:
-        db = tmp_path / "wh.duckdb"
-        landing_dir = tmp_path / "landing"
-        lock = tmp_path / "wh.lock"
-        quarantine = tmp_path / "quarantine"
-
-        def write(self, source: str, name: str, data: bytes) -> Path:
-            p = self.landing_dir / source / name
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-            return p
-
-        def ingest(self, source: str) -> ingest.SourceResult:
-            return ingest.ingest_source(self.db, self.landing_dir, source, tz=TZ, lock_path=self.lock,
-                                        quarantine_dir=self.quarantine)
-
-        def q(self, sql: str, params=None):
-            con = duckdb.connect(str(self.db), read_only=True)
-            try:
-                return con.execute(sql, params or []).fetchall()
-            finally:
-                con.close()
-
-        def snapshot(self):
-            # everything except load times (file mtimes are also excluded: tests touch files)
-            return {
-                "orders": sorted(map(str, self.q("select * exclude (_loaded_at) from raw.orders"))),
-                "quarantine": sorted(map(str, self.q("select * exclude (quarantined_at) from raw.quarantine"))),
-                "_files": sorted(map(str, self.q(
-                    "select * exclude (loaded_at, file_mtime_ns) from raw._files"))),
-            }
-
-    return W()
 
 
 def orders_csv(rows: list[str], bom: bool = False, encoding: str = "utf-8") -> bytes:

@@ -281,6 +281,22 @@ SOURCES: dict[str, Source] = {
 
 SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
 
+
+def sources_parents_first() -> list[str]:
+    """Source names with each foreign key's parent before its child: the order a loader that runs
+    the sources one by one must take (Dagster orders the raw assets by their deps itself)."""
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        for _, parent, _ in SOURCES[name].foreign_keys:
+            visit(parent)
+        if name not in ordered:
+            ordered.append(name)
+
+    for name in SOURCES:
+        visit(name)
+    return ordered
+
 # Rule names used in raw.quarantine.rule, in the order they are checked: a row gets the first.
 RULES = (
     "bad_encoding",      # bytes that are not valid in the file's encoding
