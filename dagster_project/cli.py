@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -205,6 +206,9 @@ class _ProgressHandler(logging.Handler):
                 extra = (f": +{md['rows_loaded'].value} rows, {md['rows_quarantined'].value} quarantined, "
                          f"{md['files_loaded'].value} new files")
             self._print(f"{t}   built {key}{extra}")
+            if "attention" in md:  # files a raw asset refused, could not read or did not load
+                for line in str(md["attention"].value).splitlines():
+                    self._print(f"{' ' * len(t)}     {line}")
         elif et == "ASSET_CHECK_EVALUATION":
             ev = event.event_specific_data
             if not ev.passed:
@@ -212,10 +216,26 @@ class _ProgressHandler(logging.Handler):
                 self._print(f"{t}   check {'/'.join(ev.asset_key.path)} {ev.check_name}: FAILED ({sev})")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_DBT_ERROR = re.compile(r"^\w+ Error in (model|test|seed|snapshot|unit_test|operation) ")
+_DBT_FAILURE = re.compile(r"^Failure in (model|test|seed|snapshot|unit_test) ")
+
+
 def _root_message(err) -> str:
+    """The line that says what went wrong. dbt's and DuckDB's messages end with where it happened
+    (`LINE 186: ...` over a row of ^), which used to be all the terminal showed ("^^^^^"): take
+    each failing dbt node with the error under it, else the last line that is not such context."""
     while err.cause is not None:
         err = err.cause
-    return err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name or "error"
+    lines = [_ANSI.sub("", line).strip() for line in err.message.splitlines()]
+    lines = [line for line in lines if line.strip("^~ ") and not re.match(r"LINE \d+:", line)]
+    for pattern in (_DBT_ERROR, _DBT_FAILURE):
+        found = [f"{line}: {lines[i + 1]}" if i + 1 < len(lines) and not pattern.match(lines[i + 1]) else line
+                 for i, line in enumerate(lines) if pattern.match(line)]
+        if found:
+            more = f" (and {len(found) - 3} more in the log)" if len(found) > 3 else ""
+            return "; ".join(found[:3]) + more
+    return lines[-1] if lines else err.cls_name or "error"
 
 
 def run_pipeline(settings: Settings, quiet: bool = False, full_refresh: bool = False):
@@ -302,18 +322,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
         _render_quality_docs(settings)
+        _print_not_loaded(settings)
         from dagster_project.lib.alerts.pipeline import notify_last_failed_run
         notify_last_failed_run()
         return 1
     print(f"ecomwh run: done in {took:.1f} s; see `ecomwh status` (full log: {log_path})", flush=True)
+    _print_not_loaded(settings)
     return 0
+
+
+def _not_loaded_files(settings: Settings) -> list[tuple[str, str]]:
+    """Every file under the landing folder whose rows are not in the warehouse, and why."""
+    import duckdb
+
+    from dagster_project.lib import ingest, landing
+
+    if not settings.duckdb_path.exists():
+        return landing.survey(settings.landing_dir)
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        return ingest.not_loaded(con, settings.landing_dir)
+    finally:
+        con.close()
+
+
+def _print_not_loaded(settings: Settings, shown: int = 30) -> None:
+    """A file a run skips must not go unnoticed: misnamed (`Orders_…`, `.CSV`), in a subfolder or a
+    misspelled source folder, unreadable, refused, still being written."""
+    try:
+        files = _not_loaded_files(settings)
+    except Exception as exc:  # noqa: BLE001 - the run's own outcome is already printed
+        print(f"ecomwh run: could not list the landing files not loaded ({exc})", file=sys.stderr)
+        return
+    if not files:
+        return
+    print(f"ecomwh run: {len(files)} landing file(s) NOT loaded (also in `ecomwh status`):", flush=True)
+    for path, why in files[:shown]:
+        print(f"  {path}: {why}", flush=True)
+    if len(files) > shown:
+        print(f"  ... and {len(files) - shown} more (`ecomwh status --json` lists them all)", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
 def status_report(settings: Settings, now: datetime | None = None) -> dict:
-    """Row counts, quarantine, last load and freshness per source, from the pipeline's file."""
+    """Row counts, quarantine, last load and freshness per source, from the pipeline's file; the
+    landing files not loaded and the files loaded with column notes."""
     import duckdb
 
+    from dagster_project.lib import ingest
     from dagster_project.lib.contract import SOURCE_NAMES
 
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
@@ -353,6 +409,8 @@ def status_report(settings: Settings, now: datetime | None = None) -> dict:
         for s, rule, n in rules:
             out["quarantine_by_rule"].setdefault(s, {})[rule] = n
         out["quality"] = _quality_summary(con)
+        out["not_loaded"] = [{"path": p, "reason": why} for p, why in ingest.not_loaded(con, settings.landing_dir)]
+        out["file_notes"] = [{"path": p, "notes": n} for p, n in ingest.file_notes(con)]
         docs = settings.home / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
         out["data_docs"] = docs.as_uri() if docs.exists() else None
     finally:
@@ -446,6 +504,16 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"{settings.quarantine_dir}):")
         for s, by_rule in report["quarantine_by_rule"].items():
             print(f"  {s:<24}" + ", ".join(f"{r} {n}" for r, n in by_rule.items()))
+    if report["file_notes"]:
+        print(f"\nfiles loaded with columns absent (read as empty) or unknown (ignored): {len(report['file_notes'])}")
+        for item in report["file_notes"][:30]:
+            print(f"  {item['path']}: {item['notes']}")
+    if report["not_loaded"]:
+        print(f"\nlanding files NOT loaded: {len(report['not_loaded'])}")
+        for item in report["not_loaded"][:30]:
+            print(f"  {item['path']}: {item['reason']}")
+    if len(report["not_loaded"]) > 30 or len(report["file_notes"]) > 30:
+        print("  (only the first 30 of each: `ecomwh status --json` lists them all)")
     return 0
 
 

@@ -31,6 +31,11 @@ class Settings:
     ltv_time_unit_days: float      # BG/NBD time unit; 7 = weeks, as in the literature
     ltv_monthly_discount: float    # discount rate per month for the 12-month value
     ltv_backtest_days: int         # holdout of the standing backtest (calibration end = data end - this)
+    landing_settle_s: float        # a landed file loads once unchanged this long (or with <file>.done)
+    landing_require_done: bool     # load only files with a <file>.done marker
+    max_file_mb: int               # a landed file's content, decompressed, above this is refused
+    max_compression_ratio: float   # a .csv.gz inflating more than this many times is refused
+    duckdb_memory_limit: str       # DuckDB spills to disk above this (ingest, and dbt's profile)
 
     @property
     def lock_path(self) -> Path:
@@ -65,6 +70,11 @@ def get_settings() -> Settings:
         ltv_time_unit_days=float(os.environ.get("EW_LTV_TIME_UNIT_DAYS", "7")),
         ltv_monthly_discount=float(os.environ.get("EW_LTV_MONTHLY_DISCOUNT", "0.01")),
         ltv_backtest_days=int(os.environ.get("EW_LTV_BACKTEST_DAYS", "60")),
+        landing_settle_s=float(os.environ.get("EW_LANDING_SETTLE_S", "10")),
+        landing_require_done=os.environ.get("EW_LANDING_REQUIRE_DONE", "0").lower() in ("1", "true", "yes"),
+        max_file_mb=int(os.environ.get("EW_MAX_FILE_MB", "4096")),
+        max_compression_ratio=float(os.environ.get("EW_MAX_COMPRESSION_RATIO", "100")),
+        duckdb_memory_limit=os.environ.get("EW_DUCKDB_MEMORY_LIMIT", "4GB"),
     )
 
 

@@ -23,6 +23,49 @@ def ew_home(tmp_path, monkeypatch):
     return settings
 
 
+@pytest.fixture()
+def wh(tmp_path):
+    """A landing folder and a DuckDB file for the loader alone: write landed files, ingest a
+    source (ingest_source's keywords pass through), query the warehouse."""
+    import duckdb
+
+    from dagster_project.lib import ingest
+
+    class W:
+        db = tmp_path / "wh.duckdb"
+        landing_dir = tmp_path / "landing"
+        lock = tmp_path / "wh.lock"
+        quarantine = tmp_path / "quarantine"
+
+        def write(self, source: str, name: str, data: bytes):
+            p = self.landing_dir / source / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+            return p
+
+        def ingest(self, source: str, **kw) -> ingest.SourceResult:
+            return ingest.ingest_source(self.db, self.landing_dir, source, tz="Asia/Shanghai", lock_path=self.lock,
+                                        quarantine_dir=self.quarantine, **kw)
+
+        def q(self, sql: str, params=None):
+            con = duckdb.connect(str(self.db), read_only=True)
+            try:
+                return con.execute(sql, params or []).fetchall()
+            finally:
+                con.close()
+
+        def snapshot(self):
+            # everything except load times (file mtimes are also excluded: tests touch files)
+            return {
+                "orders": sorted(map(str, self.q("select * exclude (_loaded_at) from raw.orders"))),
+                "quarantine": sorted(map(str, self.q("select * exclude (quarantined_at) from raw.quarantine"))),
+                "_files": sorted(map(str, self.q(
+                    "select * exclude (loaded_at, file_mtime_ns) from raw._files"))),
+            }
+
+    return W()
+
+
 @pytest.fixture(scope="session")
 def truth_warehouse(tmp_path_factory):
     """A generated dataset built by the whole pipeline once per test session, with its truth.json.

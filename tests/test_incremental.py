@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.lib.contract import SOURCES
+from dagster_project.lib.contract import sources_parents_first
 from dagster_project.lib.generator import generate
 from dagster_project.lib.ingest import ingest_source
 from dagster_project.settings import DBT_PROJECT_DIR
@@ -40,18 +40,6 @@ INCREMENTAL_MODELS = [
 VOLATILE_COLUMNS = {"built_at", "load_id", "loaded_at"}
 
 
-def _sources_parents_first() -> list[str]:
-    ordered: list[str] = []
-    def visit(name: str) -> None:
-        for _, parent, _ in SOURCES[name].foreign_keys:
-            visit(parent)
-        if name not in ordered:
-            ordered.append(name)
-    for name in SOURCES:
-        visit(name)
-    return ordered
-
-
 class Warehouse:
     def __init__(self, root: Path, landing: Path):
         self.root = root
@@ -65,7 +53,7 @@ class Warehouse:
         }
 
     def ingest(self) -> None:
-        for source in _sources_parents_first():
+        for source in sources_parents_first():
             ingest_source(self.db, self.landing, source, tz=TZ, lock_path=self.root / "lock")
 
     def dbt_command(self, *extra: str) -> list[str]:

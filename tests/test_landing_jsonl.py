@@ -2,8 +2,9 @@
 
 The parser caches the key -> column mapping per distinct key order (it is most of an events file's
 ingest time); these tests pin the behaviour that cache must not change: keys trimmed and lower-cased
-like CSV headers, the later of two matching keys wins, every line may order or spell its keys
-differently, and bad lines are kept with their row number and reason.
+like CSV headers, a line with two keys for one column refused (which one is meant cannot be known),
+every line may order or spell its keys differently, and bad lines are kept with their row number
+and reason.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def test_keys_values_and_bad_lines_by_hand():
     p = _parse([
         '{"event_id": "E1", "event_name": " login ", "properties": {"b": 1, "a": [true, null]}, "amount": 1.5}',
         '{" EVENT_ID ": "E2", "Event_Name": "", "amount": 10}',           # spelled differently, name empty
-        '{"event_id": "E3", "EVENT_ID": "E3b", "amount": false}',          # two keys match: the later wins
+        '{"event_id": "E3", "EVENT_ID": "E3b", "amount": false}',          # two keys name one column: refused
         '',                                                                # blank: skipped, still counted
         '{"event_id": "E4", "extra": 1}\r',                                # CRLF; a key outside the contract
         'not json',
@@ -40,13 +41,14 @@ def test_keys_values_and_bad_lines_by_hand():
     assert _rows(p) == [
         (1, "E1", "login", '{"a": [true, null], "b": 1}', "1.5", None),
         (2, "E2", None, None, "10", None),
-        (3, "E3b", None, None, "false", None),
+        (3, None, None, None, None, "malformed_row"),
         (5, "E4", None, None, None, None),
         (6, None, None, None, None, "malformed_row"),
         (7, None, None, None, None, "malformed_row"),
         (8, None, None, None, None, "bad_encoding"),
         (9, "E5", None, None, "2", None),
     ]
+    assert p.pre_detail[2] == "keys 'event_id' and 'EVENT_ID' both name column event_id"
     assert p.raw_text[3] == '{"event_id": "E4", "extra": 1}'  # the \r is not part of the row
     assert p.raw_text[6] == '{"event_id": "E\\xff"}'
     assert p.pre_detail[4].startswith("not valid JSON")
@@ -59,7 +61,11 @@ def _reference(data: bytes) -> list[tuple]:
     for n, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
-        obj = {str(k).strip().lower(): v for k, v in json.loads(line).items()}
+        pairs = [(str(k).strip().lower(), v) for k, v in json.loads(line).items()]
+        obj = dict(pairs)
+        if len(obj) < len(pairs):  # two spellings of one column
+            out.append((n, *(None for _ in COLS), "malformed_row"))
+            continue
         out.append((n, *(landing._json_text(obj.get(c)) for c in COLS), None))
     return out
 

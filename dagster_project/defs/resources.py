@@ -9,7 +9,8 @@ from typing import Iterator
 import dagster as dg
 import duckdb
 
-from dagster_project.lib import ingest
+from dagster_project.lib import ingest, landing
+from dagster_project.settings import get_settings
 
 # All writers to the pipeline's DuckDB file share this pool; dagster.yaml gives it one slot.
 WRITER_POOL = "duckdb_writer"
@@ -43,9 +44,16 @@ class WarehouseResource(dg.ConfigurableResource):
                 con.close()
 
     def ingest_source(self, source: str) -> ingest.SourceResult:
+        # the guards against files still being written and oversized ones (EW_LANDING_*, EW_MAX_*,
+        # EW_DUCKDB_MEMORY_LIMIT)
+        settings = get_settings()
+        limits = landing.Limits(max_bytes=settings.max_file_mb << 20,
+                                max_ratio=settings.max_compression_ratio)
         return ingest.ingest_source(
             Path(self.duckdb_path), Path(self.landing_dir), source, tz=self.timezone,
-            lock_path=self.lock_path, quarantine_dir=Path(self.quarantine_dir),
+            lock_path=self.lock_path, quarantine_dir=Path(self.quarantine_dir), limits=limits,
+            settle_s=settings.landing_settle_s, require_done=settings.landing_require_done,
+            memory_limit=settings.duckdb_memory_limit,
         )
 
 

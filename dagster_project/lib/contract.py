@@ -38,6 +38,18 @@ TICKET_CHANNELS = ("bot", "human")
 CAMPAIGN_TYPES = ("discount", "full_reduction", "gift", "coupon", "kol", "live", "bundle")
 TOUCH_CHANNELS = ("sms", "push", "wechat", "email")
 
+# Bounds that downstream arithmetic needs, checked at ingest (out_of_range): far beyond any real
+# row, so none is refused, and near enough that no row can make a later step fail. dbt casts
+# quantity x unit_price to DECIMAL(18,2) (under 10^16: 10^6 x 10^9 = 10^15) and sums amounts into
+# DECIMAL(18,2) marts; integers are BIGINT and are summed and added (on_hand + in_transit), so one
+# value near 2^63 overflowed fct_orders and stopped every run.
+MAX_AMOUNT = 1_000_000_000  # yuan in one value (10 亿)
+MAX_QUANTITY = 1_000_000    # units on one order line or one return
+MAX_INT = 1_000_000_000     # any other integer without a range of its own (line_no, stock)
+# Timestamps and dates, stored as UTC, must be what Python's datetime holds (years 1..9999): GE's
+# samples, Superset and every client fetch them as datetime, and DuckDB reads year 0000 as 1 BC.
+TS_MIN, TS_MAX = "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"
+
 # Lineage columns every raw table carries after the contract columns.
 LINEAGE_COLUMNS = (
     ("_file", "VARCHAR"),        # file name as landed
@@ -85,7 +97,7 @@ def _c(name, kind=STR, required=False, **kw) -> Column:
 
 def _amount(name, required=False) -> Column:
     # Amounts are yuan with up to 2 decimals and never negative.
-    return Column(name, AMOUNT, required, min_value=0)
+    return Column(name, AMOUNT, required, min_value=0, max_value=MAX_AMOUNT)
 
 
 SOURCES: dict[str, Source] = {
@@ -145,9 +157,9 @@ SOURCES: dict[str, Source] = {
             "order_items",
             (
                 _c("order_id", required=True),
-                _c("line_no", INT, True, min_value=1),
+                _c("line_no", INT, True, min_value=1, max_value=MAX_INT),
                 _c("sku_id", required=True),
-                _c("quantity", INT, True, min_value=1),
+                _c("quantity", INT, True, min_value=1, max_value=MAX_QUANTITY),
                 _amount("unit_price", True),
                 _amount("discount_amount"),
             ),
@@ -178,7 +190,7 @@ SOURCES: dict[str, Source] = {
                 _c("return_id", required=True),
                 _c("order_id", required=True),
                 _c("sku_id"),
-                _c("quantity", INT, min_value=1),
+                _c("quantity", INT, min_value=1, max_value=MAX_QUANTITY),
                 _amount("amount", True),
                 _c("reason"),
                 _c("requested_at", TS, True),
@@ -248,9 +260,9 @@ SOURCES: dict[str, Source] = {
                 _c("snapshot_date", DATE, True),
                 _c("sku_id", required=True),
                 _c("warehouse_id", required=True),
-                _c("on_hand", INT, True, min_value=0),
-                _c("in_transit", INT, min_value=0),
-                _c("safety_stock", INT, min_value=0),
+                _c("on_hand", INT, True, min_value=0, max_value=MAX_INT),
+                _c("in_transit", INT, min_value=0, max_value=MAX_INT),
+                _c("safety_stock", INT, min_value=0, max_value=MAX_INT),
             ),
             key=("snapshot_date", "sku_id", "warehouse_id"),
         ),
@@ -269,6 +281,22 @@ SOURCES: dict[str, Source] = {
 
 SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
 
+
+def sources_parents_first() -> list[str]:
+    """Source names with each foreign key's parent before its child: the order a loader that runs
+    the sources one by one must take (Dagster orders the raw assets by their deps itself)."""
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        for _, parent, _ in SOURCES[name].foreign_keys:
+            visit(parent)
+        if name not in ordered:
+            ordered.append(name)
+
+    for name in SOURCES:
+        visit(name)
+    return ordered
+
 # Rule names used in raw.quarantine.rule, in the order they are checked: a row gets the first.
 RULES = (
     "bad_encoding",      # bytes that are not valid in the file's encoding
@@ -278,10 +306,12 @@ RULES = (
     "bad_enum",          # a value outside the contract's list (unknown status, channel, ...)
     "bad_format",        # text that does not match the column's pattern (phone_hash)
     "negative_amount",   # an amount below zero
-    "out_of_range",      # a number outside its range (member_level 0-5, quantity >= 1, ...)
+    "out_of_range",      # a value outside its range (member_level 0-5, quantity 1..10^6, amounts up to
+                         # 10^9 yuan, timestamps in years 1..9999 UTC: MAX_* and TS_* above)
     "duplicate_key",     # the key appears earlier in the same file (the first one is kept)
     "unknown_key",       # a foreign key with no parent (order_items.order_id not in orders)
-    "unreadable_file",   # the whole file cannot be read (corrupt gzip/Parquet): one row, number 0
+    "unreadable_file",   # the whole file cannot be read (corrupt, cut short or oversized gzip/Parquet, no
+                         # header, a column twice in the header): one row, number 0
 )
 
 
@@ -307,6 +337,11 @@ create table if not exists raw.quarantine (
 )
 """
 
+# The ingest's ledger, one row per version of a landed file. status: loaded (the current version of
+# its name; an unreadable new file is loaded as its one quarantine row), superseded (replaced by a
+# later version), refused (an unreadable redelivery: the loaded version of the name stays current),
+# duplicate (the same content as a loaded file under another name: not loaded again).
+# notes: what the file's header or keys said that a reader should know (absent or unknown columns).
 FILES_DDL = """
 create table if not exists raw._files (
     source varchar,
@@ -321,6 +356,9 @@ create table if not exists raw._files (
     encoding varchar,
     status varchar,
     file_size bigint,
-    file_mtime_ns bigint
+    file_mtime_ns bigint,
+    notes varchar
 )
 """
+# Columns added to the ledger after its first version: ensure_raw_schema adds them to older files.
+FILES_COLUMNS_ADDED = ("notes varchar",)

@@ -4,12 +4,15 @@ One file is one transaction: its good rows go to raw.<source>, its bad rows to r
 file, row number, raw text, rule, column and a readable reason), and a record to raw._files; then
 landed = loaded + quarantined is asserted before commit. An exception or a kill at any point
 leaves nothing of the file behind. A file already loaded with the same content hash is skipped; a
-file with a known name but new content (a corrected redelivery) replaces exactly that file's rows.
+file with a known name but new content (a corrected redelivery) replaces exactly that file's rows,
+unless it cannot be read: then it is refused and the loaded version stays. A file is loaded only
+once its writer has finished (a `.done` marker, or no change for EW_LANDING_SETTLE_S seconds).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import threading
@@ -26,15 +29,19 @@ import pyarrow as pa
 
 from dagster_project.lib import landing
 from dagster_project.lib.contract import (
-    AMOUNT, DATE, FILES_DDL, INT, QUARANTINE_DDL, SOURCES, TS, Column, Source, raw_table_ddl,
+    AMOUNT, DATE, FILES_COLUMNS_ADDED, FILES_DDL, INT, MAX_INT, QUARANTINE_DDL, SOURCES, TS, TS_MAX, TS_MIN,
+    Column, Source, raw_table_ddl,
 )
 
+# A UTC offset is -14:59..+14:59 at most (real ones run from -12:00 to +14:00): DuckDB would take
+# "+99:99" or "+24:00" and shift the instant by days.
+_OFFSET = r"(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)"
 _ISO_TS = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"
-    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
+    rf"{_OFFSET}?$"
 )
 # An offset only counts after a time of day: the "-20" of a bare date "2026-05-20" is not one.
-_HAS_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_HAS_OFFSET = rf"[0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}(\.[0-9]+)?)?{_OFFSET}$"
 _INT = r"^[+-]?[0-9]+$"
 _AMOUNT = r"^[+-]?[0-9]+(\.[0-9]{1,2})?$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -100,6 +107,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
                         f"select * from raw.{name} limit 0")
     con.execute(QUARANTINE_DDL)
     con.execute(FILES_DDL)
+    for column in FILES_COLUMNS_ADDED:
+        con.execute(f"alter table raw._files add column if not exists {column}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,27 +173,37 @@ def _checks(src: Source) -> list[tuple[str, str, str, str]]:
             by_rule["negative_amount"].append((
                 f"{t} < 0", "negative_amount", v,
                 f"'column {v}: amount ' || {v} || ' is negative'"))
-        elif c.min_value is not None or c.max_value is not None:
-            conds = []
-            if c.min_value is not None:
-                conds.append(f"{t} < {c.min_value:g}")
             if c.max_value is not None:
-                conds.append(f"{t} > {c.max_value:g}")
-            lo = f"{c.min_value:g}" if c.min_value is not None else "-inf"
-            hi = f"{c.max_value:g}" if c.max_value is not None else "inf"
+                by_rule["out_of_range"].append((
+                    f"{t} > {_num(c.max_value)}", "out_of_range", v,
+                    f"'column {v}: amount ' || {_shown(v)} || ' is above {_num(c.max_value)}'"))
+        elif c.kind in (TS, DATE):
             by_rule["out_of_range"].append((
-                " or ".join(conds), "out_of_range", v,
-                f"'column {v}: ' || {v} || ' is outside {lo}..{hi}'"))
+                f"{t} < timestamp '{TS_MIN}' or {t} > timestamp '{TS_MAX}'", "out_of_range", v,
+                f"'column {v}: ' || {_shown(v)} || ' is outside the years 1..9999 (UTC)'"))
+        elif c.kind == INT:
+            lo = c.min_value if c.min_value is not None else -MAX_INT
+            hi = c.max_value if c.max_value is not None else MAX_INT
+            by_rule["out_of_range"].append((
+                f"{t} < {_num(lo)} or {t} > {_num(hi)}", "out_of_range", v,
+                f"'column {v}: ' || {_shown(v)} || ' is outside {_num(lo)}..{_num(hi)}'"))
     return [chk for rule in by_rule.values() for chk in rule]
 
 
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
 def validation_sql(src: Source, tz: str) -> str:
-    """SQL over the text table `landed` producing typed columns plus rule/column_name/reason.
+    """SQL over the text table `landed` producing _row, _raw_text, the typed columns (t_<column>)
+    and rule/column_name/reason (only what the loader inserts: a file's rows are held in DuckDB
+    while it loads, and every column carried costs memory).
 
     Row-level rules first; then duplicate keys among rows that passed them (first occurrence
     kept); then foreign keys against the parent raw table.
     """
     typed = ",\n        ".join(f"{_typed_expr(c, tz)} as t_{c.name}" for c in src.columns)
+    typed_names = ", ".join(f"t_{c.name}" for c in src.columns)
     checks = _checks(src)
     case_rule = "\n            ".join(f"when {cond} then {sql_literal(rule)}" for cond, rule, _, _ in checks)
     case_col = "\n            ".join(f"when {cond} then {sql_literal(col)}" for cond, _, col, _ in checks)
@@ -234,7 +253,9 @@ fk_checked as (
     from dup_checked
 )
 select
-    *,
+    _row,
+    _raw_text,
+    {typed_names},
     coalesce(rule1, rule2, rule3) as rule,
     case
         when rule1 is not null then col1
@@ -256,7 +277,11 @@ from fk_checked
 class FileResult:
     source: str
     file_name: str
-    status: str  # loaded, replaced, rejected (unreadable), skipped_same_content
+    # loaded, replaced; rejected (unreadable: quarantined as one row), refused (an unreadable
+    # redelivery: the loaded version is kept), still_refused (refused by an earlier run);
+    # skipped_same_content; not_ready (still being written, or changed while read: loaded by a
+    # later run); not_loaded (could not be opened)
+    status: str
     rows_landed: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -274,21 +299,43 @@ def _landed_table(parsed: landing.ParsedFile) -> pa.Table:
     return pa.table(arrays)
 
 
+def _landed_ddl(src: Source) -> str:
+    cols = ", ".join(f"{c} varchar" for c in src.column_names)
+    return (f"create or replace temp table landed ({cols}, _row bigint, _raw_text varchar, "
+            f"_pre_rule varchar, _pre_detail varchar)")
+
+
 CTIME_MARGIN_S = 2.0  # file-system timestamps come from a coarse clock; be generous
+RAW_TEXT_KEPT = 65_536  # characters of a refused row's raw text kept in raw.quarantine
+_FILES_COLUMNS = ("source, file_name, file_date, content_hash, load_id, loaded_at, rows_landed, rows_loaded, "
+                  "rows_quarantined, encoding, status, file_size, file_mtime_ns, notes")
 
 
-def _unchanged_since_loaded(con: duckdb.DuckDBPyConnection, lf: landing.LandedFile, stat: os.stat_result) -> bool:
-    """True when the file loaded under this name has not been touched since: same size and mtime,
-    and its inode change time (which `cp -p`, `touch -r` or any write moves to the present, unlike
-    mtime) is older than the load. Only then is the file not read and hashed again: every run used
-    to re-read every landing file (5 GB at the M benchmark, 14 s of a one-day refresh)."""
-    rec = con.execute(
-        "select file_size, file_mtime_ns, loaded_at from raw._files "
-        "where source = ? and file_name = ? and status = 'loaded'", [lf.source, lf.name]).fetchall()
-    if len(rec) != 1 or rec[0][0] != stat.st_size or rec[0][1] != stat.st_mtime_ns or rec[0][2] is None:
-        return False
+def _unchanged_since_loaded(con: duckdb.DuckDBPyConnection, lf: landing.LandedFile,
+                            stat: os.stat_result) -> str | None:
+    """The status ('loaded', 'refused', 'duplicate') of the version of this file the ledger holds when the
+    file has not been touched since: same size and mtime, and its inode change time (which
+    `cp -p`, `touch -r` or any write moves to the present, unlike mtime) is older than the load.
+    Only then is the file not read and hashed again: every run used to re-read every landing
+    file (5 GB at the M benchmark, 14 s of a one-day refresh)."""
     ctime = datetime.fromtimestamp(stat.st_ctime_ns / 1e9, timezone.utc).replace(tzinfo=None)
-    return (rec[0][2] - ctime).total_seconds() > CTIME_MARGIN_S
+    for status, loaded_at in con.execute(
+            "select status, loaded_at from raw._files where source = ? and file_name = ? "
+            "and status in ('loaded', 'refused', 'duplicate') and file_size = ? and file_mtime_ns = ? "
+            "and loaded_at is not null order by loaded_at desc",
+            [lf.source, lf.name, stat.st_size, stat.st_mtime_ns]).fetchall():
+        if (loaded_at - ctime).total_seconds() > CTIME_MARGIN_S:
+            return status
+    return None
+
+
+def _still_refused(con, lf: landing.LandedFile, started: float) -> FileResult:
+    row = con.execute(
+        "select q.reason from raw._files f join raw.quarantine q on q.load_id = f.load_id "
+        "where f.source = ? and f.file_name = ? and f.status = 'refused'", [lf.source, lf.name]).fetchone()
+    reason = row[0] if row else "an unreadable redelivery"
+    return FileResult(lf.source, lf.name, "still_refused", notes=[f"{reason} (unchanged since it was refused)"],
+                      seconds=time.perf_counter() - started)
 
 
 def load_file(
@@ -296,91 +343,151 @@ def load_file(
     lf: landing.LandedFile,
     *,
     tz: str,
+    limits: landing.Limits = landing.Limits(),
+    quarantine_dir: Path | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> FileResult:
-    """Load one landed file in one transaction (see module docstring).
+    """Load one landed file in one transaction (see module docstring); its refused rows are also
+    exported to <quarantine_dir>/<source>/ (written before the commit, put in place after it).
 
     `before_commit` runs inside the transaction after all writes: tests use it to inject a failure.
     """
     started = time.perf_counter()
+    try:
+        f = landing.OpenedFile(lf)
+    except landing.LandingFileError as exc:
+        return FileResult(lf.source, lf.name, "not_loaded", notes=[str(exc)])
+    with f:
+        return _load_opened(con, lf, f, tz, limits, quarantine_dir, before_commit, started)
+
+
+def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, limits: landing.Limits,
+                 quarantine_dir: Path | None, before_commit, started: float) -> FileResult:
     src = SOURCES[lf.source]
-    stat = lf.path.stat()
-    if _unchanged_since_loaded(con, lf, stat):
+    stat = f.stat
+    seen = _unchanged_since_loaded(con, lf, stat)
+    if seen == "loaded":
         return FileResult(lf.source, lf.name, "skipped_same_content",
                           notes=["unchanged since it was loaded (size, mtime and ctime)"])
+    if seen == "refused":
+        return _still_refused(con, lf, started)
+    if seen == "duplicate":
+        return FileResult(lf.source, lf.name, "skipped_same_content",
+                          notes=["unchanged since it was found to be a copy of a loaded file"])
     # Otherwise hash: a corrected file copied with `cp -p` keeps size and mtime, and only its
     # content tells it apart.
-    raw_bytes = lf.path.read_bytes()
-    digest = landing.content_hash(raw_bytes)
+    digest = landing.content_hash(f.chunks())
     prior = con.execute(
-        "select file_name, content_hash from raw._files where source = ? and status = 'loaded' "
-        "and (file_name = ? or content_hash = ?)",
+        "select file_name, content_hash, status from raw._files where source = ? "
+        "and status in ('loaded', 'refused') and (file_name = ? or content_hash = ?)",
         [lf.source, lf.name, digest],
     ).fetchall()
-    if any(h == digest for _, h in prior):
-        same = next(n for n, h in prior if h == digest)
-        note = "" if same == lf.name else f" (same content as {same})"
-        return FileResult(lf.source, lf.name, "skipped_same_content", notes=[f"already loaded{note}"])
-    replacing = any(n == lf.name for n, _ in prior)
+    same = [n for n, h, s in prior if h == digest and s == "loaded"]
+    if same and lf.name in same:
+        # touched, not changed: the ledger follows the file, so it is not listed as new (not_loaded)
+        con.execute("update raw._files set file_size = ?, file_mtime_ns = ? where source = ? and file_name = ? "
+                    "and status = 'loaded'", [stat.st_size, stat.st_mtime_ns, lf.source, lf.name])
+        return FileResult(lf.source, lf.name, "skipped_same_content", notes=["already loaded"])
+    if same:  # a copy under another name: recorded, so it is not read again nor reported as new
+        note = f"same content as {same[0]}, which is loaded: not loaded again"
+        con.execute(
+            f"insert into raw._files ({_FILES_COLUMNS}) values (?, ?, ?, ?, null, ?, 0, 0, 0, null, "
+            f"'duplicate', ?, ?, ?)",
+            [lf.source, lf.name, lf.file_date, digest, datetime.now(timezone.utc).replace(tzinfo=None),
+             stat.st_size, stat.st_mtime_ns, note])
+        return FileResult(lf.source, lf.name, "skipped_same_content", notes=[note])
+    if any(n == lf.name and h == digest and s == "refused" for n, h, s in prior):
+        return _still_refused(con, lf, started)
+    replacing = any(n == lf.name and s == "loaded" for n, _, s in prior)
 
-    try:
-        parsed = landing.parse(lf, landing.decompress(lf, raw_bytes))
-    except landing.LandingFileError as exc:
-        return _reject_file(con, lf, digest, stat, str(exc), raw_bytes, replacing, started)
     load_id = f"{lf.source}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     cols = ", ".join(f"t_{c}" for c in src.column_names)
-
+    export = _Export(quarantine_dir, lf.source, lf.name) if quarantine_dir is not None else None
+    unreadable: str | None = None
+    n_rows = 0
     con.execute("begin transaction")
     try:
-        if replacing:
-            _replace_prior(con, lf)
-        con.register("landed", _landed_table(parsed))
-        con.execute(f"create or replace temp table checked as {validation_sql(src, tz)}")
-        con.unregister("landed")
-        con.execute(
-            f"insert into raw.{lf.source} select {cols}, ?, ?, _row, ?, ? "
-            f"from checked where rule is null order by _row",
-            [lf.name, lf.file_date, load_id, loaded_at],
-        )
-        con.execute(
-            "insert into raw.quarantine select ?, ?, _row, _raw_text, rule, column_name, reason, ?, ? "
-            "from checked where rule is not null order by _row",
-            [lf.source, lf.name, load_id, loaded_at],
-        )
-        if src.foreign_keys:
+        # Every batch of the file goes to a temp table first: the file is read as a stream, and
+        # only once it has been read to its end without a fault does it replace anything.
+        try:
+            info, batches = landing.read_batches(lf, f, stat.st_size, limits)
+            con.execute(_landed_ddl(src))
+            for batch in batches:
+                con.register("batch", _landed_table(batch))
+                con.execute("insert into landed select * from batch")
+                con.unregister("batch")
+                n_rows += batch.n_rows
+            f.check_unchanged()
+        except landing.LandingFileError as exc:
+            unreadable = str(exc)
+        if unreadable is None:
+            if replacing:
+                _replace_prior(con, lf)
+            con.execute(f"create or replace temp table checked as {validation_sql(src, tz)}")
+            con.execute("drop table landed")
             con.execute(
-                f"insert into {pending_table(lf.source)} select {cols}, ?, ?, _row, ?, ? "
-                f"from checked where rule = 'unknown_key' order by _row",
+                f"insert into raw.{lf.source} select {cols}, ?, ?, _row, ?, ? "
+                f"from checked where rule is null order by _row",
                 [lf.name, lf.file_date, load_id, loaded_at],
             )
-        n_loaded = con.execute(
-            f"select count(*) from raw.{lf.source} where _load_id = ?", [load_id]).fetchone()[0]
-        n_quar = con.execute(
-            "select count(*) from raw.quarantine where load_id = ?", [load_id]).fetchone()[0]
-        if n_loaded + n_quar != parsed.n_rows:
-            raise IngestError(
-                f"{lf.path}: {parsed.n_rows} rows landed but {n_loaded} loaded + {n_quar} "
-                f"quarantined; nothing of this file was kept"
+            con.execute(
+                f"insert into raw.quarantine select ?, ?, _row, {_kept_raw_text('_raw_text')}, rule, "
+                f"column_name, reason, ?, ? from checked where rule is not null order by _row",
+                [lf.source, lf.name, load_id, loaded_at],
             )
-        con.execute(
-            "insert into raw._files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?)",
-            [lf.source, lf.name, lf.file_date, digest, load_id, loaded_at, parsed.n_rows,
-             n_loaded, n_quar, parsed.encoding, stat.st_size, stat.st_mtime_ns],
-        )
-        if before_commit is not None:
-            before_commit(con)
-        con.execute("drop table checked")
-        con.execute("commit")
+            if src.foreign_keys:
+                con.execute(
+                    f"insert into {pending_table(lf.source)} select {cols}, ?, ?, _row, ?, ? "
+                    f"from checked where rule = 'unknown_key' order by _row",
+                    [lf.name, lf.file_date, load_id, loaded_at],
+                )
+            n_loaded = con.execute(
+                f"select count(*) from raw.{lf.source} where _load_id = ?", [load_id]).fetchone()[0]
+            n_quar = con.execute(
+                "select count(*) from raw.quarantine where load_id = ?", [load_id]).fetchone()[0]
+            if n_loaded + n_quar != n_rows:
+                raise IngestError(
+                    f"{lf.path}: {n_rows} rows landed but {n_loaded} loaded + {n_quar} "
+                    f"quarantined; nothing of this file was kept"
+                )
+            con.execute(
+                f"insert into raw._files ({_FILES_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?)",
+                [lf.source, lf.name, lf.file_date, digest, load_id, loaded_at, n_rows,
+                 n_loaded, n_quar, info.encoding, stat.st_size, stat.st_mtime_ns,
+                 "; ".join(info.notes) or None],
+            )
+            if export is not None:
+                export.write(con)
+            if before_commit is not None:
+                before_commit(con)
+            con.execute("drop table checked")
+            con.execute("commit")
+    except landing.FileChanged as exc:
+        con.execute("rollback")
+        return FileResult(lf.source, lf.name, "not_ready", notes=[str(exc)])
     except BaseException as exc:
         con.execute("rollback")
+        if export is not None:
+            export.discard()
         if isinstance(exc, (IngestError, KeyboardInterrupt, SystemExit)):
             raise
         raise IngestError(f"{lf.path}: load failed, nothing of this file was kept: {exc}") from exc
+    if unreadable is not None:
+        con.execute("rollback")
+        return _reject_file(con, lf, digest, stat, unreadable, f.head(200), replacing, started, export)
+    if export is not None:
+        export.publish()
     return FileResult(
-        lf.source, lf.name, "replaced" if replacing else "loaded", parsed.n_rows, n_loaded,
-        n_quar, parsed.encoding, parsed.notes, time.perf_counter() - started,
+        lf.source, lf.name, "replaced" if replacing else "loaded", n_rows, n_loaded,
+        n_quar, info.encoding, info.notes, time.perf_counter() - started,
     )
+
+
+def _kept_raw_text(column: str) -> str:
+    """SQL for a refused row's raw text, cut to RAW_TEXT_KEPT characters (a line may be megabytes)."""
+    return (f"case when length({column}) > {RAW_TEXT_KEPT} then left({column}, {RAW_TEXT_KEPT}) || "
+            f"' … [cut: ' || length({column}) || ' characters in all]' else {column} end")
 
 
 def _replace_prior(con, lf: landing.LandedFile) -> None:
@@ -389,35 +496,62 @@ def _replace_prior(con, lf: landing.LandedFile) -> None:
         con.execute(f"delete from {pending_table(lf.source)} where _file = ?", [lf.name])
     con.execute("delete from raw.quarantine where source = ? and file_name = ?", [lf.source, lf.name])
     con.execute("update raw._files set status = 'superseded' where source = ? "
-                "and file_name = ? and status = 'loaded'", [lf.source, lf.name])
+                "and file_name = ? and status in ('loaded', 'refused')", [lf.source, lf.name])
 
 
-def _reject_file(con, lf, digest, stat, message, data, replacing, started) -> FileResult:
+def _reject_file(con, lf, digest, stat, message, head: bytes, replacing, started, export) -> FileResult:
     """A file that cannot be read at all: one quarantine row (row 0) says why; no data rows.
 
-    It is recorded with its hash, so the same bytes are not retried, and a corrected redelivery
-    under the same name replaces the rejection.
+    It is recorded with its hash, so the same bytes are not retried. A new file is recorded as
+    loaded (its one quarantine row), and a corrected redelivery under the same name replaces the
+    rejection. A redelivery of a file that loaded is refused instead: an interrupted transfer
+    must not delete a good day of data, so the loaded version stays current until a readable
+    one replaces it.
     """
     load_id = f"{lf.source}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     now = datetime.now(timezone.utc).replace(tzinfo=None)
+    status = "loaded"
+    keeps = replacing and not con.execute(  # a loaded version that was itself unreadable keeps nothing
+        "select count(*) from raw._files f join raw.quarantine q on q.load_id = f.load_id where f.source = ? "
+        "and f.file_name = ? and f.status = 'loaded' and q.rule = 'unreadable_file'",
+        [lf.source, lf.name]).fetchall()[0][0]
     con.execute("begin transaction")
     try:
-        if replacing:
+        if replacing and not keeps:
             _replace_prior(con, lf)
+        elif replacing:
+            status = "refused"
+            loaded_at, rows = con.execute(
+                "select loaded_at, rows_loaded from raw._files where source = ? and file_name = ? "
+                "and status = 'loaded'", [lf.source, lf.name]).fetchone()
+            message += (f"; the version loaded {loaded_at:%Y-%m-%d %H:%M} UTC ({rows:,} rows) is kept "
+                        f"until a readable one replaces it")
+            earlier = [r[0] for r in con.execute(
+                "select load_id from raw._files where source = ? and file_name = ? and status = 'refused'",
+                [lf.source, lf.name]).fetchall()]
+            for old in earlier:  # an earlier unreadable redelivery: this one takes its place
+                con.execute("delete from raw.quarantine where load_id = ?", [old])
+                con.execute("update raw._files set status = 'superseded' where load_id = ?", [old])
         con.execute(
             "insert into raw.quarantine values (?, ?, 0, ?, 'unreadable_file', null, ?, ?, ?)",
-            [lf.source, lf.name, landing.printable(data[:200].decode("utf-8", "surrogateescape")),
+            [lf.source, lf.name, landing.printable(head.decode("utf-8", "surrogateescape")),
              message, load_id, now],
         )
         con.execute(
-            "insert into raw._files values (?, ?, ?, ?, ?, ?, 0, 0, 0, null, 'loaded', ?, ?)",
-            [lf.source, lf.name, lf.file_date, digest, load_id, now, stat.st_size, stat.st_mtime_ns],
+            f"insert into raw._files ({_FILES_COLUMNS}) values (?, ?, ?, ?, ?, ?, 0, 0, 0, null, ?, ?, ?, null)",
+            [lf.source, lf.name, lf.file_date, digest, load_id, now, status, stat.st_size, stat.st_mtime_ns],
         )
+        if export is not None:
+            export.write(con)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
+        if export is not None:
+            export.discard()
         raise
-    return FileResult(lf.source, lf.name, "rejected", notes=[message],
+    if export is not None:
+        export.publish()
+    return FileResult(lf.source, lf.name, status.replace("loaded", "rejected"), notes=[message],
                       seconds=time.perf_counter() - started)
 
 
@@ -457,19 +591,91 @@ def release_resolved_keys(con: duckdb.DuckDBPyConnection, source: str) -> dict[s
 class SourceResult:
     source: str
     files: list[FileResult] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # files of the folder no source loads, and why
     released: dict[str, int] = field(default_factory=dict)  # unknown_key rows whose parent arrived
 
     def total(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
 
+    def attention(self) -> list[str]:
+        """What the people running the pipeline must read: files not loaded, refused, unreadable,
+        loaded with columns absent or unknown. The terminal prints it under the raw asset."""
+        label = {"refused": "REFUSED", "still_refused": "REFUSED", "rejected": "UNREADABLE",
+                 "not_ready": "NOT LOADED YET", "not_loaded": "NOT LOADED"}
+        lines = []
+        for f in self.files:
+            if f.status in label:
+                lines.append(f"{label[f.status]} {self.source}/{f.file_name}: {'; '.join(f.notes)}")
+            elif f.status in ("loaded", "replaced") and f.notes:
+                lines.append(f"NOTE {self.source}/{f.file_name}: {'; '.join(f.notes)}")
+        return lines + [f"NOT LOADED {p}" for p in self.problems]
+
+
+def wait_until_settled(files: list[landing.LandedFile], settle_s: float, require_done: bool,
+                       ) -> tuple[list[landing.LandedFile], dict[str, str]]:
+    """The files whose writers have finished, and why each other one is not loaded now.
+
+    A file is finished when `<file>.done` exists and is no older than the file, or when it has not
+    changed for `settle_s` seconds: its mtime and ctime are that old, or its size, mtime and ctime
+    stay the same that long while this waits (at most 2 x `settle_s`: a fresh file costs one wait,
+    and a file written by a machine whose clock runs ahead is not kept out). With `require_done`
+    only a marker will do. A file read while it is being written loads a cut-off last value
+    (150.00 -> 15.00); the loader also checks that a file did not change while it was read.
+    """
+    ready: list[landing.LandedFile] = []
+    waiting: dict[str, str] = {}
+    first_seen: dict[str, tuple[tuple, float]] = {}
+    deadline = time.monotonic() + 2 * settle_s  # a file that stops changing within settle_s is ready
+    pending = list(files)
+    while pending:
+        still = []
+        for lf in pending:
+            try:
+                st = os.stat(lf.real or lf.path)
+            except OSError as exc:
+                waiting[lf.name] = f"cannot be examined ({exc.strerror})"
+                continue
+            marker_ns = landing.done_marker_ns(lf.path)
+            fingerprint = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            age_s = time.time() - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9
+            seen = first_seen.get(lf.name)
+            if marker_ns is not None and marker_ns >= st.st_mtime_ns:
+                ready.append(lf)
+            elif require_done:
+                waiting[lf.name] = (f"waiting for {lf.name}{landing.DONE_SUFFIX} (EW_LANDING_REQUIRE_DONE): "
+                                    f"the marker says its writer has finished")
+            elif age_s >= settle_s or (seen is not None and seen[0] == fingerprint
+                                       and time.monotonic() - seen[1] >= settle_s):
+                ready.append(lf)
+            else:
+                if seen is None or seen[0] != fingerprint:
+                    first_seen[lf.name] = (fingerprint, time.monotonic())
+                still.append(lf)
+        pending = still
+        if not pending or time.monotonic() >= deadline + 0.1:
+            break
+        time.sleep(min(0.2, max(0.0, deadline + 0.1 - time.monotonic())))
+    for lf in pending:
+        waiting[lf.name] = (f"still being written: changed within the last {settle_s:g} s "
+                            f"(EW_LANDING_SETTLE_S); it loads once it stops changing, or at once "
+                            f"beside a {lf.name}{landing.DONE_SUFFIX} marker")
+    order = {lf.name: i for i, lf in enumerate(files)}
+    return sorted(ready, key=lambda lf: order[lf.name]), waiting
+
 
 def ingest_source(db_path: Path, landing_dir: Path, source: str, *, tz: str,
-                  lock_path: Path, quarantine_dir: Path | None = None) -> SourceResult:
-    """Load every new or changed landed file of one source, oldest file date first.
+                  lock_path: Path, quarantine_dir: Path | None = None,
+                  limits: landing.Limits = landing.Limits(), settle_s: float = 0.0,
+                  require_done: bool = False, memory_limit: str | None = None) -> SourceResult:
+    """Load every new or changed landed file of one source, oldest file date first, once its
+    writer has finished (`wait_until_settled`; the pipeline waits EW_LANDING_SETTLE_S).
 
     Quarantined rows of each file are also exported to <quarantine_dir>/<source>/<file>.csv so
     the team that sent the file can be handed exactly what was refused and why.
+
+    A file is read in batches (landing.BATCH_ROWS) into a DuckDB temp table, so what a file holds
+    in memory is one batch in Python plus DuckDB's share, which `memory_limit` caps (DuckDB spills
+    to <db>.tmp/ above it; the pipeline passes EW_DUCKDB_MEMORY_LIMIT, as dbt does).
     """
     files, problems = landing.discover(landing_dir, source)
     result = SourceResult(source, problems=problems)
@@ -477,22 +683,36 @@ def ingest_source(db_path: Path, landing_dir: Path, source: str, *, tz: str,
         con = duckdb.connect(str(db_path))
         try:
             con.execute("set TimeZone = 'UTC'")  # nothing may depend on the machine's zone
+            if memory_limit:
+                con.execute(f"set memory_limit = {sql_literal(memory_limit)}")
             ensure_raw_schema(con)
+            known = {(n, size, mtime) for n, size, mtime in con.execute(
+                "select file_name, file_size, file_mtime_ns from raw._files where source = ? "
+                "and status in ('loaded', 'refused', 'duplicate')", [source]).fetchall()}
+            new = [lf for lf in files if not _matches(lf, known)]
+            _, waiting = wait_until_settled(new, settle_s, require_done)
             for lf in files:
-                fr = load_file(con, lf, tz=tz)
-                result.files.append(fr)
-                if quarantine_dir is not None and fr.status != "skipped_same_content":
-                    n = fr.rows_quarantined + (fr.status == "rejected")
-                    _export_quarantine(con, quarantine_dir, source, lf.name, n)
+                if lf.name in waiting:
+                    result.files.append(FileResult(source, lf.name, "not_ready", notes=[waiting[lf.name]]))
+                    continue
+                result.files.append(load_file(con, lf, tz=tz, limits=limits, quarantine_dir=quarantine_dir))
             result.released = release_resolved_keys(con, source)
             for file_name in result.released if quarantine_dir is not None else ():
-                left = con.execute("select count(*) from raw.quarantine where source = ? and file_name = ?",
-                                   [source, file_name]).fetchall()[0][0]
-                _export_quarantine(con, quarantine_dir, source, file_name, left)
+                export = _Export(quarantine_dir, source, file_name)
+                export.write(con)
+                export.publish()
             write_loaded_index(con, db_path)
         finally:
             con.close()
     return result
+
+
+def _matches(lf: landing.LandedFile, known: set[tuple]) -> bool:
+    try:
+        st = os.stat(lf.real or lf.path)
+    except OSError:
+        return False
+    return (lf.name, st.st_size, st.st_mtime_ns) in known
 
 
 def loaded_index_path(db_path: Path) -> Path:
@@ -500,30 +720,120 @@ def loaded_index_path(db_path: Path) -> Path:
 
 
 def write_loaded_index(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    """Fingerprints (size, mtime) of every loaded file, next to the DuckDB file.
+    """Fingerprints (size, mtime) of every file the ledger holds (loaded, refused or a duplicate:
+    the newest version of each name), next to the DuckDB file.
 
     The landing sensor reads this instead of the DuckDB file, whose lock a running pipeline holds.
     """
     rows = con.execute(
         "select source || '/' || file_name, file_size, file_mtime_ns from raw._files "
-        "where status = 'loaded'").fetchall()
+        "where status in ('loaded', 'refused', 'duplicate') "
+        "qualify row_number() over (partition by source, file_name order by loaded_at desc) = 1").fetchall()
     path = loaded_index_path(db_path)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({k: [size, mtime] for k, size, mtime in sorted(rows)}))
     os.replace(tmp, path)
 
 
-def _export_quarantine(con, quarantine_dir: Path, source: str, file_name: str, n: int) -> None:
-    target = quarantine_dir / source / f"{file_name}.quarantine.csv"
-    if n == 0:
-        target.unlink(missing_ok=True)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    con.execute(
-        "copy (select file_name, row_number, rule, column_name, reason, raw_text "
-        "from raw.quarantine where source = ? and file_name = ? order by row_number) "
-        f"to {sql_literal(str(tmp))} (header, delimiter ',')",
-        [source, file_name],
-    )
-    os.replace(tmp, target)
+# ---------------------------------------------------------------------------------------------
+# Quarantine exports
+
+NAME_MAX = 255  # bytes in one file name (Linux, macOS)
+
+
+def export_name(file_name: str) -> str:
+    """`<file>.quarantine.csv`, or for a name too long to take the suffix (and `.tmp` while it is
+    written) the name cut short plus a hash of the whole name: a 240-byte file name broke the
+    export after its load had committed."""
+    name = f"{file_name}.quarantine.csv"
+    if len((name + ".tmp").encode()) <= NAME_MAX:
+        return name
+    tag = f"~{hashlib.sha256(file_name.encode()).hexdigest()[:12]}.quarantine.csv"
+    keep = NAME_MAX - len(".tmp") - len(tag.encode())
+    return file_name.encode()[:keep].decode("utf-8", "ignore") + tag
+
+
+def _cell(column: str) -> str:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab or CR (a formula,
+    e.g. =HYPERLINK(...) in a refused row's raw text) gets a leading apostrophe (OWASP)."""
+    return (f"case when left({column}, 1) in ('=', '+', '-', '@', chr(9), chr(13)) "
+            f"then '''' || {column} else {column} end")
+
+
+class _Export:
+    """The refused rows of one file as CSV, written (inside the load's transaction) to a temporary
+    file and put in place once the load has committed."""
+
+    def __init__(self, quarantine_dir: Path, source: str, file_name: str):
+        self.source, self.file_name = source, file_name
+        self.target = quarantine_dir / source / export_name(file_name)
+        self.tmp = self.target.with_name(self.target.name + ".tmp")
+        self.empty = True
+
+    def write(self, con: duckdb.DuckDBPyConnection) -> None:
+        (n,) = con.execute("select count(*) from raw.quarantine where source = ? and file_name = ?",
+                           [self.source, self.file_name]).fetchone()
+        self.empty = n == 0
+        if self.empty:
+            return
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        cells = ", ".join(f"{_cell(c)} as {c}" if c != "row_number" else c
+                          for c in ("file_name", "row_number", "rule", "column_name", "reason", "raw_text"))
+        con.execute(
+            f"copy (select {cells} from raw.quarantine where source = ? and file_name = ? "
+            f"order by row_number) to {sql_literal(str(self.tmp))} (header, delimiter ',')",
+            [self.source, self.file_name],
+        )
+
+    def publish(self) -> None:
+        if self.empty:
+            self.target.unlink(missing_ok=True)
+        else:
+            os.replace(self.tmp, self.target)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# What was not loaded, for `ecomwh run` and `ecomwh status`
+
+def not_loaded(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[tuple[str, str]]:
+    """Every file under the landing folder whose rows are not in the warehouse, and why, as
+    (path under landing, reason): files no source loads (names, places, links, special files),
+    unreadable files and refused redeliveries (from the ledger), and well-named files that no
+    load has seen as they are now (new, changed, or still being written)."""
+    out = list(landing.survey(landing_dir))
+    ledger = con.execute("""
+        select f.source, f.file_name, f.status, f.file_size, f.file_mtime_ns, q.reason, f.notes
+        from raw._files f
+        left join raw.quarantine q on q.load_id = f.load_id and q.rule = 'unreadable_file'
+        where f.status in ('loaded', 'refused', 'duplicate')""").fetchall()
+    seen = {(s, n, size, mtime) for s, n, _, size, mtime, _, _ in ledger}
+    for source, name, status, _, _, unreadable, notes in ledger:
+        if not (landing_dir / source / name).exists():
+            continue
+        if status == "refused":
+            out.append((f"{source}/{name}", f"refused: {unreadable}"))
+        elif status == "duplicate":
+            out.append((f"{source}/{name}", notes))
+        elif unreadable is not None:
+            out.append((f"{source}/{name}", f"unreadable: {unreadable}"))
+    for source in SOURCES:
+        for lf in landing.discover(landing_dir, source)[0]:
+            try:
+                st = os.stat(lf.real or lf.path)
+            except OSError:
+                continue
+            if (source, lf.name, st.st_size, st.st_mtime_ns) not in seen:
+                out.append((f"{source}/{lf.name}", "not loaded yet: new or changed since the last load "
+                                                   "(or still being written)"))
+    return sorted(set(out))
+
+
+def file_notes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(source/file, notes) of the current version of every file loaded with notes: columns absent
+    from it (read as empty, e.g. a renamed optional column) or not in the contract (ignored)."""
+    return [(f"{s}/{n}", notes) for s, n, notes in con.execute(
+        "select source, file_name, notes from raw._files where status = 'loaded' and notes is not null "
+        "order by 1, 2").fetchall()]

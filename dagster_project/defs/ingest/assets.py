@@ -31,9 +31,10 @@ def _make_raw_asset(src: Source) -> dg.AssetsDefinition:
     )
     def _raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         result = warehouse.ingest_source(src.name)
-        for problem in result.problems:
-            context.log.warning(problem)
-        changed = [f for f in result.files if f.status != "skipped_same_content"]
+        attention = result.attention()
+        for line in attention:
+            context.log.warning(line)
+        changed = [f for f in result.files if f.status in ("loaded", "replaced", "rejected", "refused")]
         if result.released:
             context.log.info(f"released {sum(result.released.values())} rows quarantined as unknown_key "
                              f"whose parent has arrived: {result.released}")
@@ -47,17 +48,24 @@ def _make_raw_asset(src: Source) -> dg.AssetsDefinition:
             total = con.execute(f"select count(*) from raw.{src.name}").fetchone()[0]
             quarantined = con.execute(
                 "select count(*) from raw.quarantine where source = ?", [src.name]).fetchone()[0]
+        unreadable = sum(f.status in ("rejected", "refused") for f in result.files)
         return dg.MaterializeResult(
             metadata={
                 "files_loaded": len(changed),
-                "files_unchanged": len(result.files) - len(changed),
+                "files_unchanged": sum(f.status == "skipped_same_content" for f in result.files),
+                "files_unreadable": unreadable,
+                "files_not_loaded": len(result.problems) + sum(
+                    f.status in ("not_ready", "not_loaded", "refused", "still_refused") for f in result.files),
                 "rows_landed": result.total("rows_landed"),
                 "rows_loaded": result.total("rows_loaded") + sum(result.released.values()),
                 "rows_released": sum(result.released.values()),
-                "rows_quarantined": result.total("rows_quarantined"),
+                # an unreadable file is one quarantine row (row 0)
+                "rows_quarantined": result.total("rows_quarantined") + unreadable,
                 "table_rows": total,
                 "quarantined_rows_total": quarantined,
                 "misnamed_files": len(result.problems),
+                # printed by `ecomwh run` under this asset's line
+                **({"attention": dg.MetadataValue.text("\n".join(attention))} if attention else {}),
             }
         )
 

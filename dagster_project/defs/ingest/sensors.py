@@ -14,13 +14,16 @@ from dagster_project.lib.ingest import loaded_index_path
 
 
 def landing_fingerprints(landing_dir: Path) -> dict[str, list[int]]:
-    """file path (relative) -> [size, mtime_ns] for every well-named landed file."""
+    """file path (relative) -> [size, mtime_ns] for every well-named landed file, plus the mtime of
+    its `<file>.done` marker when it has one: a marker that appears must start the run that loads
+    the file (EW_LANDING_REQUIRE_DONE waits for it)."""
     out: dict[str, list[int]] = {}
     for source in SOURCE_NAMES:
         files, _ = landing.discover(landing_dir, source)
         for lf in files:
             st = lf.path.stat()
-            out[f"{source}/{lf.name}"] = [st.st_size, st.st_mtime_ns]
+            done = landing.done_marker_ns(lf.path)
+            out[f"{source}/{lf.name}"] = [st.st_size, st.st_mtime_ns, *([done] if done else [])]
     return out
 
 
