@@ -29,6 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dagster_project.lib import landing
 from dagster_project.lib.contract import SOURCES
 from dagster_project.lib.platforms import values
 from dagster_project.lib.platforms.convert import Conversion, convert_export
@@ -265,11 +266,16 @@ def _write_months(landing_dir: Path, source: str, owner: str, df: pl.DataFrame) 
     for name, part in sorted(wanted.items()):
         data = _csv_bytes(part, source)
         target = folder / name
+        # the file is complete once renamed into place: say so with a `.done` marker, or ingest
+        # would wait EW_LANDING_SETTLE_S before trusting a file this run has just written
+        done = target.with_name(name + landing.DONE_SUFFIX)
         if target.exists() and target.read_bytes() == data:
+            done.touch()
             continue
         tmp = folder / f".{name}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, target)
+        done.touch()
         written[f"{source}/{name}"] = part.height
     return written
 
