@@ -1,6 +1,6 @@
 -- The dates customer segments are computed as of: every month end in the data up to the data end
--- date, plus the data end date itself (the latest business date in the data, or var as_of_date),
--- so the current month's lists are one filter away.
+-- date, plus the data end date itself (int_data_end_dates_resolved, the one data end date of every
+-- mart), so the current month's lists are one filter away.
 with
 
 calendar as (
@@ -9,17 +9,9 @@ calendar as (
 
 ),
 
-latest_date as (
-
-    select max(date_day) as max_date_day
-    from calendar
-
-),
-
 end_date as (
 
-    select {{ as_of_date_or('max_date_day') }} as data_end_date
-    from latest_date
+    select * from {{ ref('int_data_end_dates_resolved') }}
 
 ),
 
