@@ -21,16 +21,18 @@ path starts from (`dbt run --full-refresh --select +mart_repurchase_cohort +mart
     larger event_id); an event's user is its own user_id, else its device's (int_anonymous_ids_stitched,
     int_events_attributed);
   * valid order: paid_ts not null and status not cancelled; purchase day = business date of order_ts of a
-    valid order; first purchase = earliest purchase day; data end date = latest order_date of any order
-    (fct_orders, int_data_end_dates_resolved);
+    valid order; first purchase = earliest purchase day; data end date = latest business date of any order
+    or event (int_data_end_dates_resolved);
   * mart_repurchase_cohort: per first-purchase month, customers, those with a second purchase day within 30
     days (day 30 counts), the rate, complete when the month's last day + 30 <= data end date;
   * mart_cohort_retention: week (ISO, Monday) and month cohorts of the first purchase day, period_index
     0..12 whose period starts on or before the data end date, customers with a purchase day in the period;
   * mart_funnel_daily: per session (date = business date of its first event, platform = smallest platform,
     customer = largest customer key of its events), the five steps each reached at its earliest event at
-    or after the previous step's time; new vs returning by the customer's first purchase day being before
-    the session date; sessions per step, step and overall conversion, drop-off;
+    or after the previous step's time, payment success also when tracking lost the event but the order
+    carried by the session's first payment_submit at step 4 is paid and that submit was logged in as the
+    order's customer (counted in untracked_sessions); new vs returning by the customer's first purchase
+    day being before the session date; sessions per step, step and overall conversion, drop-off;
 - compares (not timed) every row, key and metric column of marts.mart_repurchase_cohort,
   marts.mart_cohort_retention and marts.mart_funnel_daily: integers exactly, rates to 1e-9 relative.
 
@@ -81,7 +83,7 @@ MARTS = {
     },
     "mart_funnel_daily": {
         "keys": ["event_date", "platform", "customer_type", "step_order"],
-        "ints": ["sessions", "previous_step_sessions", "total_sessions"],
+        "ints": ["sessions", "previous_step_sessions", "total_sessions", "untracked_sessions"],
         "rates": ["step_conversion", "overall_conversion", "drop_off"],
         "exact": ["step"],
     },
@@ -117,7 +119,7 @@ def read_raw(db: Path) -> dict[str, pd.DataFrame]:
             "orders": read(f"select order_id, user_id, status, order_ts, paid_ts, {lineage} from raw.orders",
                            ("status",)),
             "events": read(f"select event_id, event_ts, anonymous_id, user_id, session_id, event_name, platform, "
-                           f"{lineage} from raw.events", ("event_name", "platform")),
+                           f"order_id, {lineage} from raw.events", ("event_name", "platform")),
         }
     finally:
         con.close()
@@ -183,10 +185,15 @@ def unify_customers(users: pd.DataFrame) -> pd.Series:
     return pd.Series(keys.to_numpy(), index=users["user_id"].to_numpy())
 
 
-def purchase_days(orders: pd.DataFrame, customer_of: pd.Series, tz: str) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """One row per customer and purchase day, with the customer's first purchase day; the data end date."""
+def data_end_date(orders: pd.DataFrame, events: pd.DataFrame, tz: str) -> pd.Timestamp:
+    """The latest business date of any order (valid or not) or event."""
+    latest = pd.Series([orders["order_ts"].max(), events["event_ts"].max()]).dropna()
+    return business_date(latest, tz).max()
+
+
+def purchase_days(orders: pd.DataFrame, customer_of: pd.Series, tz: str, data_end: pd.Timestamp) -> pd.DataFrame:
+    """One row per customer and purchase day up to data_end, with the customer's first purchase day."""
     orders = orders.assign(order_date=business_date(orders["order_ts"], tz))
-    data_end = orders["order_date"].max()  # every order, valid or not (fct_orders)
     valid = orders["paid_ts"].notna() & orders["status"].notna() & (orders["status"] != "cancelled")
     valid_orders = orders.loc[valid, ["user_id", "order_date"]]
     user = valid_orders["user_id"].astype(object)
@@ -197,7 +204,7 @@ def purchase_days(orders: pd.DataFrame, customer_of: pd.Series, tz: str) -> tupl
     days = days.sort_values(["customer_key", "purchase_date"], kind="stable")
     days["purchase_day_seq"] = days.groupby("customer_key").cumcount() + 1
     days["first_purchase_date"] = days.groupby("customer_key")["purchase_date"].transform("min")
-    return days, data_end
+    return days
 
 
 def repurchase_cohort(days: pd.DataFrame, data_end: pd.Timestamp) -> pd.DataFrame:
@@ -259,8 +266,11 @@ def cohort_retention(days: pd.DataFrame, data_end: pd.Timestamp) -> pd.DataFrame
     return out
 
 
-def sessions_funnel(events: pd.DataFrame, customer_of: pd.Series, first_purchase: pd.Series, tz: str) -> pd.DataFrame:
-    """One row per session: date, platform, customer, customer_type and funnel steps reached."""
+def sessions_funnel(events: pd.DataFrame, customer_of: pd.Series, first_purchase: pd.Series, tz: str,
+                    paid_orders: pd.Series) -> pd.DataFrame:
+    """One row per session: date, platform, customer, customer_type and funnel steps reached.
+
+    paid_orders: order_id -> customer_key of the orders the order system has seen paid."""
     session, _ = pd.factorize(events["session_id"])
     device, _ = pd.factorize(events["anonymous_id"])
     user, user_ids = pd.factorize(events["user_id"])
@@ -308,9 +318,26 @@ def sessions_funnel(events: pd.DataFrame, customer_of: pd.Series, first_purchase
         if reached_at is not None:
             previous = reached_at.reindex(candidates["session"]).to_numpy()
             candidates = candidates[candidates["ts"].to_numpy() >= previous]
+        if step == "payment_success":
+            submitted_at = reached_at
         reached_at = candidates.groupby("session")["ts"].min()
         steps_reached.loc[reached_at.index] += 1
+
+    # payment success the order system vouches for: the order of the session's first payment_submit at
+    # or after step 4, paid, and submitted while logged in as its customer
+    mask = ((name == "payment_submit") & events["order_id"].notna()).to_numpy()
+    submits = pd.DataFrame({"session": session[mask], "ts": ts[mask],
+                            "order_id": events["order_id"].to_numpy()[mask],
+                            "customer": np.asarray(customers, dtype=object)[np.maximum(event_customer[mask], 0)],
+                            "has_customer": event_customer[mask] >= 0})
+    submits = submits[submits["ts"].to_numpy() >= submitted_at.reindex(submits["session"]).to_numpy()]
+    first_submit = submits.sort_values(["session", "ts", "order_id"]).drop_duplicates("session")
+    paid_by = first_submit["order_id"].map(paid_orders)
+    confirmed = first_submit.loc[first_submit["has_customer"] & (paid_by == first_submit["customer"]), "session"]
+    untracked = pd.Index(confirmed).difference(reached_at.index)
+    steps_reached.loc[untracked] += 1
     sessions["steps_reached"] = steps_reached
+    sessions["is_payment_untracked"] = sessions.index.isin(untracked)
     return sessions
 
 
@@ -321,6 +348,8 @@ def funnel_daily(sessions: pd.DataFrame) -> pd.DataFrame:
     for k in range(1, len(FUNNEL_STEPS) + 1):
         sessions[f"step_{k}"] = (steps_reached >= k).astype("int64")
         aggregations[f"step_{k}"] = (f"step_{k}", "sum")
+    sessions["untracked"] = sessions["is_payment_untracked"].astype("int64")
+    aggregations["untracked"] = ("untracked", "sum")
     keys = ["session_date", "platform", "customer_type"]
     counted = sessions.groupby(keys, observed=True, dropna=False).agg(**aggregations)
     counted = counted.reset_index().rename(columns={"session_date": "event_date"})
@@ -335,6 +364,7 @@ def funnel_daily(sessions: pd.DataFrame) -> pd.DataFrame:
         part["step_conversion"] = share(part["sessions"], part["previous_step_sessions"])
         part["overall_conversion"] = share(part["sessions"], counted["step_1"])
         part["drop_off"] = 1 - part["step_conversion"]
+        part["untracked_sessions"] = counted["untracked"] if k == len(FUNNEL_STEPS) else 0
         rows.append(part)
     out = pd.concat(rows, ignore_index=True)
     out["platform"] = out["platform"].astype(object)
@@ -346,13 +376,18 @@ def compute(raw: dict[str, pd.DataFrame], tz: str) -> dict[str, pd.DataFrame]:
     users = latest_version(raw.pop("users"), "user_id")
     customer_of = unify_customers(users)
     orders = latest_version(raw.pop("orders"), "order_id")
-    days, data_end = purchase_days(orders, customer_of, tz)
-    first_purchase = days[days["purchase_day_seq"] == 1].set_index("customer_key")["purchase_date"]
     events = latest_version(raw.pop("events"), "event_id")
+    data_end = data_end_date(orders, events, tz)
+    days = purchase_days(orders, customer_of, tz, data_end)
+    first_purchase = days[days["purchase_day_seq"] == 1].set_index("customer_key")["purchase_date"]
+    paid = orders[orders["paid_ts"].notna()]
+    paid_user = paid["user_id"].astype(object)
+    paid_orders = pd.Series(paid_user.map(customer_of).fillna(paid_user).to_numpy(),
+                            index=paid["order_id"].to_numpy())
     return {
         "mart_repurchase_cohort": repurchase_cohort(days, data_end),
         "mart_cohort_retention": cohort_retention(days, data_end),
-        "mart_funnel_daily": funnel_daily(sessions_funnel(events, customer_of, first_purchase, tz)),
+        "mart_funnel_daily": funnel_daily(sessions_funnel(events, customer_of, first_purchase, tz, paid_orders)),
     }
 
 

@@ -132,6 +132,11 @@ LABELS = {
     # label columns of the virtual dataset (physical datasets define theirs as calculated columns)
     "segment_label": "分层 · Segment", "tier_label": "生命周期 · Lifecycle tier",
     "churn_warning": "流失预警 · Churn warning",
+    "excluded_users": "非埋点渠道首次注册 · Untracked first registrations",
+    "excluded_share": "未计入占比 · Share left out", "lag_days": "滞后天数 · Lag (days)",
+    "latest_date": "最新数据日 · Latest date", "data_end_date": "数据截止日 · Data end date",
+    "date_column": "日期字段 · Date column", "untracked_sessions": "埋点丢失的支付会话 · Payments tracking lost",
+    "promotion_name_zh": "促销节点 · Promotion",
 }
 
 CHANNELS = {"app": "APP app", "tmall": "天猫 tmall", "jd": "京东 jd", "douyin": "抖音 douyin",
@@ -147,13 +152,15 @@ STATUS_COLORS = {"通过 pass": "#5AC189", "警告 warn": "#FCC700", "失败 fai
 # Operations marts (docs/metrics.md "Operations")
 LABELS |= {
     "sku_id": "SKU", "product_name": "商品 · Product", "rank_no": "排名 · Rank",
-    "revenue_amount": "商品收入(元) · Line revenue (CNY)", "units_sold": "销量(件) · Units sold",
+    "revenue_amount": "商品净收入(元) · Product net revenue (CNY)", "units_sold": "销量(件) · Units sold",
     "revenue_rank": "收入排名 · Revenue rank", "revenue_share": "收入占比 · Revenue share",
     "cumulative_share": "累计收入占比 · Cumulative share", "abc_class": "ABC分类 · ABC class",
     "month_start": "月份 · Month", "active_skus": "在售SKU数 · Active SKUs", "skus_with_sales": "动销SKU数 · SKUs sold",
     "sell_through_rate": "动销率 · Sell-through", "month_end_on_hand": "月末库存(件) · Month-end on hand",
-    "sku_sell_through": "单品售罄率 · SKU sell-through", "is_below_threshold": "低于阈值 · Below threshold",
-    "consecutive_slow_months": "连续低售罄月数 · Consecutive slow months", "is_slow_mover": "滞销品 · Slow mover",
+    "days_with_sales": "有销售天数 · Days with a sale", "days_in_month": "当月天数 · Days in month",
+    "sell_out_rate": "售罄率 · Sell-out rate", "is_overstock": "库存积压 · Overstock",
+    "is_below_threshold": "低于阈值 · Below threshold",
+    "consecutive_slow_months": "连续低动销月数 · Consecutive slow months", "is_slow_mover": "滞销品 · Slow mover",
     "delivered_orders": "已妥投订单 · Delivered orders", "returned_orders": "退货订单 · Returned orders",
     "return_rate": "退货率 · Return rate", "return_reason": "退货原因 · Return reason",
     "delivered_lines": "已妥投商品行 · Delivered lines", "returned_lines": "退货商品行 · Returned lines",
@@ -191,8 +198,10 @@ LABELS |= {
     "coupon_revenue": "用券订单净收入(元) · Coupon order revenue (CNY)",
     "coupon_claimers": "领券客户 · Coupon claimers", "claimers_redeemed": "领券后核销客户 · Claimers redeemed",
     "redemption_rate": "核销率 · Redemption rate", "experiment_id": "实验 · Experiment",
-    "users": "用户数(窗口完整) · Users (full window)", "conversions": "转化数 · Conversions",
-    "p_value": "p值 · p-value", "transactions_with_both": "同时购买数 · Transactions with both",
+    "users": "客户数(窗口完整) · Customers (full window)", "conversions": "转化数 · Conversions",
+    "users_assigned": "已分组客户 · Customers assigned", "conflicting_customers": "跨组冲突客户 · Customers in two arms",
+    "p_value": "p值 · p-value", "p_value_adjusted": "校正后p值(Bonferroni) · Adjusted p-value (Bonferroni)",
+    "comparisons": "比较次数 · Comparisons", "transactions_with_both": "同时购买数 · Transactions with both",
     "support": "支持度 · Support", "confidence": "置信度 · Confidence", "lift": "提升度 · Lift",
     "lift_rank": "提升度排名 · Lift rank",
 }
@@ -221,7 +230,7 @@ TICKET_CHANNELS = {"bot": "机器人 bot", "human": "人工 human", "all": "全�
 TICKET_CATEGORIES = {"售后投诉": "售后投诉 complaint", "退换货": "退换货 return/exchange",
                      "物流查询": "物流查询 delivery inquiry", "发票开具": "发票开具 invoice",
                      "商品咨询": "商品咨询 product question", "支付问题": "支付问题 payment issue"}
-CAMPAIGN_TIERS = {"big_promotion": "大促 big promotion", "daily": "日常 daily"}
+CAMPAIGN_TIERS = {"big_promotion": "大促/节日促销 big promotion", "daily": "日常 daily"}
 CAMPAIGN_TYPES = {"full_reduction": "满减 spend & save", "discount": "折扣 discount", "coupon": "优惠券 coupon",
                   "gift": "赠品 gift", "kol": "达人 KOL", "live": "直播 live stream", "bundle": "组合 bundle"}
 TOUCH_CHANNELS = {"sms": "短信 SMS", "push": "推送 push", "wechat": "微信 WeChat", "email": "邮件 email"}
@@ -366,7 +375,9 @@ DATASETS = [
         m("step_conversion", ratio("sessions", "previous_step_sessions"), "步骤转化率 · Step conversion", ".1%"),
         m("drop_off", f"1 - {ratio('sessions', 'previous_step_sessions')}", "步骤流失率 · Drop-off", ".1%"),
         m("visit_to_pay", ratio("CASE WHEN step_order = 5 THEN sessions END", "CASE WHEN step_order = 1 THEN sessions END"),
-          "浏览到支付转化率 · View-to-payment conversion", ".2%"))),
+          "浏览到支付转化率 · View-to-payment conversion", ".2%"),
+        m("tracking_loss", ratio("untracked_sessions", "CASE WHEN step_order = 5 THEN sessions END"),
+          "支付埋点丢失率 · Payments tracking lost", ".1%"))),
     Dataset("mart_cohort_retention", "cohort_start", calc={
         "cohort_label": ("CASE WHEN cohort_grain = 'month' THEN strftime(cohort_start, '%Y-%m') "
                          "ELSE strftime(cohort_start, '%Y-%m-%d') END", "同期群 · Cohort", "VARCHAR"),
@@ -376,7 +387,10 @@ DATASETS = [
         # Unobserved days are null, so each rate's denominator only counts users observed that long.
         *(m(f"d{n}_rate", ratio(f"d{n}_users", f"CASE WHEN d{n}_users IS NOT NULL THEN new_users END"),
             f"{label}留存率 · D{n} retention", ".1%") for n, label in ((1, "次日"), (7, "7日"), (30, "30日"))),
-        m("new_users", "SUM(new_users)", "新注册用户 · New users", ",d"))),
+        m("new_users", "SUM(new_users)", "新用户(埋点渠道首次注册) · New users (first registered where tracked)", ",d"),
+        # shown beside every rate: the first registrations the rates leave out (marketplace, offline)
+        m("excluded_share", ratio("excluded_users", "new_users + excluded_users"),
+          "未计入:非埋点渠道首次注册 · Left out: first registered where tracking cannot see", ".1%"))),
     Dataset("mart_customer_segments", "as_of_date", calc={
         "segment_label": ("segment_zh || ' ' || segment", "分层 · Segment", "VARCHAR"),
         "tier_label": ("lifecycle_tier_zh || ' ' || lifecycle_tier", "生命周期 · Lifecycle tier", "VARCHAR"),
@@ -441,13 +455,18 @@ WHERE s.is_data_end_date""", columns=dict(
         m("checked_at_latest", "CAST(MAX(check_date) AS VARCHAR)", "检查日期 · Checked on", ""))),
 ]
 
+DATASETS += [
+    Dataset("mart_source_lag", None, metrics=metrics(
+        m("lag_days_max", "MAX(lag_days)", "距数据截止日滞后(天) · Days behind the data end date", ",d"))),
+]
+
 # Operations marts: products and inventory, service and logistics, marketing, experiments, basket.
 SKUS = ("skus", "COUNT(*)", "SKU数 · SKUs", ",d")
 DATASETS += [
     Dataset("mart_product_abc", None, calc={**category_label(), **label("abc_label", "abc_class", ABC, "ABC分类 · ABC class")},
             metrics=metrics(
                 SKUS,
-                m("revenue", "SUM(revenue_amount)", "近90天商品收入(元) · Line revenue 90d (CNY)"),
+                m("revenue", "SUM(revenue_amount)", "近90天商品净收入(元) · Product net revenue 90d (CNY)"),
                 m("revenue_share_sum", "SUM(revenue_share)", "收入占比 · Revenue share", ".1%"),
                 m("a_revenue_share", ratio("CASE WHEN abc_class = 'A' THEN revenue_amount END", "revenue_amount"),
                   "A类收入占比 · A-class revenue share", ".1%"),
@@ -455,30 +474,39 @@ DATASETS += [
     Dataset("mart_product_sell_through", "month_start", calc=category_label(), totals="category_l1", metrics=metrics(
         m("sell_through", ratio("skus_with_sales", "active_skus"), "动销率 · Sell-through", ".1%"),
         m("active_skus_sum", "SUM(active_skus)", "在售SKU数 · Active SKUs", ",d"))),
-    # SKU sell-through by month with the product's name: the low sell-through and slow-mover list.
+    # A SKU's 动销率 and 售罄率 by month with the product's name: the slow-mover and overstock lists.
     Dataset("sku_sell_through", "month_start", sql=f"""SELECT s.month_start,
        s.sku_id,
        p.product_name,
        s.category_l1,
        s.units_sold,
-       s.month_end_on_hand,
-       s.sku_sell_through,
+       s.days_with_sales,
+       s.sell_through_rate,
        s.is_below_threshold,
        s.consecutive_slow_months,
-       s.is_slow_mover
+       s.is_slow_mover,
+       s.month_end_on_hand,
+       s.sell_out_rate,
+       s.is_overstock
 FROM {SCHEMA}.mart_product_slow_movers AS s
 LEFT JOIN {SCHEMA}.dim_products AS p ON p.sku_id = s.sku_id""", columns=dict(
         month_start="DATE", sku_id="VARCHAR", product_name="VARCHAR", category_l1="VARCHAR", units_sold="BIGINT",
-        month_end_on_hand="BIGINT", sku_sell_through="DOUBLE", is_below_threshold="BOOLEAN",
-        consecutive_slow_months="INTEGER", is_slow_mover="BOOLEAN"),
+        days_with_sales="INTEGER", sell_through_rate="DOUBLE", is_below_threshold="BOOLEAN",
+        consecutive_slow_months="INTEGER", is_slow_mover="BOOLEAN", month_end_on_hand="BIGINT",
+        sell_out_rate="DOUBLE", is_overstock="BOOLEAN"),
         calc={**category_label(),
               "slow_mover_label": ("CASE WHEN is_slow_mover THEN '滞销 slow mover' ELSE '' END", "滞销品 · Slow mover",
-                                   "VARCHAR")},
+                                   "VARCHAR"),
+              "overstock_label": ("CASE WHEN is_overstock THEN '积压 overstock' ELSE '' END",
+                                  "库存积压(售罄率<5%) · Overstock (sell-out < 5%)", "VARCHAR")},
         metrics=metrics(
             m("below_threshold_skus", "SUM(CASE WHEN is_below_threshold THEN 1 ELSE 0 END)",
-              "低售罄SKU数(<5%) · SKUs below 5% sell-through", ",d"),
-            m("slow_mover_skus", "SUM(CASE WHEN is_slow_mover THEN 1 ELSE 0 END)", "滞销品数 · Slow movers", ",d")),
-        description="单品月售罄率+商品名 · SKU sell-through per complete month with the product name"),
+              "低动销SKU数(<5%天数有销售) · SKUs selling on < 5% of days", ",d"),
+            m("slow_mover_skus", "SUM(CASE WHEN is_slow_mover THEN 1 ELSE 0 END)", "滞销品数 · Slow movers", ",d"),
+            m("overstock_skus", "SUM(CASE WHEN is_overstock THEN 1 ELSE 0 END)",
+              "库存积压SKU数(售罄率<5%) · Overstocked SKUs (sell-out < 5%)", ",d")),
+        description="单品月动销率与售罄率+商品名 · SKU sell-through (days with a sale) and sell-out rate per complete "
+                    "month with the product name"),
     Dataset("mart_product_top10_daily", "order_date", calc=category_label()),
     Dataset("mart_returns_by_category", None, calc=category_label(), totals="category_l1", metrics=metrics(
         m("return_rate_orders", ratio("returned_orders", "delivered_orders"), "退货率 · Return rate", ".1%"))),
@@ -857,6 +885,8 @@ class Dashboard:
 
 def dashboards() -> list[Dashboard]:
     wk, mo = ("period_grain", "==", "week"), ("period_grain", "==", "month")
+    # a period cut by the start or the end of the data reads low (fewer days to buy twice): never drawn
+    complete = ("is_complete", "IS TRUE", None)
     all_ch = ("first_channel", "==", "all")
     not_all = ("first_channel", "!=", "all")
     latest = ("is_data_end_date", "IS TRUE", None)
@@ -867,12 +897,21 @@ def dashboards() -> list[Dashboard]:
                      filters=[("check_name", "==", "freshness")], order=("age_hours_latest", False),
                      time_col=None, page=15, bars=False)
 
+    def repeat_funnel(days, width):
+        # a fixed horizon, and only cohorts observed that long (the mart has no row before): cohorts of
+        # different ages compared over the same time
+        return series(f"repurchase_funnel_{days}d", f"首购后{days}天内复购转化·按首购月 · Reached 2nd..5th purchase "
+                      f"within {days} days, by cohort", "mart_repurchase_funnel", "cohort_month",
+                      ["reached_2nd_share", "reached_3rd_share", "reached_4th_share", "reached_5plus_share"],
+                      kind="bar", grain=MONTH, filters=[all_ch, ("horizon_days", "==", days)], fmt=PCT,
+                      extra={"x_axis_time_format": "%Y-%m"}), width
+
     def period(grain, title, kind, width):
         # one chart per grain: weeks, months and quarters on one time axis would leave gaps
         return series(f"repurchase_period_{grain}", title, "mart_repurchase_period", "period_start",
                       ["period_repurchase_rate", "repeat_revenue_share"], kind=kind,
                       grain={"week": WEEK, "month": MONTH, "quarter": "P3M"}[grain],
-                      filters=[("period_grain", "==", grain)], fmt=PCT,
+                      filters=[("period_grain", "==", grain), complete], fmt=PCT,
                       extra=None if grain == "week" else {"x_axis_time_format": "%Y-%m"}), width
 
     return [
@@ -891,18 +930,23 @@ def dashboards() -> list[Dashboard]:
                    [(series("overview_gmv_channel", "分渠道周成交额 · Weekly GMV by channel", "fct_orders",
                             "order_date", ["gmv"], kind="bar", grain=WEEK, groupby=["channel_label"], stack=True,
                             fmt=",.0f"), 6),
-                    (series("overview_repurchase_trend", "周复购率趋势 · Weekly repurchase rate",
-                            "mart_repurchase_period", "period_start",
-                            ["period_repurchase_rate", "repeat_revenue_share"], grain=WEEK, filters=[wk],
+                    (series("overview_repurchase_trend", "周复购率趋势(完整周) · Weekly repurchase rate (complete "
+                            "weeks)", "mart_repurchase_period", "period_start",
+                            ["period_repurchase_rate", "repeat_revenue_share"], grain=WEEK, filters=[wk, complete],
                             fmt=PCT), 6)],
                    [(freshness("overview_freshness"), 12)]],
                   heights={0: 34, 2: 56}),
         Dashboard("repurchase", "复购 Repurchase", "复购率、复购周期与同品类间隔 · Repurchase rates, cycle "
                   "and same-category intervals.",
-                  "**30天复购率 30-day repurchase rate**: 首购后30天内再次购买的首购客户占比 · share of a month's "
-                  "new customers buying again within 30 days. 未满30天观察期的同期群单列为“观察中” · cohorts not yet "
-                  "observed 30 days are shown as *provisional*, never as final. **周期复购率 Period repurchase "
-                  "rate** = 周期内购买≥2天的客户 / 购买客户 · buyers with ≥2 purchase days in the period / buyers.",
+                  "**30天复购率 30-day repurchase rate**: 首购后30天内(首购日为第0天,第30天计入)再次购买的首购客户占比 · "
+                  "share of a month's new customers buying again on days 1..30 after the first purchase day (day 30 "
+                  "counts). 未满30天观察期的同期群单列为“观察中” · cohorts not yet observed 30 days are shown as "
+                  "*provisional*, never as final. **周期复购率 Period repurchase rate** = 周期内购买≥2天的客户 / 购买客户 · "
+                  "buyers with ≥2 purchase days in the period / buyers; **复购金额占比 Repeat revenue share**: 首购日之后"
+                  "各购买日的净收入占比(首购当日的第二单不算复购) · net revenue of purchase days after the first (a second "
+                  "order on the first day is no repurchase). 只画完整周期,被数据起止截断的周期不显示 · only periods the "
+                  "data covers whole are drawn. **复购转化漏斗 Funnel**: 首购后N天内 · within N days, 仅显示已观察满N天的同期群 · "
+                  "only cohorts observed that long.",
                   [[(series("repurchase_cohort", "30天复购率·按首购月 · 30-day repurchase rate by cohort",
                              "mart_repurchase_cohort", "cohort_month",
                              ["repurchase_rate_final", "repurchase_rate_provisional"], kind="bar", grain=MONTH,
@@ -914,27 +958,27 @@ def dashboards() -> list[Dashboard]:
                             "各渠道30天复购率·按首购月 · 30-day repurchase rate by cohort and channel",
                             "mart_repurchase_cohort_channel", "cohort_month", ["repurchase_rate_final"],
                             grain=MONTH, groupby=["channel_label"], fmt=PCT), 6),
-                    (series("repurchase_period_channel", "各渠道月复购率 · Monthly repurchase rate by channel",
-                            "mart_repurchase_period_channel", "period_start", ["period_repurchase_rate"],
-                            grain=MONTH, groupby=["channel_label"], filters=[mo], fmt=PCT), 6)],
-                   [period("week", "周度复购率与复购金额占比 · Weekly repurchase rate and repeat revenue share",
-                           "line", 6),
-                    period("month", "月度复购 · Monthly repurchase", "bar", 3),
-                    period("quarter", "季度复购 · Quarterly repurchase", "bar", 3)],
-                   [(series("repurchase_cycle", "90天复购周期 · 90-day repurchase cycle", "mart_repurchase_cycle",
-                            "as_of_date", ["median_gap_days", "mean_gap_days", "p25_gap_days", "p75_gap_days"],
-                            grain=DAY, fmt=".0f"), 6),
+                    (series("repurchase_period_channel", "各渠道月复购率(完整月) · Monthly repurchase rate by channel "
+                            "(complete months)", "mart_repurchase_period_channel", "period_start",
+                            ["period_repurchase_rate"], grain=MONTH, groupby=["channel_label"], filters=[mo, complete],
+                            fmt=PCT), 6)],
+                   [period("week", "周度复购率与复购金额占比(完整周) · Weekly repurchase rate and repeat revenue "
+                           "share (complete weeks)", "line", 6),
+                    period("month", "月度复购(完整月) · Monthly repurchase (complete months)", "bar", 3),
+                    period("quarter", "季度复购(完整季) · Quarterly repurchase (complete quarters)", "bar", 3)],
+                   [(series("repurchase_cycle", "90天复购周期(满90天窗口) · 90-day repurchase cycle (full windows)",
+                            "mart_repurchase_cycle", "as_of_date",
+                            ["median_gap_days", "mean_gap_days", "p25_gap_days", "p75_gap_days"], grain=DAY, fmt=".0f",
+                            filters=[("is_full_window", "IS TRUE", None)]), 6),
                     (series("repurchase_category_interval", "同品类购买间隔 · Same-category purchase interval",
                             "mart_category_interval", "category_l1", ["p25_days", "p50_days", "p75_days"],
                             kind="bar", x_is_time=False, fmt=".0f"), 6)],
-                   [(series("repurchase_funnel", "首购→复购转化·按首购月 · First-to-repeat funnel by cohort",
-                            "mart_repurchase_funnel", "cohort_month",
-                            ["reached_2nd_share", "reached_3rd_share", "reached_4th_share", "reached_5plus_share"],
-                            kind="bar", grain=MONTH, filters=[all_ch], fmt=PCT), 12)]]),
+                   [repeat_funnel(30, 6), repeat_funnel(90, 6)]]),
         Dashboard("ltv", "客户终身价值 LTV", "历史N日LTV与BG/NBD+Gamma-Gamma预测价值 · Historical N-day LTV and "
                   "predicted customer value (BG/NBD + Gamma-Gamma).",
-                  "**N日LTV**: 同期群客户首购起N天内的人均净收入 · average net revenue per customer within N days "
-                  "of the first purchase; 未观察满N天的同期群不显示 · horizons not yet observed are absent. "
+                  "**N日LTV**: 同期群客户首购起N天内的人均净收入(首购日为第0天,第N天计入,与30天复购率同一口径) · average "
+                  "net revenue per customer on days 0..N after the first purchase day (day N counts, as for the "
+                  "30-day repurchase rate); 未观察满N天的同期群不显示 · horizons not yet observed are absent. "
                   "**预测价值 Predicted value** = 未来12个月预期净收入(月折现1%) · expected net revenue over the next "
                   "12 months, discounted 1%/month. **回测 Backtest**: 用较早数据拟合，对比验证期实际购买天数 · fitted "
                   "on earlier data, compared with the purchase days that followed.",
@@ -980,7 +1024,10 @@ def dashboards() -> list[Dashboard]:
                   "会话按时间顺序依次到达 · A session reaches a step only in order: 浏览商品 product_view → 加购 "
                   "add_to_cart → 下单 checkout_start → 提交支付 payment_submit → 支付成功 payment_success. "
                   "**步骤转化率 Step conversion** = 到达本步会话 / 到达上一步会话 · sessions at the step / at the "
-                  "previous step; **流失率 Drop-off** = 1 − 步骤转化率.",
+                  "previous step; **流失率 Drop-off** = 1 − 步骤转化率. **支付成功 Payment success**: 支付成功埋点,或登录"
+                  "会话提交的订单在订单系统已支付 · the payment_success event, or, for a logged-in session, the order "
+                  "system's record that the submitted order was paid; 埋点丢失的部分单列,不算流失 · payments tracking "
+                  "lost are shown apart, not as drop-off.",
                   [[(funnel("funnel_steps", "转化漏斗 · Conversion funnel", "mart_funnel_daily", "step_label",
                             "sessions"), 6),
                     (pivot("funnel_pivot", "各平台各步会话数 · Sessions by step and platform", "mart_funnel_daily",
@@ -996,19 +1043,29 @@ def dashboards() -> list[Dashboard]:
                             filters=[("step_order", ">", 1)], fmt=PCT), 6),
                     (series("funnel_trend", "浏览到支付转化率趋势 · View-to-payment conversion, weekly",
                             "mart_funnel_daily", "event_date", ["visit_to_pay"], grain=WEEK,
-                            groupby=["platform_label"], fmt=".1%"), 6)]]),
+                            groupby=["platform_label"], fmt=".1%"), 6)],
+                   [(series("funnel_tracking_loss", "支付埋点丢失率(已按订单系统计为支付) · Payments tracking lost "
+                            "(counted as paid from the order system)", "mart_funnel_daily", "event_date",
+                            ["tracking_loss"], grain=WEEK, groupby=["platform_label"], fmt=".1%"), 12)]]),
         Dashboard("cohorts", "留存 Cohorts", "购买留存同期群与注册活跃留存 · Purchase retention by cohort and "
                   "activity retention (D1/D7/D30).",
                   "**购买留存 Purchase retention**: 同期群(首购周/月)在第k期有购买的客户占比 · share of a first-purchase "
                   "cohort buying in period k (k=0 is 100%). 最新一期可能未完整 · the latest period may be partial. "
-                  "**活跃留存 D1/D7/D30**: 注册后第N天有活跃的新用户占比 · share of new users active exactly N days "
-                  "after registering; 尚未观察到的天不计入分母 · days not yet observed are left out.",
+                  "**新用户活跃留存 D1/D7/D30**: 注册后第N天有活跃的新用户占比 · share of new users active exactly N "
+                  "days after registering. 新用户 = 客户(一人多账号算一人)首次注册,且在埋点覆盖的渠道(APP、小程序、官网) · "
+                  "a new user is a person at their first registration, on a channel tracking covers (app, "
+                  "mini-program, web); 首次注册在天猫/京东/抖音/线下的客户埋点看不到,不计入,其占比单列 · people first "
+                  "registered on a marketplace or offline cannot be seen by tracking: left out, their share shown "
+                  "beside the rates. 尚未观察到的天不计入分母 · days not yet observed are left out.",
                   [[(big_number("cohorts_d1", "次日留存 · D1 retention", "mart_activity_retention", "d1_rate",
-                                ".1%"), 4),
+                                ".1%", subheader="埋点渠道新用户 · new users where tracked"), 3),
                     (big_number("cohorts_d7", "7日留存 · D7 retention", "mart_activity_retention", "d7_rate",
-                                ".1%"), 4),
+                                ".1%", subheader="埋点渠道新用户 · new users where tracked"), 3),
                     (big_number("cohorts_d30", "30日留存 · D30 retention", "mart_activity_retention", "d30_rate",
-                                ".1%"), 4)],
+                                ".1%", subheader="埋点渠道新用户 · new users where tracked"), 3),
+                    (big_number("cohorts_excluded", "未计入的首次注册 · First registrations left out",
+                                "mart_activity_retention", "excluded_share", ".1%",
+                                subheader="天猫/京东/抖音/线下 · marketplaces and offline"), 3)],
                    [(heatmap("cohorts_monthly", "月同期群购买留存 · Monthly cohort retention", "mart_cohort_retention",
                              "period_index", "cohort_label", "retention_rate",
                              filters=[("cohort_grain", "==", "month")], bounds=(0, 0.5)), 6),
@@ -1019,16 +1076,18 @@ def dashboards() -> list[Dashboard]:
                    [(heatmap("cohorts_weekly", "周同期群购买留存 · Weekly cohort retention", "mart_cohort_retention",
                              "period_index", "cohort_label", "retention_rate",
                              filters=[("cohort_grain", "==", "week")], bounds=(0, 0.3)), 12)],
-                   [(series("cohorts_activity", "D1/D7/D30活跃留存·按注册周 · D1/D7/D30 retention by registration week",
-                            "mart_activity_retention", "registration_date", ["d1_rate", "d7_rate", "d30_rate"],
-                            grain=WEEK, fmt=PCT), 12)]],
+                   [(series("cohorts_activity", "D1/D7/D30活跃留存与未计入占比·按注册周 · D1/D7/D30 retention and the "
+                            "share left out, by registration week", "mart_activity_retention", "registration_date",
+                            ["d1_rate", "d7_rate", "d30_rate", "excluded_share"], grain=WEEK, fmt=PCT,
+                            extra=WRAP_LEGEND), 12)]],
                   heights={0: 26, 2: 70}),
         Dashboard("segments", "客户分层 Segments", "RFM分层、生命周期与流失预警名单 · RFM segments, lifecycle tiers "
                   "and the churn-warning customer list.",
                   "分层按最新数据日计算 · Segments as of the data end date. **RFM**: R=距上次购买天数 days since last "
                   "purchase, F=近365天购买天数 purchase days in 365 days, M=近365天净收入 net revenue in 365 days. "
-                  "**流失预警 Churn warning**: 30天未登录 no login in 30 days, 或近90天购买天数少于前90天 or fewer "
-                  "purchase days than the 90 days before. 名单可从图表菜单导出CSV · export the list to CSV from the "
+                  "**流失预警 Churn warning**: 30天未登录 no login in 30 days, 或近90天购买天数少于前90天的一半 or under half "
+                  "the purchase days of the 90 days before; 近30天有购买的客户不预警 · never for a customer who bought in "
+                  "the last 30 days. 名单可从图表菜单导出CSV · export the list to CSV from the "
                   "chart menu (⋮ → 下载 Download → 导出CSV Export to CSV).",
                   [[(pie("segments_size", "各分层客户数 · Customers by segment", "mart_customer_segments",
                          "segment_label", "customers", filters=[latest], time_col=None), 5),
@@ -1060,7 +1119,10 @@ def dashboards() -> list[Dashboard]:
                   "**埋点覆盖率 Tracking coverage**: 有 payment_success 事件的已支付订单占比(目标≥98%) · paid orders in "
                   "tracked channels with a matching payment_success event. **支付埋点延迟 Payment-event lag**: 支付到"
                   "事件的分钟数 · minutes from payment to the event. **新鲜度 Freshness**: 最新数据距今小时数 vs 时效要求 · "
-                  "age of the newest data vs its SLA; 历史回放数据必然“过期” · a historical backfill is stale by design.",
+                  "age of the newest data vs its SLA; 历史回放数据必然“过期” · a historical backfill is stale by design. "
+                  "**数据截止日 Data end date**: 有订单或埋点事件的最新业务日,所有指标以此为准 · the latest business date "
+                  "with an order or a tracking event, the one date every mart is measured against; **滞后 Lag**: "
+                  "各数据源最新数据日距它的天数 · days each source's newest data is behind it.",
                   [[(series("dq_status", "每日检查结果 · Check results per day", "mart_data_quality", "check_date",
                             ["checks"], kind="bar", grain=DAY, groupby=["status_label"], stack=True, fmt=",d"), 12)],
                    [(series("dq_coverage", "埋点与身份覆盖率 · Tracking and identity coverage", "mart_data_quality",
@@ -1080,8 +1142,15 @@ def dashboards() -> list[Dashboard]:
                            columns=["check_date", "check_name", "source", "status_label", "value", "threshold",
                                     "unexpected_count", "rows_checked"],
                            filters=[("status", "!=", "pass")], order=("check_date", False), page=15,
-                           formats={"value": ",.2f", "threshold": ",.2f"}), 12)]],
-                  heights={2: 60}, colors=STATUS_COLORS),
+                           formats={"value": ",.2f", "threshold": ",.2f"}), 12)],
+                   [(series("dq_source_lag", "各数据源距数据截止日滞后(天) · Days each source is behind the data end date",
+                            "mart_source_lag", "source", ["lag_days_max"], kind="bar", x_is_time=False, fmt=",d",
+                            extra=sorted_bars("lag_days_max")), 6),
+                    (table("dq_source_lag_table", "数据截止日与各源最新数据日 · Data end date and each source's latest date",
+                           "mart_source_lag", columns=["source", "latest_date", "data_end_date", "lag_days",
+                                                       "date_column"],
+                           order=[("lag_days", False), ("source", True)], page=12, formats={"lag_days": ",d"}), 6)]],
+                  heights={2: 60, 4: 50}, colors=STATUS_COLORS),
         *operations_dashboards(),
     ]
 
@@ -1120,11 +1189,14 @@ def operations_dashboards() -> list[Dashboard]:
         Dashboard("products", "商品与库存 Products", "ABC分类、动销率与滞销品、每日Top10、退货率与退货原因、库存可售天数与"
                   "缺货风险 · ABC classes, sell-through and slow movers, daily top 10, returns, days of cover and "
                   "stock-out risk.",
-                  "**ABC分类 ABC class**: 近90天商品收入排名，累计前80%为A、80-95%为B、其余C · SKUs ranked by line revenue "
-                  "over the last 90 days: A = first 80% of revenue, B = next 15%, C = rest (no sales: C). "
+                  "**ABC分类 ABC class**: 近90天商品净收入(扣除订单级优惠分摊与已完成退货)排名，累计前80%为A、80-95%为B、其余C · "
+                  "SKUs ranked by product net revenue (less their share of order coupons and completed returns) over "
+                  "the last 90 days: A = first 80% of revenue, B = next 15%, C = rest (no sales: C). "
                   "**动销率 Sell-through** = 当月有销量的在售SKU / 在售SKU · active SKUs with a sale in the month / "
-                  "active SKUs (complete months only). **单品售罄率 SKU sell-through** = 月销量 / (月销量+月末库存); "
-                  "<5% 为低售罄，连续3个月即**滞销品 slow mover**. **退货率 Return rate** = 有退货申请的已妥投订单 / "
+                  "active SKUs (complete months only); 单品动销率 = 当月有销售的天数占比 · for one SKU, the share of the "
+                  "month's days with a sale: 连续3个月<5%即**滞销品 slow mover**. **售罄率 Sell-out rate** = 月销量 / "
+                  "(月销量+月末库存), <5%为**库存积压 overstock** · units / (units + month-end stock), a separate "
+                  "overstock signal. **退货率 Return rate** = 有退货申请的已妥投订单 / "
                   "妥投满7天的订单 · delivered orders (7+ days ago) with a return request. **可售天数 Days of cover** "
                   "= 在库 / 近28天日均需求 · on hand / average daily demand; **缺货风险 Stock-out risk**: 在库+在途 < "
                   "安全库存 · on hand + in transit below safety stock.",
@@ -1153,18 +1225,20 @@ def operations_dashboards() -> list[Dashboard]:
                             grain=MONTH, groupby=["category_label"], filters=[no_all, ("is_complete", "IS TRUE", None)],
                             fmt=PCT, extra={"x_axis_time_format": "%Y-%m", "truncateYAxis": True,
                                             "y_axis_bounds": [0, 1]}), 6),
-                    (series("products_slow_trend", "低售罄SKU与滞销品数·按月 · Low sell-through SKUs and slow movers "
-                            "per month", "sku_sell_through", "month_start", ["below_threshold_skus", "slow_mover_skus"],
-                            kind="bar", grain=MONTH, fmt=",d", extra={"x_axis_time_format": "%Y-%m", "show_value": True}),
-                     6)],
-                   [(table("products_slow_list", "低售罄SKU(<5%)与滞销品清单 · SKUs below 5% sell-through and slow movers",
-                           "sku_sell_through", columns=[
+                    (series("products_slow_trend", "低动销SKU、滞销品与库存积压SKU数·按月 · Low sell-through SKUs, slow "
+                            "movers and overstocked SKUs per month", "sku_sell_through", "month_start",
+                            ["below_threshold_skus", "slow_mover_skus", "overstock_skus"], kind="bar", grain=MONTH,
+                            fmt=",d", extra={"x_axis_time_format": "%Y-%m", "show_value": True} | WRAP_LEGEND), 6)],
+                   [(table("products_slow_list", "低动销SKU(<5%天数有销售)与滞销品清单 · SKUs selling on under 5% of days, "
+                           "and slow movers", "sku_sell_through", columns=[
                                "month_start", "sku_id", "product_name", "category_label", "units_sold",
-                               "month_end_on_hand", "sku_sell_through", "consecutive_slow_months", "slow_mover_label"],
+                               "days_with_sales", "sell_through_rate", "consecutive_slow_months", "slow_mover_label",
+                               "month_end_on_hand", "sell_out_rate", "overstock_label"],
                            filters=[("is_below_threshold", "IS TRUE", None)],
-                           order=[("month_start", False), ("consecutive_slow_months", False), ("sku_sell_through", True)],
-                           page=10, formats={"sku_sell_through": ".1%", "units_sold": ",d", "month_end_on_hand": ",d"},
-                           description="最近月份在前，连续低售罄月数多者在前 · latest month first, longest runs first"), 12)],
+                           order=[("month_start", False), ("consecutive_slow_months", False), ("sell_through_rate", True)],
+                           page=10, formats={"sell_through_rate": ".1%", "sell_out_rate": ".1%", "units_sold": ",d",
+                                             "days_with_sales": ",d", "month_end_on_hand": ",d"},
+                           description="最近月份在前，连续低动销月数多者在前 · latest month first, longest runs first"), 12)],
                    [(top10("revenue", "每日Top10·按收入 · Daily top 10 by revenue"), 6),
                     (top10("units", "每日Top10·按销量 · Daily top 10 by units"), 6)],
                    [(series("products_return_rate_category", "品类退货率 · Return rate by category",
@@ -1277,13 +1351,19 @@ def operations_dashboards() -> list[Dashboard]:
                   "**归因收入 Attributed revenue**: 订单归给7天内最后一次点击、否则1天内最后一次打开的触达 · an order is "
                   "credited to the last touch clicked within 7 days, else opened within 1 day. **ROI** = 归因收入 / 投入 "
                   "(1:x); **标记ROI Tagged ROI** 用订单系统打上活动标记的订单 · uses orders the order system tags with "
-                  "the campaign. **大促 big promotion** = 活动持续≥11天 · runs 11+ days. 日期筛选按活动开始日 · the date "
+                  "the campaign. **大促/节日促销 big promotion** = 活动期间含促销日历中的一天(38、618、双11、双12、春节、五一、"
+                  "中秋、国庆) · a campaign on a day of the promotion calendar (38, 618, 11.11, 12.12 and the holiday "
+                  "sales), whatever its length. 日期筛选按活动开始日 · the date "
                   "filter selects campaigns by start date. **触达漏斗 Touch funnel**: 打开率 open rate = 打开/发送 opened/sent, 点击率 "
                   "click rate = 点击/打开 clicked/opened, 转化率 conversion = 转化/发送 converted/sent. "
-                  "**核销率 Redemption rate** = 领券后用券下单的客户 / 领券客户. "
-                  "**A/B**: 分配后30天内下单即转化，仅统计窗口完整的用户 · converted = order within 30 days of assignment; "
-                  "提升的95%置信区间、双样本比例z检验 · 95% CIs, two-proportion z-test; SRM = 样本比例失衡 sample-ratio "
-                  "mismatch (p<0.001); 每组最少2,000用户 · 2,000 users per arm minimum. **购物篮 Basket**: 支持度 support "
+                  "**核销率 Redemption rate** = 领券后(首次领券之后)用券下单的客户 / 领券客户 · claimers with a coupon order "
+                  "at or after their first claim / claimers. "
+                  "**A/B**: 按客户计(一人多账号分到两组的客户剔除并计数) · per customer (a person whose accounts landed in "
+                  "two arms is left out and counted); 分配后30天内下单即转化，仅统计窗口完整的客户 · converted = order "
+                  "within 30 days of assignment; 提升的95%置信区间、双样本比例z检验,多组按Bonferroni校正 · 95% CIs, "
+                  "two-proportion z-test, Bonferroni-adjusted for several treatment arms; SRM = 样本比例失衡 sample-ratio "
+                  "mismatch (p<0.001), 按全部已分组客户 · on everyone assigned; 每组最少2,000客户 · 2,000 customers per "
+                  "arm minimum. **购物篮 Basket**: 支持度 support "
                   "= 同时购买A和B的比例, 置信度 confidence = 买A的里也买B, 提升度 lift >1 = 比随机更常一起买.",
                   [[(big_number("marketing_attributed_revenue", "归因收入 · Attributed revenue", "mart_campaign_roi",
                                 "attributed_revenue_sum", ",.0f", subheader="元 · CNY"), 3),
@@ -1326,11 +1406,14 @@ def operations_dashboards() -> list[Dashboard]:
                            formats={"redemption_rate": ".1%", "coupon_order_share": ".1%", "coupon_revenue": ",.0f"}
                            | {c: ",d" for c in ("coupon_claimers", "claimers_redeemed", "coupon_orders")}), 7)],
                    [(table("marketing_experiments", "A/B实验结果 · Experiment results", "mart_experiment_results",
-                           columns=["experiment_id", "variant_label", "users", "conversions", "conversion_rate",
-                                    "absolute_lift_ci", "relative_lift_ci", "p_value", "srm_label", "min_sample_label",
+                           columns=["experiment_id", "variant_label", "users_assigned", "users", "conversions",
+                                    "conversion_rate", "absolute_lift_ci", "relative_lift_ci", "p_value",
+                                    "p_value_adjusted", "srm_label", "min_sample_label", "conflicting_customers",
                                     "verdict_label"], order=[("experiment_id", True), ("is_control", False)],
-                           time_col=None, page=20, formats={"conversion_rate": ".2%", "p_value": ".4f", "users": ",d",
-                                                             "conversions": ",d"},
+                           time_col=None, page=20, formats={"conversion_rate": ".2%", "p_value": ".4f",
+                                                             "p_value_adjusted": ".4f", "users": ",d",
+                                                             "users_assigned": ",d", "conversions": ",d",
+                                                             "conflicting_customers": ",d"},
                            description="转化=分配后30天内下单 · conversion = an order within 30 days of assignment"), 12)],
                    [(heatmap("marketing_basket_heatmap", "品类关联提升度(同一订单) · Category lift, same order",
                              "mart_basket_pairs", "category_b_label", "category_label", "lift_avg",

@@ -90,3 +90,33 @@ def test_an_earlier_as_of_date_is_honoured_and_backtested(truth_warehouse, tmp_p
         assert late == 0
     finally:
         con.close()
+
+
+def test_predicted_ltv_is_as_of_the_one_data_end_date(truth_warehouse, tmp_path, monkeypatch):
+    """B10: the LTV fit takes the data end date every mart uses (int_data_end_dates_resolved: var
+    as_of_date included), not the latest valid order of its own. Here that model says 20 days before
+    the last order, as a dbt run with var as_of_date would."""
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(truth_warehouse.db, db)
+    pinned = date.fromisoformat(truth_warehouse.truth["window"]["data_end_date"]) - timedelta(days=20)
+    con = duckdb.connect(str(db))
+    con.execute(f"create or replace view intermediate.int_data_end_dates_resolved as "
+                f"select date '{pinned.isoformat()}' as data_end_date")
+    con.close()
+    for k, v in {"EW_HOME": str(tmp_path), "EW_DUCKDB_PATH": str(db), "EW_LANDING_DIR": str(tmp_path),
+                 "EW_QUARANTINE_DIR": str(tmp_path), "EW_TIMEZONE": "Asia/Shanghai"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("EW_LTV_AS_OF", raising=False)
+    from dagster_project.defs.models.ltv import predicted_ltv
+    from dagster_project.defs.resources import warehouse_resource
+
+    assert dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource()}).success
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("select distinct as_of_date from marts.mart_ltv_predicted").fetchall() == [(pinned,)]
+        assert con.execute("select as_of_date from marts.mart_ltv_backtest").fetchall() == [
+            (pinned - timedelta(days=60),)]
+        assert con.execute("select count(*) from marts.mart_ltv_predicted where first_purchase_date > ?",
+                           [pinned]).fetchone()[0] == 0
+    finally:
+        con.close()

@@ -13,6 +13,7 @@ The normal CDF macro the experiment statistics use is checked against scipy.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from datetime import date, timedelta
 
 import duckdb
@@ -166,21 +167,31 @@ def _z_test(n_t, x_t, n_c, x_c):
             "relative_lift_ci_high": math.exp(math.log(p_t / p_c) + zc * se_log) - 1}
 
 
-def test_experiment_arms_match_truth_and_statistics_match_scipy(con, ops):
+def test_experiment_arms_match_truth_and_statistics_match_scipy(con, ops, truth_warehouse):
+    """B8: one arm per customer; a person whose accounts landed in two arms is left out and counted."""
     mart = {(r["experiment_id"], r["variant"]): r for r in _rows(con, "select * from marts.mart_experiment_results")}
     truth = ops["experiments"]
     assert {e for e, _ in mart} == set(truth) == {"exp_checkout_v2", "exp_aa_checkout_copy"}
+    assert truth_warehouse.truth["planted"]["experiment_second_accounts_other_arm"] > 0
     for exp_id, t in truth.items():
+        assert t["conflicting_customers"] > 0, exp_id
         for variant, arm in t["arms"].items():
             row = mart[(exp_id, variant)]
+            assert row["users_assigned"] == arm["users_assigned"], (exp_id, variant)
             assert row["users"] == arm["users"], (exp_id, variant)
             assert row["conversions"] == arm["converted"], (exp_id, variant)
             assert row["conversion_rate"] == pytest.approx(arm["conversion_rate"], abs=RATE_TOL)
+            assert row["conflicting_customers"] == t["conflicting_customers"], (exp_id, variant)
         a_t, a_c = t["arms"]["treatment"], t["arms"]["control"]
         ref = _z_test(a_t["users"], a_t["converted"], a_c["users"], a_c["converted"])
         row = mart[(exp_id, "treatment")]
         for col, value in ref.items():
             assert row[col] == pytest.approx(value, abs=1e-6), (exp_id, col)
+        assert row["comparisons"] == 1 and row["p_value_adjusted"] == pytest.approx(row["p_value"], abs=1e-12)
+        # sample ratio on everyone assigned, not only on the windows observed so far
+        n_t, n_c = t["arms"]["treatment"]["users_assigned"], t["arms"]["control"]["users_assigned"]
+        assert row["srm_p_value"] == pytest.approx(2 * stats.norm.sf(abs(n_t - n_c) / math.sqrt(n_t + n_c)),
+                                                   abs=1e-6), exp_id
         assert not row["is_srm"], exp_id
 
 
@@ -272,3 +283,62 @@ def test_product_marts_are_consistent(con, end_date):
     assert bad == 0
     (latest,) = con.execute("select max(snapshot_date) from marts.mart_inventory_cover").fetchone()
     assert latest == end_date
+
+
+def test_slow_movers_are_skus_that_hardly_sell_not_deep_stock(con, ops, truth_warehouse):
+    """B5: 动销率 (days with a sale) under 5% for 3 months makes a slow mover; 售罄率 is a separate
+    overstock signal. The planted best seller with years of stock is overstocked, never a slow mover."""
+    truth = ops["slow_movers"]
+    mart = defaultdict(list)
+    for month, sku in con.execute(
+            "select month_start, sku_id from marts.mart_product_slow_movers where is_slow_mover order by 2").fetchall():
+        mart[month.isoformat()].append(sku)
+    assert {m: mart.get(m, []) for m in truth["months"]} == truth["slow_movers"]
+    rates = {f"{m.isoformat()}|{sku}": r for m, sku, r in con.execute(
+        "select month_start, sku_id, sell_through_rate from marts.mart_product_slow_movers").fetchall()}
+    assert rates.keys() == truth["sell_through_rate"].keys()
+    for key, rate in truth["sell_through_rate"].items():
+        assert rates[key] == pytest.approx(rate, abs=RATE_TOL), key
+    planted = truth_warehouse.truth["planted"]
+    deep = planted["deep_stock_sku"]
+    flags = con.execute("""select bool_and(is_overstock), bool_or(is_slow_mover), min(sell_through_rate)
+                           from marts.mart_product_slow_movers where sku_id = ?""", [deep]).fetchone()
+    assert flags[0] and not flags[1] and flags[2] > 0.3, flags
+    last = truth["months"][-1]
+    assert set(planted["slow_mover_skus"]) <= set(truth["slow_movers"][last])
+
+
+def test_product_revenue_is_net_of_discounts_and_returns(con, ops, end_date):
+    """B6: ABC classes and the daily top 10 rank product net revenue: line amount less its share of the
+    order's coupon and of completed returns, as every other revenue figure is net."""
+    truth = ops["product_revenue"]
+    mart = {r["sku_id"]: r for r in _rows(con, "select * from marts.mart_product_abc")}
+    assert mart.keys() == truth["abc"].keys()
+    for sku, t in truth["abc"].items():
+        assert float(mart[sku]["revenue_amount"]) == pytest.approx(t["revenue"], abs=0.006), sku
+        assert mart[sku]["abc_class"] == t["class"], sku
+    top = defaultdict(list)
+    for day, sku, revenue in con.execute("""
+            select order_date, sku_id, revenue_amount from marts.mart_product_top10_daily
+            where ranking_metric = 'revenue' order by order_date, rank_no""").fetchall():
+        top[day.isoformat()].append((sku, float(revenue)))
+    assert top.keys() == truth["top10_revenue"].keys()
+    for day, ranked in truth["top10_revenue"].items():
+        expected = ranked[:10]  # the truth keeps an 11th to tell ties at the cut
+        assert [v for _, v in top[day]] == pytest.approx([v for v, _ in expected], abs=0.006), day
+        values = [v for v, _ in ranked]
+        for i, (value, sku) in enumerate(expected):
+            if all(abs(value - other) > 1e-6 for j, other in enumerate(values) if j != i):
+                assert top[day][i][0] == sku, (day, i)
+
+
+def test_coupon_redemption_follows_the_claim(con, ops):
+    """B12: a claimer redeemed when a coupon order of the campaign came at or after their first claim
+    click; an order placed before the claim does not redeem it."""
+    truth = ops["coupon_redemption"]
+    assert truth["claimers_with_coupon_orders_only_before_the_claim"] > 0
+    mart = {r["campaign_id"]: r for r in _rows(con, "select * from marts.mart_coupon_redemption")}
+    for campaign, t in truth["campaigns"].items():
+        assert mart[campaign]["coupon_claimers"] == t["coupon_claimers"], campaign
+        assert mart[campaign]["claimers_redeemed"] == t["claimers_redeemed"], campaign
+    assert all(r["coupon_claimers"] == 0 for c, r in mart.items() if c not in truth["campaigns"])

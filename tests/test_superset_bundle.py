@@ -231,3 +231,51 @@ def test_one_exposure_per_dashboard_depending_on_its_marts():
         missing = sorted(t for t in tables if t not in DBT)
         assert not missing, f"{slug}: {missing} must be declared as a dbt model or source to be an exposure dependency"
         assert set(by_slug[slug][0]["depends_on"]) == {DBT[t][0] for t in tables}, slug
+
+
+def _chart(key: str) -> dict:
+    """The chart built by build_bundle.py under this key (file names are <key>_<id>.yaml)."""
+    found = [c for name, c in CHARTS.items() if name.rsplit("_", 1)[0] == key]
+    assert len(found) == 1, f"no single chart {key}"
+    return found[0]
+
+
+def _where(chart: dict) -> set[tuple]:
+    """(column, operator, value) of the chart's filters, in its form data and in its saved query."""
+    form = {(f["subject"], f["operator"], json.dumps(f["comparator"])) for f in chart["params"]["adhoc_filters"]}
+    query = {(f["col"], f["op"], json.dumps(f.get("val"))) for f in json.loads(chart["query_context"])["queries"][0]["filters"]}
+    assert {(c, o) for c, o, _ in form} == {(c, o) for c, o, _ in query}, chart["slice_name"]
+    return form
+
+
+def test_period_and_window_charts_show_only_complete_ones():
+    """B2, B3: a period cut by the data's start or end, or a 90-day cycle window that starts before the
+    data, reads low or short from the window, not from customers: charts leave them out."""
+    for key in ("repurchase_period_week", "repurchase_period_month", "repurchase_period_quarter",
+                "overview_repurchase_trend", "repurchase_period_channel"):
+        assert ("is_complete", "IS TRUE", "null") in _where(_chart(key)), key
+    assert ("is_full_window", "IS TRUE", "null") in _where(_chart("repurchase_cycle"))
+
+
+def test_repeat_funnel_charts_use_one_fixed_horizon():
+    """B4: each first-to-repeat funnel chart is one horizon, on the cohorts observed that long (the mart
+    has rows only for those)."""
+    for days in (30, 90):
+        assert ("horizon_days", "==", str(days)) in _where(_chart(f"repurchase_funnel_{days}d"))
+
+
+def test_new_user_retention_shows_the_share_left_out():
+    """B1: the D1/D7/D30 tiles sit beside the share of first registrations tracking cannot see."""
+    dash = DASHBOARDS["cohorts"]
+    placed = {c["uuid"] for c in _placed_charts(dash)}
+    tile = _chart("cohorts_excluded")
+    assert tile["uuid"] in placed and tile["params"]["metric"] == "excluded_share"
+    assert "excluded_share" in _chart("cohorts_activity")["params"]["metrics"]
+
+
+def test_quality_dashboard_shows_each_sources_lag_from_the_data_end_date():
+    """B10: one data end date for every mart; the data-quality dashboard shows how far each source is behind it."""
+    placed = {c["uuid"] for c in _placed_charts(DASHBOARDS["data-quality"])}
+    lag = [c for c in CHARTS.values() if c["uuid"] in placed
+           and DATASET_BY_UUID[c["dataset_uuid"]]["table_name"] == "mart_source_lag"]
+    assert len(lag) == 2

@@ -29,3 +29,9 @@
         ) as d{{ i }}{% if not loop.last %} cross join {% endif %}
         {%- endfor %}
 {%- endmacro %}
+
+
+{% macro promotion_holiday_list() -%}
+    {#- var promotion_holidays as a SQL list of string literals (the seed's Chinese holiday names). -#}
+    {%- for name in var('promotion_holidays') %}'{{ name }}'{{ ', ' if not loop.last }}{% endfor -%}
+{%- endmacro %}

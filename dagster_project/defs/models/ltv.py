@@ -14,6 +14,8 @@ PREDICTED = dg.AssetKey(["marts", "mart_ltv_predicted"])
 MODEL = dg.AssetKey(["marts", "mart_ltv_model"])
 BACKTEST = dg.AssetKey(["marts", "mart_ltv_backtest"])
 FCT_ORDERS = dg.AssetKey(["marts", "fct_orders"])
+# The one data end date of every mart (docs/metrics.md), var as_of_date included.
+DATA_END = dg.AssetKey(["intermediate", "int_data_end_dates_resolved"])
 # A backtest needs enough customers acquired before its calibration end to fit four parameters.
 MIN_BACKTEST_CUSTOMERS = 50
 
@@ -30,12 +32,12 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], 
 @dg.multi_asset(
     name="predicted_ltv",
     specs=[
-        dg.AssetSpec(PREDICTED, deps=[FCT_ORDERS], group_name="marts", kinds={"python", "duckdb"},
+        dg.AssetSpec(PREDICTED, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
                      description="Per customer and as-of date: BG/NBD p_alive, expected purchase days "
                                  "in 90 and 365 days, Gamma-Gamma spend, discounted 12-month value."),
-        dg.AssetSpec(MODEL, deps=[FCT_ORDERS], group_name="marts", kinds={"python", "duckdb"},
+        dg.AssetSpec(MODEL, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
                      description="Fitted BG/NBD and Gamma-Gamma parameters, log-likelihood, customers."),
-        dg.AssetSpec(BACKTEST, deps=[FCT_ORDERS], group_name="marts", kinds={"python", "duckdb"},
+        dg.AssetSpec(BACKTEST, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
                      description="Predicted vs actual purchase days after a calibration end."),
     ],
     check_specs=[
@@ -53,7 +55,8 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             "from marts.fct_orders where is_valid group by all").to_arrow_table())
         if purchases.height == 0:
             raise dg.Failure("marts.fct_orders has no valid orders: nothing to fit the LTV model on")
-        data_end: date = purchases["purchase_date"].max()
+        (data_end,) = con.execute(
+            "select data_end_date from intermediate.int_data_end_dates_resolved").fetchone()
         as_of = date.fromisoformat(settings.ltv_as_of) if settings.ltv_as_of else data_end
         tables = ltv_marts.fit_and_predict(purchases, as_of, cfg)
         candidates = {data_end - timedelta(days=settings.ltv_backtest_days)} | (

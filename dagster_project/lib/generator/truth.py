@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
+from .truth_definitions import definition_truth
+
 DEFINITIONS = {
     "business_date": "local date of a timestamp in the business time zone (default Asia/Shanghai)",
     "customer": "users sharing a non-null phone_hash are one customer; a user without phone_hash is its own "
@@ -26,21 +28,9 @@ DEFINITIONS = {
     "repurchase_30d": "per cohort_month: customers = customers with first purchase in that month; repurchased = "
                       "those with another purchase day d, first_day < d <= first_day + 30; rate = repurchased/"
                       "customers; is_complete = last day of cohort month + 30 <= data_end_date",
-    "period_repurchase": "per period (calendar month 'YYYY-MM', ISO week 'YYYY-Www', quarter 'YYYY-Qn'): "
-                         "buyers = customers with >= 1 purchase day in the period, repeat_buyers = >= 2 purchase "
-                         "days in the period, rate = repeat_buyers/buyers",
     "cohort_retention": "month cohorts by first purchase, k = 0..12: cohort_size, active_customers = cohort "
                         "customers with a purchase day in calendar month cohort_month + k, rate; only k whose "
                         "month starts on or before data_end_date",
-    "funnel": "per session (all sessions, and per platform): steps product_view -> add_to_cart -> checkout_start"
-              " -> payment_submit -> payment_success; step 1 reached at the earliest product_view; each later "
-              "step reached at its earliest event with event_ts >= the time the previous step was reached; "
-              "sessions counted per step",
-    "activity_retention": "per user registration business date: new_users; dN_users = new users with any event "
-                          "attributed to them on registration_date + N (attribution: event.user_id, else the "
-                          "user that the event's anonymous_id is tied to by an event carrying both); only dates "
-                          "with registration_date + N <= data_end_date (else null); totals = sums over eligible "
-                          "dates, rate = dN_users/new_users",
     "tracking_coverage": "paid orders (current row paid_ts not null) on channels app/mini_program/web; covered ="
                          " a payment_success event carries the order_id; coverage = covered/paid",
     "experiment": "per variant: users assigned; converted = the user's customer has a valid order with order_ts"
@@ -57,9 +47,6 @@ DEFINITIONS = {
     "operations.first_response": "tickets with first_response_at created on business dates <= data_end_date - 2: "
                                  "mean (first_response_at - created_at) in hours per channel; bot_share = bot "
                                  "tickets / all tickets",
-    "operations.experiments": "per experiment and variant, complete assignments only (assigned_at + 30 days <= "
-                              "window end): users, converted as in 'experiment'; expected_* from the simulation's "
-                              "own purchase rates (world._expected_experiment_lift)",
     "operations.basket": "valid orders (current row) with their lines' distinct category_l1; for each ordered "
                          "pair (a, b), a != b: support = orders with both / orders, confidence = orders with "
                          "both / orders with a, lift = confidence / (orders with b / orders)",
@@ -138,21 +125,6 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
          "is_complete": _month_last_day(ym) + timedelta(days=30) <= end_date}
         for ym, (n, r) in sorted(rep.items())]
 
-    # period repurchase
-    def period_keys(d: date) -> dict:
-        iy, iw, _ = d.isocalendar()
-        return {"month": d.strftime("%Y-%m"), "week": f"{iy:04d}-W{iw:02d}",
-                "quarter": f"{d.year}-Q{(d.month - 1) // 3 + 1}"}
-    per = {g: defaultdict(lambda: defaultdict(int)) for g in ("week", "month", "quarter")}
-    for c, ds in purchase_days.items():
-        for d in ds:
-            for g, k in period_keys(d).items():
-                per[g][k][c] += 1
-    period_repurchase = {
-        g: [{"period": k, "buyers": len(cs), "repeat_buyers": sum(1 for v in cs.values() if v >= 2),
-             "rate": sum(1 for v in cs.values() if v >= 2) / len(cs)} for k, cs in sorted(per[g].items())]
-        for g in ("week", "month", "quarter")}
-
     # cohort retention (month)
     cohorts = defaultdict(list)
     for c, f in first_day.items():
@@ -168,74 +140,11 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
             cohort_retention.append({"cohort_month": ym, "period_index": k, "cohort_size": len(members),
                                      "active_customers": active, "retention_rate": active / len(members)})
 
-    # ---------------- events: funnel, activity, coverage
+    # ---------------- events: tracking coverage (funnel and activity retention: truth_definitions)
     ev = tables["events"]
-    steps = ("product_view", "add_to_cart", "checkout_start", "payment_submit", "payment_success")
-    step_idx = {s: i for i, s in enumerate(steps)}
-    sess_events: dict[str, list] = defaultdict(list)
-    sess_platform: dict[str, str] = {}
-    anon_user: dict[str, str] = {}
-    success_orders: set = set()
-    ev_cols = [ev[c].to_list() for c in ("session_id", "event_ts", "event_name", "platform", "anonymous_id",
-                                          "user_id", "order_id")]
-    for sid, ts, name, plat, anon, uid, oid in zip(*ev_cols):
-        sess_platform[sid] = plat
-        if name in step_idx:
-            sess_events[sid].append((ts, step_idx[name]))
-        if uid is not None:
-            anon_user.setdefault(anon, uid)
-        if name == "payment_success" and oid is not None:
-            success_orders.add(oid)
-    funnel_all = [0] * 5
-    funnel_plat: dict[str, list] = {}
-    for sid in sess_platform:
-        evs = sess_events.get(sid, [])
-        reached = 0
-        t_prev = None
-        for k in range(5):
-            cand = [ts for ts, s in evs if s == k and (t_prev is None or ts >= t_prev)]
-            if not cand:
-                break
-            t_prev = min(cand)
-            reached = k + 1
-        fp = funnel_plat.setdefault(sess_platform[sid], [0] * 5)
-        for k in range(reached):
-            funnel_all[k] += 1
-            fp[k] += 1
-    funnel = {
-        "steps": list(steps),
-        "sessions": len(sess_platform),
-        "all": dict(zip(steps, funnel_all)),
-        "by_platform": {p: dict(zip(steps, v)) for p, v in sorted(funnel_plat.items())},
-        "payment_dropoff": 1 - funnel_all[4] / funnel_all[3] if funnel_all[3] else None,
-    }
-
-    active_dates: dict[str, set] = defaultdict(set)
-    for sid, ts, name, plat, anon, uid, oid in zip(*ev_cols):
-        u = uid if uid is not None else anon_user.get(anon)
-        if u is not None:
-            active_dates[u].add((ts + offset) // 86400)  # business date as days since 1970-01-01
-    by_reg = defaultdict(list)
-    for uid, d in user_reg_date.items():
-        by_reg[d].append(uid)
-    activity = []
-    tot = {n: [0, 0] for n in (1, 7, 30)}
-    for d in sorted(by_reg):
-        row = {"registration_date": d.isoformat(), "new_users": len(by_reg[d])}
-        for n in (1, 7, 30):
-            if d + timedelta(days=n) <= end_date:
-                dn = (d - date(1970, 1, 1)).days + n
-                k = sum(1 for u in by_reg[d] if dn in active_dates.get(u, ()))
-                row[f"d{n}_users"] = k
-                row[f"d{n}_rate"] = k / len(by_reg[d])
-                tot[n][0] += len(by_reg[d])
-                tot[n][1] += k
-            else:
-                row[f"d{n}_users"] = None
-                row[f"d{n}_rate"] = None
-        activity.append(row)
-    activity_totals = {f"d{n}": {"new_users": a, "active_users": b, "rate": (b / a if a else None)}
-                       for n, (a, b) in tot.items()}
+    success_orders = {oid for name, oid in zip(ev["event_name"].to_list(), ev["order_id"].to_list())
+                      if name == "payment_success" and oid is not None}
+    n_sessions = ev["session_id"].n_unique()
 
     paid_tracked = [oid for oid, (day, uid, ch, ots, pts, st) in current.items()
                     if pts is not None and ch in ("app", "mini_program", "web")]
@@ -282,10 +191,19 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
 
     operations = _operations_truth(tables, current, user_customer, cust_orders, offset=offset,
                                    end_date=end_date, window_end_ts=window_end_ts, planted=planted_params)
+    defined = definition_truth(tables, user_customer=user_customer, current=current, start=start,
+                               end_date=end_date, offset=offset, window_end_ts=window_end_ts)
+    experiments = defined.pop("experiments")
+    for eid, e in experiments.items():
+        e.update((planted_params.get("experiments_expected") or {}).get(eid, {}))
+    operations.update(experiments=experiments, slow_movers=defined.pop("slow_movers"),
+                      product_revenue=defined.pop("product_revenue"),
+                      coupon_redemption=defined.pop("coupon_redemption"))
 
     n_customers = len(cust_channels)
     return {
-        "definitions": DEFINITIONS,
+        **defined,
+        "definitions": {**DEFINITIONS, **defined["definitions"]},
         "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
                    "timezone": timezone_name},
         "counts": {
@@ -297,14 +215,10 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
             "returns_completed": sum(1 for v in ret_final.values() if v[1] == "completed"),
             "returns_completed_amount": sum(v[2] for v in ret_final.values() if v[1] == "completed") / 100,
             "orders_refunded": sum(1 for v in current.values() if v[5] == "refunded"),
-            "sessions": len(sess_platform), "events": ev.height,
+            "sessions": n_sessions, "events": ev.height,
         },
         "repurchase_30d": repurchase_30d,
-        "period_repurchase": period_repurchase,
         "cohort_retention": cohort_retention,
-        "funnel": funnel,
-        "activity_retention": activity,
-        "activity_retention_totals": activity_totals,
         "tracking_coverage": coverage,
         "experiment": {"experiment_id": planted_params.get("experiment_id"),
                        "planted_factor": planted_params.get("experiment_factor"), "arms": arms},
@@ -391,26 +305,6 @@ def _operations_truth(tables, current, user_customer, cust_orders, *, offset, en
             resp[ch].append((first - created) / 3600)
     n_bot = sum(1 for v in tickets.values() if v[1] == "bot")
 
-    # ---- experiments (complete assignments)
-    exp = tables["experiment_assignments"]
-    experiments: dict[str, dict] = {}
-    for eid, uid, variant, at in zip(exp["experiment_id"].to_list(), exp["user_id"].to_list(),
-                                     exp["variant"].to_list(), exp["assigned_at"].to_list()):
-        if at + 30 * 86400 > window_end_ts:
-            continue
-        arm = experiments.setdefault(eid, {"arms": {}})["arms"].setdefault(variant, {"users": 0, "converted": 0})
-        arm["users"] += 1
-        arm["converted"] += any(at < t <= at + 30 * 86400 for t in cust_orders.get(user_customer[uid], ()))
-    for eid, e in experiments.items():
-        for a in e["arms"].values():
-            a["conversion_rate"] = a["converted"] / a["users"]
-        arms = e["arms"]
-        if "control" in arms and "treatment" in arms:
-            pc, pt = arms["control"]["conversion_rate"], arms["treatment"]["conversion_rate"]
-            e["measured_absolute_lift"] = pt - pc
-            e["measured_relative_lift"] = pt / pc - 1 if pc else None
-        e.update((planted.get("experiments_expected") or {}).get(eid, {}))
-
     # ---- basket (order scope)
     valid = [oid for oid, v in current.items() if v[4] is not None and v[5] != "cancelled" and oid in order_cats]
     n_orders = len(valid)
@@ -466,7 +360,6 @@ def _operations_truth(tables, current, user_customer, cust_orders, *, offset, en
         "first_response_hours": {ch: {"tickets": len(v), "mean": sum(v) / len(v)} for ch, v in sorted(resp.items())},
         "human_first_response_expected_hours": planted["human_first_response_mean_hours"] + 60 / 3600,
         "tickets": len(tickets), "bot_tickets": n_bot, "bot_share": n_bot / len(tickets) if tickets else None,
-        "experiments": experiments,
         "campaign_roi": campaign_roi,
         "basket": {"orders": n_orders, "pairs": pairs,
                    "planted_pair": f"{aff[0]}|{aff[1]}" if aff else None},

@@ -69,11 +69,21 @@ TOUCH_W = np.array([0.30, 0.35, 0.25, 0.10])
 OPEN_P = np.array([0.12, 0.09, 0.28, 0.06])
 CLICK_P = np.array([0.25, 0.30, 0.35, 0.20])  # given opened
 
+# Holiday sales (节日促销) the seeds tier with the big promotions (1:5.3 against daily 1:3.1): they are
+# short, so no length rule finds them; the warehouse reads them off the promotion calendar (dim_date).
+FESTIVAL_CAMPAIGNS = ("中秋团圆礼", "国庆黄金周", "双12年终盛典")
+
 EXPERIMENT_ID = "exp_checkout_v2"
 # A/A test: the same users, assigned the same way, split by an independent hash; nothing differs.
 AA_EXPERIMENT_ID = "exp_aa_checkout_copy"
 # planted cross-category affinity: orders led by protein powder pick up vitamins
 AFFINITY = ("protein_powder", "vitamins")
+# planted slow movers (滞销品): the last catalogue SKU of these categories is almost never chosen, so it
+# sells on a day or two a month at most (outside the affinity pair, whose extra lines pick any SKU)
+SLOW_MOVER_CATEGORIES = ("home", "beauty")
+SLOW_MOVER_WEIGHT = 0.01
+# planted overstock: days of average demand the best-selling SKU starts with
+DEEP_STOCK_DAYS = 1500
 
 PARAMS = {
     "purchase_rate_gamma_r": 0.7,
@@ -537,9 +547,14 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     L = len(l_order)
     l_cat = np.where(rng.random(L) < 0.75, fav[o_person[l_order]], rng.choice(len(CATS), size=L, p=FAV_CAT_W))
     l_sku = np.zeros(L, np.int64)
+    slow_skus = []
     for ci in range(len(CATS)):
         pool = np.nonzero(sku_cat == ci)[0]
         w = 1.0 / (np.arange(len(pool)) + 3.0)
+        if CATS[ci] in SLOW_MOVER_CATEGORIES:
+            slow = np.nonzero(sku_launch[pool] == 0)[0][-1]
+            w[slow] *= SLOW_MOVER_WEIGHT
+            slow_skus.append(int(pool[slow]))
         cdf = np.cumsum(w) / w.sum()
         m = l_cat == ci
         l_sku[m] = pool[_choice_cdf(rng, cdf, int(m.sum()))]
@@ -600,7 +615,8 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     camp_pay = np.zeros(len(camp_kind))
     tagged = in_camp & (paid >= 0)
     np.add.at(camp_pay, camp[tagged], pay[tagged])
-    roi_target = np.where(camp_kind == 0, PARAMS["campaign_roi_big"], PARAMS["campaign_roi_daily"])
+    camp_big = (camp_kind == 0) | np.isin(campaigns["name"].to_numpy(), FESTIVAL_CAMPAIGNS)
+    roi_target = np.where(camp_big, PARAMS["campaign_roi_big"], PARAMS["campaign_roi_daily"])
     planted_cost = np.where(camp_pay > 0, np.rint(camp_pay / roi_target), campaigns["cost"].to_numpy())
     campaigns = campaigns.with_columns(pl.Series("cost", planted_cost.astype(np.int64)))
     paid_day = clock.day_of(np.maximum(paid, 0))
@@ -811,24 +827,31 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
                            first_sku=l_sku[first_line]),
         visits=(vis_u, vis_d), assigned_day=assigned_day, sku_cat=sku_cat, sku_ids=sku_ids,
         sku_launch=sku_launch, active_camp=active_camp)
-    ea_user, ea_ts = exp_rows
+    ea_user, ea_ts, ea2_user, ea2_ts = exp_rows
     aa_treat = np.array([hashlib.sha256(f"{AA_EXPERIMENT_ID}:{u}".encode()).digest()[0] % 2 == 1
                          for u in user_ids[ea_user]], dtype=bool)
+    acc_user = np.concatenate([ea_user, ea2_user])
+    acc_ts = np.concatenate([ea_ts, ea2_ts])
+    acc_treat = {exp_id: np.array([hashlib.sha256(f"{exp_id}:{u}".encode()).digest()[0] % 2 == 1
+                                   for u in user_ids[acc_user]], dtype=bool)
+                 for exp_id in (EXPERIMENT_ID, AA_EXPERIMENT_ID)}
+    n_acc = len(acc_user)
     exp = pl.DataFrame({
-        "experiment_id": [EXPERIMENT_ID] * len(ea_user) + [AA_EXPERIMENT_ID] * len(ea_user),
-        "user_id": user_ids[ea_user].tolist() * 2,
-        "variant": (np.where(variant_treat[ea_user], "treatment", "control").tolist()
-                    + np.where(aa_treat, "treatment", "control").tolist()),
-        "assigned_at": np.concatenate([ea_ts, ea_ts]).astype(np.int64),
-        "_day": np.concatenate([clock.day_of(ea_ts)] * 2).astype(np.int64),
+        "experiment_id": [EXPERIMENT_ID] * n_acc + [AA_EXPERIMENT_ID] * n_acc,
+        "user_id": user_ids[acc_user].tolist() * 2,
+        "variant": (np.where(acc_treat[EXPERIMENT_ID], "treatment", "control").tolist()
+                    + np.where(acc_treat[AA_EXPERIMENT_ID], "treatment", "control").tolist()),
+        "assigned_at": np.concatenate([acc_ts, acc_ts]).astype(np.int64),
+        "_day": np.concatenate([clock.day_of(acc_ts)] * 2).astype(np.int64),
     }).sort(["_day", "assigned_at", "user_id", "experiment_id"])
+    second_arms = acc_treat[EXPERIMENT_ID][len(ea_user):] != variant_treat[u_person[ea2_user]]
     experiments_expected = _expected_experiment_lift(
         clock, ea_user, ea_ts, assigned_day, alive_at_assign, base_rate, day_mult, boost,
         {EXPERIMENT_ID: variant_treat[ea_user], AA_EXPERIMENT_ID: aa_treat})
 
     # ---------------- inventory snapshots
-    inv = _make_inventory(rng, clock, sku_ids, sku_launch, l_sku, l_qty, o_day[l_order], wh[l_order],
-                          cancelled[l_order])
+    inv, deep_stock_sku = _make_inventory(rng, clock, sku_ids, sku_launch, l_sku, l_qty, o_day[l_order],
+                                          wh[l_order], cancelled[l_order])
 
     W.tables = {
         "users": users, "products": products, "orders": orders, "order_items": order_items,
@@ -846,8 +869,12 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         "favourite_category_weights": dict(zip(CATS, FAV_CAT_W.tolist())),
         "primary_channel_weights": dict(zip(CHANNELS, CHANNEL_W.tolist())),
         "affinity_orders": int(aff_hit.sum()),
-        "big_promotion_campaign_ids": [f"C{i + 1:03d}" for i in np.nonzero(camp_kind == 0)[0]],
+        "big_promotion_campaign_ids": [f"C{i + 1:03d}" for i in np.nonzero(camp_big)[0]],
+        "slow_mover_skus": [str(sku_ids[i]) for i in slow_skus],
+        "deep_stock_sku": deep_stock_sku,
         "experiments_expected": experiments_expected,
+        "experiment_second_accounts": int(len(ea2_user)),
+        "experiment_second_accounts_other_arm": int(second_arms.sum()),
     })
     return W
 
@@ -989,6 +1016,14 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
     m = (vu < P) & (a_day >= 0) & (vd == a_day)
     ea_user = vu[m]
     ea_ts = v_start[m] + 1
+    # a person's second (tracked) account is assigned too, on its first visit from the person's
+    # assignment day on, by its own account id: a person with accounts in two arms, as happens when a
+    # test randomises accounts (no draws: the visits are already made)
+    person_day = assigned_day[u_person[vu]]
+    m2 = (vu >= P) & u_track[vu] & (person_day >= 0) & (vd >= person_day)
+    first = np.unique(vu[m2], return_index=True)[1]
+    ea2_user = vu[m2][first]
+    ea2_ts = v_start[m2][first] + 1
 
     # --- purchase sessions (tracked users' orders)
     o_user, o_ts, paid, cancelled = oa["o_user"], oa["o_ts"], oa["paid"], oa["cancelled"]
@@ -1120,7 +1155,7 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
     evs = evs.select(["event_id", "event_ts", "anonymous_id", "user_id", "session_id", "event_name", "platform",
                       "sku_id", "order_id", "page", "campaign_id", "properties", "_day", "_evday"])
     evs = evs.sort(["_day", "_evday", "event_ts", "event_id"], maintain_order=True).drop("_evday")
-    return evs, (ea_user, ea_ts)
+    return evs, (ea_user, ea_ts, ea2_user, ea2_ts)
 
 
 def _gather_nullable(values: np.ndarray, idx: pl.Series) -> list:
@@ -1140,6 +1175,10 @@ def _make_inventory(rng, clock, sku_ids, sku_launch, l_sku, l_qty, l_day, l_wh, 
     np.add.at(sales, (l_day[ok], l_sku[ok], l_wh[ok]), l_qty[ok])
     demand = sales.sum(axis=0) / max(days, 1) + 0.2  # per sku x wh per day
     on_hand = np.rint(demand * rng.uniform(20, 45, demand.shape) + 30).astype(np.int64)
+    # planted overstock: the best seller starts with years of stock (a bulk buy). It sells every day, so
+    # it is no slow mover, but its 售罄率 (units / (units + stock)) stays far under 5% every month
+    deep = int(np.argmax(sales.sum(axis=(0, 2))))
+    on_hand[deep] = np.rint(demand[deep] * DEEP_STOCK_DAYS + 30).astype(np.int64)
     safety = np.rint(demand * 7 + 10).astype(np.int64)
     has_safety = rng.random(n_sku) >= 0.1
     transit = np.zeros_like(on_hand)
@@ -1170,4 +1209,4 @@ def _make_inventory(rng, clock, sku_ids, sku_launch, l_sku, l_qty, l_day, l_wh, 
         "safety_stock": pl.Series(np.where(has_safety[s], safety[s, w], -1).astype(np.int64)),
         "_day": d.astype(np.int64),
     }).with_columns(pl.when(pl.col("safety_stock") < 0).then(None).otherwise(pl.col("safety_stock"))
-                    .alias("safety_stock"))
+                    .alias("safety_stock")), str(sku_ids[deep])

@@ -27,7 +27,6 @@ valid_orders as (
         orders.customer_key,
         orders.order_date,
         orders.purchase_day_seq,
-        orders.is_first_purchase,
         orders.net_revenue,
         orders.net_cogs_amount
     from orders
@@ -46,8 +45,9 @@ days_aggregated as (
         min(purchase_day_seq) as purchase_day_seq,
         count(*) as n_orders,
         sum(net_revenue) as net_revenue,
-        -- every order but the customer's first valid one, also a second order on the first purchase day
-        sum(case when is_first_purchase then 0 else net_revenue end) as repeat_net_revenue,
+        -- repurchase is counted in purchase days: every order of the first purchase day is first-purchase
+        -- revenue, a second order that day included (the repurchase rate does not count it either)
+        sum(case when purchase_day_seq > 1 then net_revenue else 0 end) as repeat_net_revenue,
         sum(net_revenue - net_cogs_amount) as margin_amount
     from valid_orders
     group by

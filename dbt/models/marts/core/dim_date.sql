@@ -1,5 +1,7 @@
 -- One row per business date from the earliest to the latest date in the data, with weekday,
--- Chinese public holidays (seed cn_public_holidays) and e-commerce promotion days.
+-- Chinese public holidays (seed cn_public_holidays) and the promotion calendar: the e-commerce
+-- festivals (38, 618, 11.11, 12.12) and the public holidays shops run holiday sales on (var
+-- promotion_holidays: Spring Festival, Labour Day, Mid-Autumn, National Day).
 with
 
 bounds as (
@@ -61,12 +63,14 @@ calendar as (
             when extract(month from days.date_day) = 11 and extract(day from days.date_day) <= 11 then '双11'
             when extract(month from days.date_day) = 12 and extract(day from days.date_day) = 12 then '双12'
             when extract(month from days.date_day) = 3 and extract(day from days.date_day) = 8 then '38女王节'
+            when holidays.holiday_name_zh in ({{ promotion_holiday_list() }}) then holidays.holiday_name_zh
         end as promotion_name_zh,
         case
             when extract(month from days.date_day) = 6 and extract(day from days.date_day) <= 18 then '618 mid-year sale'
             when extract(month from days.date_day) = 11 and extract(day from days.date_day) <= 11 then 'Singles Day (11.11)'
             when extract(month from days.date_day) = 12 and extract(day from days.date_day) = 12 then 'Double 12'
             when extract(month from days.date_day) = 3 and extract(day from days.date_day) = 8 then 'Women''s Day sale'
+            when holidays.holiday_name_zh in ({{ promotion_holiday_list() }}) then holidays.holiday_name_en
         end as promotion_name_en,
         (extract(month from days.date_day) = 6 and extract(day from days.date_day) = 18)
             or (extract(month from days.date_day) = 11 and extract(day from days.date_day) = 11)

@@ -10,7 +10,8 @@
 
 -- Session funnel per business date, platform and new/returning customer: sessions reaching each of
 -- the five steps (in order within the session, see int_sessions_funnel_steps), with step and overall
--- conversion and drop-off. One row per step for every day/platform/customer_type that has sessions.
+-- conversion and drop-off. Payment success counts the order system's payment for logged-in sessions
+-- whose payment_success event tracking lost; untracked_sessions reports those apart. One row per step for every day/platform/customer_type that has sessions.
 -- Incremental by date: the dates fct_sessions or int_sessions_funnel_steps rebuilt since this
 -- table's last build are recomputed whole (macros/incremental.sql).
 with
@@ -70,7 +71,8 @@ counted as (
         sum(case when funnel_steps.steps_reached >= 2 then 1 else 0 end) as step_2_sessions,
         sum(case when funnel_steps.steps_reached >= 3 then 1 else 0 end) as step_3_sessions,
         sum(case when funnel_steps.steps_reached >= 4 then 1 else 0 end) as step_4_sessions,
-        sum(case when funnel_steps.steps_reached >= 5 then 1 else 0 end) as step_5_sessions
+        sum(case when funnel_steps.steps_reached >= 5 then 1 else 0 end) as step_5_sessions,
+        sum(case when funnel_steps.is_payment_untracked then 1 else 0 end) as step_5_untracked_sessions
     from sessions
     left join funnel_steps
         on sessions.session_id = funnel_steps.session_id
@@ -103,6 +105,7 @@ unpivoted as (
             when 4 then counted.step_3_sessions
             when 5 then counted.step_4_sessions
         end as previous_step_sessions,
+        case when steps.step_order = 5 then counted.step_5_untracked_sessions else 0 end as untracked_sessions,
         counted.step_1_sessions as first_step_sessions
     from counted
     cross join steps
@@ -123,6 +126,7 @@ final as (
         1 - cast(sessions as double) / nullif(cast(previous_step_sessions as double), 0) as drop_off,
         cast(previous_step_sessions as bigint) as previous_step_sessions,
         cast(total_sessions as bigint) as total_sessions,
+        cast(untracked_sessions as bigint) as untracked_sessions,
         {{ ew_built_at() }} as built_at
     from unpivoted
 

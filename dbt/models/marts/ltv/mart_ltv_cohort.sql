@@ -1,8 +1,9 @@
 -- Historical LTV per first-purchase month and acquisition channel (plus first_channel = 'all' for
 -- the whole cohort) at N = 30, 90, 180, 365 days: average net revenue (ltv_net) and net revenue
--- minus cost of goods (ltv_margin) per customer of orders with order_date - first_purchase_date < N,
--- i.e. first purchase day = day 1 .. day N. A horizon appears only once every member of the cohort
--- has been observed N days (last day of the cohort month + N - 1 <= data end date).
+-- minus cost of goods (ltv_margin) per customer of orders with order_date - first_purchase_date <= N:
+-- the first purchase day is day 0 and day N counts, the one N-day convention of docs/metrics.md (as the
+-- 30-day repurchase rate). A horizon appears only once every member of the cohort has been observed
+-- through day N (last day of the cohort month + N <= data end date).
 {%- set horizons = [30, 90, 180, 365] %}
 
 with
@@ -35,11 +36,11 @@ customer_values as (
         purchase_days.first_channel,
         horizons.horizon_days,
         sum(
-            case when purchase_days.days_since_first_purchase < horizons.horizon_days
+            case when purchase_days.days_since_first_purchase <= horizons.horizon_days
                 then purchase_days.net_revenue else 0 end
         ) as net_revenue,
         sum(
-            case when purchase_days.days_since_first_purchase < horizons.horizon_days
+            case when purchase_days.days_since_first_purchase <= horizons.horizon_days
                 then purchase_days.margin_amount else 0 end
         ) as margin_amount
     from purchase_days
@@ -109,7 +110,7 @@ final as (
         cast(
             {{ dbt.dateadd(
                 'day',
-                'cohorts_aggregated.horizon_days - 1',
+                'cohorts_aggregated.horizon_days',
                 period_end('month', 'cohorts_aggregated.cohort_month')
             ) }} as date
         ) <= data_end.data_end_date

@@ -1,7 +1,8 @@
 -- Campaign attributed revenue (归因收入) and ROI (投入产出比, revenue / cost, the seeds' 1:x) under the
 -- touch rule of int_orders_attributed, next to the revenue of the orders the order system tags with
--- the campaign. campaign_tier: big_promotion (大促) when the campaign runs at least
--- var ops_big_promotion_min_days days, else daily.
+-- the campaign. campaign_tier: big_promotion (大促 / 节日促销) when any day of the campaign is a promotion
+-- day of the calendar (dim_date: 38, 618, 11.11, 12.12 and the holiday sales), else daily. Not its
+-- length: a one-day 12.12 is a big promotion, a month of routine coupons is not.
 with
 
 campaigns as (
@@ -25,6 +26,27 @@ orders as (
 touches as (
 
     select * from {{ ref('stg_marketing__touches') }}
+
+),
+
+calendar as (
+
+    select * from {{ ref('dim_date') }}
+
+),
+
+campaign_promotions as (
+
+    select
+        campaigns.campaign_id,
+        min(calendar.promotion_name_zh) as promotion_name_zh,
+        count(*) as promotion_days
+    from campaigns
+    inner join calendar
+        on calendar.date_day >= campaigns.start_date
+        and calendar.date_day <= campaigns.end_date
+        and calendar.is_promotion_day
+    group by campaigns.campaign_id
 
 ),
 
@@ -72,11 +94,10 @@ final as (
         campaigns.channel,
         campaigns.start_date,
         campaigns.end_date,
-        case
-            when {{ dbt.datediff('campaigns.start_date', 'campaigns.end_date', 'day') }} + 1
-                >= {{ var('ops_big_promotion_min_days') }} then 'big_promotion'
-            else 'daily'
-        end as campaign_tier,
+        case when campaign_promotions.campaign_id is not null then 'big_promotion' else 'daily' end
+            as campaign_tier,
+        campaign_promotions.promotion_name_zh,
+        cast(coalesce(campaign_promotions.promotion_days, 0) as integer) as promotion_days,
         campaigns.cost_amount,
         cast(coalesce(touches_by_campaign.touches_sent, 0) as integer) as touches_sent,
         cast(coalesce(attributed_by_campaign.attributed_orders, 0) as integer) as attributed_orders,
@@ -95,6 +116,8 @@ final as (
         on campaigns.campaign_id = tagged_by_campaign.campaign_id
     left join touches_by_campaign
         on campaigns.campaign_id = touches_by_campaign.campaign_id
+    left join campaign_promotions
+        on campaigns.campaign_id = campaign_promotions.campaign_id
 
 )
 

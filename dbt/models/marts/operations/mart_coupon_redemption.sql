@@ -1,5 +1,7 @@
 -- Coupon redemption (优惠券核销) per campaign: valid orders carrying a coupon of the campaign, and of
--- the customers who clicked a coupon of the campaign (coupon_click event), the share who redeemed one.
+-- the customers who clicked a coupon of the campaign (coupon_click event, the claim), the share who
+-- redeemed one afterwards: a coupon order at or after their first claim. An order placed before the
+-- claim did not redeem it.
 with
 
 campaigns as (
@@ -26,6 +28,7 @@ coupon_orders as (
         campaign_id,
         customer_key,
         order_id,
+        order_at,
         net_revenue
     from orders
     where is_valid and coupon_id is not null and campaign_id is not null
@@ -34,20 +37,26 @@ coupon_orders as (
 
 claimers as (
 
-    select distinct
+    select
         campaign_id,
-        customer_key
+        customer_key,
+        min(event_at) as first_claimed_at
     from events
     where event_name = 'coupon_click' and campaign_id is not null and customer_key is not null
+    group by campaign_id, customer_key
 
 ),
 
 redeemers as (
 
     select distinct
-        campaign_id,
-        customer_key
-    from coupon_orders
+        claimers.campaign_id,
+        claimers.customer_key
+    from claimers
+    inner join coupon_orders
+        on claimers.campaign_id = coupon_orders.campaign_id
+        and claimers.customer_key = coupon_orders.customer_key
+        and coupon_orders.order_at >= claimers.first_claimed_at
 
 ),
 

@@ -34,7 +34,7 @@ window_sales as (
 
     select
         items.sku_id,
-        sum(items.net_line_amount) as revenue_amount,
+        sum(items.net_revenue) as revenue_amount,
         sum(items.quantity) as units_sold
     from items
     cross join window_bounds

@@ -115,7 +115,7 @@ final as (
         cast(by_category.skus_with_sales as integer) as skus_with_sales,
         {{ safe_share('by_category.skus_with_sales', 'by_category.active_skus') }} as sell_through_rate,
         cast(by_category.units_sold as bigint) as units_sold,
-        by_category.month_start >= data_end.min_order_date
+        by_category.month_start >= data_end.data_start_date
             and by_category.month_end <= data_end.data_end_date as is_complete,
         data_end.data_end_date
     from by_category

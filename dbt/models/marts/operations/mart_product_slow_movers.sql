@@ -1,6 +1,9 @@
--- SKU sell-through (单品售罄率) per complete month, units sold / (units sold + month-end on-hand), and
--- slow movers (滞销品): SKUs below var ops_slow_mover_threshold for ops_slow_mover_months or more
--- consecutive complete months.
+-- Slow movers (滞销品) per complete month and SKU. A SKU's 动销率 is the share of the month's days with a
+-- sale (a unit on a valid order); a month under var ops_slow_mover_threshold (5%) is a slow month, and a
+-- SKU is a slow mover in the month that ends a run of ops_slow_mover_months (3) or more slow months:
+-- it hardly moves. 售罄率 (units sold / (units sold + month-end stock)) answers another question,
+-- whether stock is too deep for the sales, and stays beside it as the overstock signal: a SKU selling
+-- every day from a deep warehouse has a low 售罄率 and is no slow mover.
 with
 
 products as (
@@ -35,7 +38,7 @@ complete_months as (
     cross join data_end
     where
         items.order_date <= data_end.data_end_date
-        and {{ period_start('month', 'items.order_date') }} >= data_end.min_order_date
+        and {{ period_start('month', 'items.order_date') }} >= data_end.data_start_date
         and {{ period_end('month', period_start('month', 'items.order_date')) }} <= data_end.data_end_date
 
 ),
@@ -45,7 +48,8 @@ monthly_sales as (
     select
         {{ period_start('month', 'order_date') }} as month_start,
         sku_id,
-        sum(quantity) as units_sold
+        sum(quantity) as units_sold,
+        count(distinct order_date) as days_with_sales
     from items
     where is_valid
     group by {{ period_start('month', 'order_date') }}, sku_id
@@ -81,7 +85,12 @@ sku_months as (
         complete_months.month_start,
         products.sku_id,
         products.category_l1,
+        cast(
+            {{ dbt.datediff('complete_months.month_start', period_end('month', 'complete_months.month_start'), 'day') }} + 1
+            as integer
+        ) as days_in_month,
         coalesce(monthly_sales.units_sold, 0) as units_sold,
+        coalesce(monthly_sales.days_with_sales, 0) as days_with_sales,
         month_end_stock.on_hand as month_end_on_hand
     from complete_months
     cross join products
@@ -107,12 +116,15 @@ flagged as (
 
     select
         *,
-        {{ safe_share('units_sold', 'units_sold + coalesce(month_end_on_hand, 0)') }} as sku_sell_through,
+        {{ safe_share('days_with_sales', 'days_in_month') }} as sell_through_rate,
+        {{ safe_share('days_with_sales', 'days_in_month') }} < {{ var('ops_slow_mover_threshold') }}
+            as is_below_threshold,
+        {{ safe_share('units_sold', 'units_sold + coalesce(month_end_on_hand, 0)') }} as sell_out_rate,
         coalesce(
             {{ safe_share('units_sold', 'units_sold + coalesce(month_end_on_hand, 0)') }}
-                < {{ var('ops_slow_mover_threshold') }},
+                < {{ var('ops_overstock_threshold') }},
             false
-        ) as is_below_threshold,
+        ) as is_overstock,
         {{ periods_between('month', "cast('2000-01-01' as date)", 'month_start') }} as month_number
     from sku_months
 
@@ -151,11 +163,15 @@ final as (
         sku_id,
         category_l1,
         cast(units_sold as bigint) as units_sold,
-        cast(month_end_on_hand as bigint) as month_end_on_hand,
-        sku_sell_through,
+        cast(days_with_sales as integer) as days_with_sales,
+        days_in_month,
+        sell_through_rate,
         is_below_threshold,
         cast(consecutive_slow_months as integer) as consecutive_slow_months,
-        consecutive_slow_months >= {{ var('ops_slow_mover_months') }} as is_slow_mover
+        consecutive_slow_months >= {{ var('ops_slow_mover_months') }} as is_slow_mover,
+        cast(month_end_on_hand as bigint) as month_end_on_hand,
+        sell_out_rate,
+        is_overstock
     from runs_counted
 
 )

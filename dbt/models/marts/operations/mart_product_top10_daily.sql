@@ -18,7 +18,7 @@ daily_sales as (
     select
         order_date,
         sku_id,
-        sum(net_line_amount) as revenue_amount,
+        sum(net_revenue) as revenue_amount,
         sum(quantity) as units_sold
     from items
     where is_valid

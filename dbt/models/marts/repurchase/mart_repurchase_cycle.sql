@@ -52,7 +52,7 @@ windows as (
     select
         as_of_dates.as_of_date,
         cast({{ dbt.dateadd('day', -89, 'as_of_dates.as_of_date') }} as date) as window_start_date,
-        data_end.min_order_date,
+        data_end.data_start_date,
         data_end.data_end_date
     from as_of_dates
     cross join data_end
@@ -64,7 +64,7 @@ gaps_windowed as (
     select
         windows.as_of_date,
         windows.window_start_date,
-        windows.min_order_date,
+        windows.data_start_date,
         windows.data_end_date,
         gaps.gap_days
     from windows
@@ -85,13 +85,13 @@ final as (
         {{ percentile_cont('gap_days', 0.75) }} as p75_gap_days,
         window_start_date,
         -- false while the window reaches back before the first order in the data
-        window_start_date >= min_order_date as is_full_window,
+        window_start_date >= data_start_date as is_full_window,
         as_of_date = data_end_date as is_data_end_date
     from gaps_windowed
     group by
         as_of_date,
         window_start_date,
-        min_order_date,
+        data_start_date,
         data_end_date
 
 )

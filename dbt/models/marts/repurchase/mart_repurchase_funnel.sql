@@ -1,14 +1,16 @@
--- First-to-repeat funnel (首购-复购转化漏斗): of each first-purchase month, how many customers
--- reached a 2nd, 3rd, 4th and 5th-or-later purchase day by the data end date. One row per cohort
--- for all channels (first_channel = 'all') and one per cohort and acquisition channel. Counts are
--- cumulative to the data end date, so younger cohorts have had less time (see observed_days).
+-- First-to-repeat funnel (首购-复购转化漏斗) at fixed horizons: of each first-purchase month, how many
+-- customers reached a 2nd, 3rd, 4th and 5th-or-later purchase day within N = 30, 90, 180 days of the
+-- first purchase day (day 0; day N counts). A horizon appears only once every member of the cohort has
+-- been observed N days, so cohorts of different ages are compared over the same exposure. One row per
+-- cohort and horizon for all channels (first_channel = 'all') and one per acquisition channel.
 {%- set steps = [('2nd', 2), ('3rd', 3), ('4th', 4), ('5plus', 5)] %}
+{%- set horizons = [30, 90, 180] %}
 
 with
 
-buyers as (
+purchase_days as (
 
-    select * from {{ ref('int_buyers_summarized') }}
+    select * from {{ ref('int_purchase_days_sequenced') }}
 
 ),
 
@@ -18,21 +20,51 @@ data_end as (
 
 ),
 
+horizons as (
+
+    {%- for horizon in horizons %}
+    select {{ horizon }} as horizon_days{% if not loop.last %} union all{% endif %}
+    {%- endfor %}
+
+),
+
+customer_horizons as (
+
+    select
+        purchase_days.customer_key,
+        purchase_days.cohort_month,
+        purchase_days.first_channel,
+        horizons.horizon_days,
+        sum(
+            case when purchase_days.days_since_first_purchase <= horizons.horizon_days then 1 else 0 end
+        ) as purchase_days_within
+    from purchase_days
+    cross join horizons
+    group by
+        purchase_days.customer_key,
+        purchase_days.cohort_month,
+        purchase_days.first_channel,
+        horizons.horizon_days
+
+),
+
 channels_and_all as (
 
     select
         cohort_month,
         first_channel,
-        purchase_days
-    from buyers
+        horizon_days,
+        purchase_days_within
+    from customer_horizons
 
     union all
 
     select
         cohort_month,
         'all' as first_channel,
-        purchase_days
-    from buyers
+        horizon_days,
+        purchase_days_within
+    from customer_horizons
 
 ),
 
@@ -41,16 +73,16 @@ cohorts_aggregated as (
     select
         cohort_month,
         first_channel,
-        {{ period_end('month', 'cohort_month') }} as cohort_end_date,
+        horizon_days,
         count(*) as customers,
         {%- for step, n in steps %}
-        sum(case when purchase_days >= {{ n }} then 1 else 0 end) as reached_{{ step }}{{ ',' if not loop.last }}
+        sum(case when purchase_days_within >= {{ n }} then 1 else 0 end) as reached_{{ step }}{{ ',' if not loop.last }}
         {%- endfor %}
     from channels_and_all
     group by
         cohort_month,
         first_channel,
-        {{ period_end('month', 'cohort_month') }}
+        horizon_days
 
 ),
 
@@ -59,6 +91,7 @@ final as (
     select
         cohorts_aggregated.cohort_month,
         cohorts_aggregated.first_channel,
+        cast(cohorts_aggregated.horizon_days as integer) as horizon_days,
         cast(cohorts_aggregated.customers as integer) as customers,
         {%- for step, n in steps %}
         cast(cohorts_aggregated.reached_{{ step }} as integer) as reached_{{ step }},
@@ -67,16 +100,15 @@ final as (
         {{ safe_share('cohorts_aggregated.reached_' ~ step, 'cohorts_aggregated.customers') }}
             as reached_{{ step }}_share,
         {%- endfor %}
-        -- days from the cohort's last day to the data end date: what its youngest members have had
-        cast(
-            case
-                when cohorts_aggregated.cohort_end_date >= data_end.data_end_date then 0
-                else {{ dbt.datediff('cohorts_aggregated.cohort_end_date', 'data_end.data_end_date', 'day') }}
-            end as integer
-        ) as observed_days,
         data_end.data_end_date
     from cohorts_aggregated
     cross join data_end
+    where
+        -- the cohort's youngest members (first purchase on the month's last day) observed through day N
+        cast(
+            {{ dbt.dateadd('day', 'cohorts_aggregated.horizon_days', period_end('month', 'cohorts_aggregated.cohort_month')) }}
+            as date
+        ) <= data_end.data_end_date
 
 )
 

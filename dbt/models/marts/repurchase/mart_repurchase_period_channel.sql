@@ -49,7 +49,10 @@ final as (
         cast(periods_aggregated.net_revenue as decimal(18, 2)) as net_revenue,
         cast(periods_aggregated.repeat_net_revenue as decimal(18, 2)) as repeat_net_revenue,
         periods_aggregated.period_end,
-        periods_aggregated.period_end <= data_end.data_end_date as is_complete,
+        -- a period is whole only when the loaded history covers it from its first day to its last:
+        -- a rate of buyers with >= 2 purchase days falls with the days observed
+        periods_aggregated.period_start >= data_end.data_start_date
+            and periods_aggregated.period_end <= data_end.data_end_date as is_complete,
         data_end.data_end_date
     from periods_aggregated
     cross join data_end

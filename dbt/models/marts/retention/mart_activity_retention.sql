@@ -1,7 +1,10 @@
--- Activity retention (次日/7日/30日留存) per registration business date: of the users who registered
--- that day, the share with any tracking event attributed to them (own user_id or login stitching)
--- on business date registration_date + N. Counted per user account, as registered; a day whose
--- registration_date + N is after the data end date is not observed yet: dN_users and dN_rate are null.
+-- New-user activity retention (次日/7日/30日留存) per registration business date. A new user is a
+-- customer (a person, all their accounts), counted once, on the date of their first registration, and
+-- only when that registration is on a channel tracking covers (var tracked_channels): an account opened
+-- on a marketplace or offline has no events by construction and would only dilute the rate. Those
+-- customers are counted apart (excluded_users) so the share left out shows beside the rate. dN_users:
+-- new users with any tracking event (any of their accounts, login stitching included) on business date
+-- registration_date + N; null while that date is after the data end date (not observed yet), never 0.
 with
 
 users as (
@@ -16,93 +19,102 @@ events as (
 
 ),
 
-latest_event as (
+data_end as (
 
-    select max(event_date) as max_event_date
-    from events
-
-),
-
-end_date as (
-
-    select {{ as_of_date_or('max_event_date') }} as data_end_date
-    from latest_event
+    select * from {{ ref('int_data_end_dates_resolved') }}
 
 ),
 
-new_users as (
+registrations_ranked as (
 
     select
-        users.user_id,
-        users.registration_date
+        customer_key,
+        channel,
+        registration_date,
+        row_number() over (
+            partition by customer_key order by registered_at, user_id
+        ) as registration_seq
     from users
-    cross join end_date
-    where users.registration_date <= end_date.data_end_date
+
+),
+
+first_registrations as (
+
+    select
+        registrations_ranked.customer_key,
+        registrations_ranked.registration_date,
+        registrations_ranked.channel in (
+            {%- for channel in var('tracked_channels') %}'{{ channel }}'{{ ', ' if not loop.last }}{% endfor -%}
+        ) as is_tracked_channel
+    from registrations_ranked
+    cross join data_end
+    where
+        registrations_ranked.registration_seq = 1
+        and registrations_ranked.registration_date <= data_end.data_end_date
 
 ),
 
 active_days as (
 
     select distinct
-        resolved_user_id as user_id,
+        customer_key,
         event_date
     from events
-    where resolved_user_id is not null
+    where customer_key is not null
 
 ),
 
-user_retention as (
+customer_retention as (
 
     select
-        new_users.user_id,
-        new_users.registration_date,
-        max(case when {{ dbt.datediff('new_users.registration_date', 'active_days.event_date', 'day') }} = 1
-            then 1 else 0 end) as is_active_d1,
-        max(case when {{ dbt.datediff('new_users.registration_date', 'active_days.event_date', 'day') }} = 7
-            then 1 else 0 end) as is_active_d7,
-        max(case when {{ dbt.datediff('new_users.registration_date', 'active_days.event_date', 'day') }} = 30
-            then 1 else 0 end) as is_active_d30
-    from new_users
+        first_registrations.customer_key,
+        first_registrations.registration_date,
+        first_registrations.is_tracked_channel,
+        {%- for n in [1, 7, 30] %}
+        max(case when {{ dbt.datediff('first_registrations.registration_date', 'active_days.event_date', 'day') }} = {{ n }}
+            then 1 else 0 end) as is_active_d{{ n }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from first_registrations
     left join active_days
-        on new_users.user_id = active_days.user_id
-        and active_days.event_date > new_users.registration_date
-        and active_days.event_date <= cast({{ dbt.dateadd('day', 30, 'new_users.registration_date') }} as date)
+        on first_registrations.customer_key = active_days.customer_key
+        and active_days.event_date > first_registrations.registration_date
+        and active_days.event_date <= cast({{ dbt.dateadd('day', 30, 'first_registrations.registration_date') }} as date)
     group by
-        new_users.user_id,
-        new_users.registration_date
+        first_registrations.customer_key,
+        first_registrations.registration_date,
+        first_registrations.is_tracked_channel
 
 ),
 
 per_date as (
 
     select
-        user_retention.registration_date,
-        max(end_date.data_end_date) as data_end_date,
-        count(*) as new_users,
-        sum(user_retention.is_active_d1) as active_d1,
-        sum(user_retention.is_active_d7) as active_d7,
-        sum(user_retention.is_active_d30) as active_d30
-    from user_retention
-    cross join end_date
-    group by user_retention.registration_date
+        registration_date,
+        sum(case when is_tracked_channel then 1 else 0 end) as new_users,
+        sum(case when is_tracked_channel then 0 else 1 end) as excluded_users,
+        {%- for n in [1, 7, 30] %}
+        sum(case when is_tracked_channel then is_active_d{{ n }} else 0 end) as active_d{{ n }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from customer_retention
+    group by registration_date
 
 ),
 
 observed as (
 
     select
-        registration_date,
-        new_users,
+        per_date.registration_date,
+        per_date.new_users,
+        per_date.excluded_users,
+        {%- for n in [1, 7, 30] %}
         case
-            when cast({{ dbt.dateadd('day', 1, 'registration_date') }} as date) <= data_end_date then active_d1
-        end as d1_users,
-        case
-            when cast({{ dbt.dateadd('day', 7, 'registration_date') }} as date) <= data_end_date then active_d7
-        end as d7_users,
-        case
-            when cast({{ dbt.dateadd('day', 30, 'registration_date') }} as date) <= data_end_date then active_d30
-        end as d30_users
+            when cast({{ dbt.dateadd('day', n, 'per_date.registration_date') }} as date) <= data_end.data_end_date
+                then per_date.active_d{{ n }}
+        end as d{{ n }}_users,
+        {%- endfor %}
+        data_end.data_end_date
     from per_date
+    cross join data_end
 
 ),
 
@@ -111,12 +123,15 @@ final as (
     select
         registration_date,
         cast(new_users as bigint) as new_users,
+        cast(excluded_users as bigint) as excluded_users,
+        {{ safe_share('excluded_users', 'new_users + excluded_users') }} as excluded_share,
         cast(d1_users as bigint) as d1_users,
         cast(d7_users as bigint) as d7_users,
         cast(d30_users as bigint) as d30_users,
-        cast(d1_users as double) / nullif(cast(new_users as double), 0) as d1_rate,
-        cast(d7_users as double) / nullif(cast(new_users as double), 0) as d7_rate,
-        cast(d30_users as double) / nullif(cast(new_users as double), 0) as d30_rate
+        {{ safe_share('d1_users', 'new_users') }} as d1_rate,
+        {{ safe_share('d7_users', 'new_users') }} as d7_rate,
+        {{ safe_share('d30_users', 'new_users') }} as d30_rate,
+        data_end_date
     from observed
 
 )

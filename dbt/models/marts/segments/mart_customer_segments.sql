@@ -236,7 +236,10 @@ classified as (
             last_active_date is null
             or {{ dbt.datediff('last_active_date', 'as_of_date', 'day') }} >= 30
         ) as is_login_lapsed,
-        2 * purchase_days_last_90d < purchase_days_prev_90d as is_purchase_declining
+        2 * purchase_days_last_90d < purchase_days_prev_90d as is_purchase_declining,
+        -- a purchase day in the 30 days ending on as_of_date (the login rule's window): whoever bought
+        -- that recently is not churning, whatever the app or the 90-day trend says
+        recency_days < 30 as has_purchase_last_30d
     from scored
 
 ),
@@ -267,8 +270,9 @@ final as (
             when 'advanced' then '进阶'
             when 'expert' then '专业'
         end as lifecycle_tier_zh,
-        is_login_lapsed or is_purchase_declining as churn_warning,
+        not has_purchase_last_30d and (is_login_lapsed or is_purchase_declining) as churn_warning,
         case
+            when has_purchase_last_30d then null
             when is_login_lapsed and is_purchase_declining then 'both'
             when is_login_lapsed then 'no_login_30d'
             when is_purchase_declining then 'purchase_decline_90d'
@@ -280,6 +284,7 @@ final as (
         category_count,
         last_active_date,
         is_tracked,
+        has_purchase_last_30d,
         purchase_days_last_90d,
         purchase_days_prev_90d
     from classified
