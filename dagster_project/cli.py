@@ -74,15 +74,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
 class _ProgressHandler(logging.Handler):
     """Prints one line per step and per asset from Dagster's structured events."""
 
-    def __init__(self, started: float, stream) -> None:
+    def __init__(self, started: float, stream, quiet: bool = False) -> None:
         super().__init__()
         self.started = started
         self.stream = stream
+        self.quiet = quiet  # collect failures, print nothing
         self.failures: list[str] = []
         self.critical: list[str] = []  # one line per failed critical expectation: where and what to do
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        if not self.quiet:
+            print(line, file=self.stream, flush=True)
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None)
@@ -198,8 +200,8 @@ def run_pipeline(settings: Settings, quiet: bool = False, full_refresh: bool = F
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    handler = _ProgressHandler(started, terminal)
-    progress_logger = dg.logger(lambda init_context: _make_logger(handler, quiet))
+    handler = _ProgressHandler(started, terminal, quiet)
+    progress_logger = dg.logger(lambda init_context: _make_logger(handler))
     job_defs = dg.Definitions.merge(defs, dg.Definitions(loggers={"console": progress_logger}))
     job = job_defs.resolve_job_def("pipeline")
     sys.stdout.flush()
@@ -227,9 +229,9 @@ def run_pipeline(settings: Settings, quiet: bool = False, full_refresh: bool = F
     return result.success and not handler.critical, failures, time.perf_counter() - started, log_path
 
 
-def _make_logger(handler: logging.Handler, quiet: bool) -> logging.Logger:
+def _make_logger(handler: logging.Handler) -> logging.Logger:
     log = logging.getLogger("ecomwh.progress")
-    log.handlers = [] if quiet else [handler]
+    log.handlers = [handler]
     log.setLevel(logging.DEBUG)
     log.propagate = False
     return log
