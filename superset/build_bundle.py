@@ -987,7 +987,7 @@ def dashboards() -> list[Dashboard]:
                            columns=["as_of_date", "model", "param", "value", "std_error", "n_customers", "converged"],
                            order=("as_of_date", False), time_col=None, page=10,
                            formats={"value": ",.4g", "std_error": ",.3g"}), 6)]],
-                  heights={2: 16, 3: 30}, note_height=15),
+                  heights={2: 28, 3: 30}, note_height=15),
         Dashboard("funnel", "转化漏斗 Funnel", "会话转化漏斗：分平台、新老客与流失 · Session conversion funnel by "
                   "platform and new vs returning customers, with drop-off.",
                   "会话按时间顺序依次到达 · A session reaches a step only in order: 浏览商品 product_view → 加购 "
