@@ -169,14 +169,17 @@ def _refusals(home: Path, rec) -> list[dict]:
 class _ProgressHandler(logging.Handler):
     """Prints one line per step and per asset from Dagster's structured events."""
 
-    def __init__(self, started: float, stream) -> None:
+    def __init__(self, started: float, stream, quiet: bool = False) -> None:
         super().__init__()
         self.started = started
         self.stream = stream
+        self.quiet = quiet  # collect failures, print nothing
         self.failures: list[str] = []
+        self.critical: list[str] = []  # one line per failed critical expectation: where and what to do
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        if not self.quiet:
+            print(line, file=self.stream, flush=True)
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None)
@@ -193,10 +196,13 @@ class _ProgressHandler(logging.Handler):
         elif et == "STEP_FAILURE":
             err = event.step_failure_data.error if event.step_failure_data else None
             msg = _root_message(err) if err else "unknown error"
-            self.failures.append(f"{step}: {msg}")
+            if err is None or err.cls_name != "DagsterAssetCheckFailedError":  # said rule by rule instead
+                self.failures.append(f"{step}: {msg}")
             if err is not None:  # the whole story goes to the run log (stderr is the log file here)
                 print(f"STEP FAILURE {step}:\n{err.to_string()}", file=sys.stderr, flush=True)
             self._print(f"{t} FAILED  {step}: {msg}")
+        elif et == "STEP_SKIPPED":
+            self._print(f"{t} skipped {step}: what it reads was not rebuilt in this run")
         elif et == "ASSET_MATERIALIZATION":
             mat = event.event_specific_data.materialization
             key = "/".join(mat.asset_key.path)
@@ -205,6 +211,11 @@ class _ProgressHandler(logging.Handler):
             if "rows_loaded" in md:
                 extra = (f": +{md['rows_loaded'].value} rows, {md['rows_quarantined'].value} quarantined, "
                          f"{md['files_loaded'].value} new files")
+                if md.get("checks") and md["checks"].value:
+                    n = md["checks"].value
+                    extra += f"; {n} check{'s' if n > 1 else ''} {md['check_seconds'].value} s"
+            if "model_status" in md and md["model_status"].value != "fitted":
+                extra = f": {md['model_status'].value.replace('_', ' ')} ({md['model_reason'].value})"
             self._print(f"{t}   built {key}{extra}")
             if "attention" in md:  # files a raw asset refused, could not read or did not load
                 for line in str(md["attention"].value).splitlines():
@@ -214,6 +225,54 @@ class _ProgressHandler(logging.Handler):
             if not ev.passed:
                 sev = getattr(ev.severity, "value", str(ev.severity))
                 self._print(f"{t}   check {'/'.join(ev.asset_key.path)} {ev.check_name}: FAILED ({sev})")
+                failures = ev.metadata.get("failures")
+                for f in (failures.value if failures is not None else []) or []:
+                    if f.get("severity") == "critical":
+                        self.critical.append(critical_line(ev.asset_key.path, ev.check_name, f))
+                    else:
+                        self._print(f"{' ' * len(t)}     {f.get('severity')}: {expectation_line(f)}")
+
+
+def _count(f: dict) -> str:
+    n, of = f.get("unexpected_count"), f.get("element_count")
+    if n is None:
+        return f"observed {f.get('observed_value')!r}"
+    return f"{n} of {of} rows" if of is not None else f"{n} rows"
+
+
+def _shorten(text, limit: int = 240) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def expectation_line(f: dict) -> str:
+    """A failed warning or info expectation in one line: rule, how many rows, an example, why."""
+    samples = [v for v in f.get("sample_values") or [] if v is not None]
+    example = f", e.g. {_shorten(samples[0], 160)!s}" if samples and isinstance(samples[0], str) else ""
+    why = f" — {_shorten(f['why'])}" if f.get("why") else ""
+    return f"{f.get('expectation')}: {_count(f)}{example}{why}"
+
+
+def critical_line(asset_path, check_name: str, f: dict) -> str:
+    """One failed critical expectation: which rows (file and row), which rule, why it matters, and
+    what to do. Raw rows carry their landed file, so the fix is to correct or redeliver that file."""
+    rows = f.get("rows") or []
+    files: dict[str, list[int]] = {}
+    for r in rows:
+        files.setdefault(r["file"], []).append(r["row"])
+    where = "; ".join(f"{name} row{'s' if len(rs) > 1 else ''} {', '.join(map(str, rs))}"
+                      for name, rs in files.items())
+    why = f" ({_shorten(f['why'], 160)})" if f.get("why") else ""
+    asset = "/".join(asset_path)
+    head = f"{asset} {check_name}: {f.get('expectation')} failed on {_count(f)}{why}"
+    if asset_path[0] == "raw" and files:
+        landing = ", ".join(f"landing/{asset_path[1]}/{name}" for name in files)
+        return (f"{head}: look at {where}. Fix or redeliver {landing}, then run `ecomwh run`; "
+                f"the models fed by {asset} were not rebuilt")
+    if asset_path[0] == "raw":
+        return (f"{head}. Fix or redeliver the files of landing/{asset_path[1]}/ loaded in this run, then run "
+                f"`ecomwh run`; the models fed by {asset} were not rebuilt")
+    return f"{head}. Fix the model or the data it reads, then run `ecomwh run`; what depends on {asset} was stopped"
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -239,7 +298,9 @@ def _root_message(err) -> str:
 
 
 def run_pipeline(settings: Settings, quiet: bool = False, full_refresh: bool = False):
-    """Build every asset in this process; returns (success, failures, seconds, log path).
+    """Build every asset in this process; returns (success, failures, seconds, log path). A failed
+    critical expectation is a failure even when every step ran (a raw one stops only what its
+    source feeds): `failures` then holds one line per failed rule, saying where and what to do.
 
     Dagster's and dbt's own output (thousands of lines) goes to a log file in EW_HOME; the
     terminal gets one line per step and per asset.
@@ -253,8 +314,8 @@ def run_pipeline(settings: Settings, quiet: bool = False, full_refresh: bool = F
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    handler = _ProgressHandler(started, terminal)
-    progress_logger = dg.logger(lambda init_context: _make_logger(handler, quiet))
+    handler = _ProgressHandler(started, terminal, quiet)
+    progress_logger = dg.logger(lambda init_context: _make_logger(handler))
     job_defs = dg.Definitions.merge(defs, dg.Definitions(loggers={"console": progress_logger}))
     job = job_defs.resolve_job_def("pipeline")
     sys.stdout.flush()
@@ -278,12 +339,13 @@ def run_pipeline(settings: Settings, quiet: bool = False, full_refresh: bool = F
             os.close(saved[0])
             os.close(saved[1])
             terminal.close()
-    return result.success, handler.failures, time.perf_counter() - started, log_path
+    failures = handler.failures + handler.critical
+    return result.success and not handler.critical, failures, time.perf_counter() - started, log_path
 
 
-def _make_logger(handler: logging.Handler, quiet: bool) -> logging.Logger:
+def _make_logger(handler: logging.Handler) -> logging.Logger:
     log = logging.getLogger("ecomwh.progress")
-    log.handlers = [] if quiet else [handler]
+    log.handlers = [handler]
     log.setLevel(logging.DEBUG)
     log.propagate = False
     return log

@@ -90,6 +90,34 @@ def sla_minutes() -> dict[str, int]:
             for s in SOURCE_NAMES}
 
 
+# Plausibility of timestamps in the raw suites (docs/quality.md): a value more than this many hours
+# after the run, or outside the middle half of its own column by more than this many interquartile
+# ranges and this many days, warns. Warns only: a valid but unusual date never blocks a load.
+DEFAULT_TIME_PLAUSIBILITY = {
+    "quality_future_hours": 24.0,
+    "quality_outlier_iqr": 3.0,
+    "quality_outlier_min_days": 365.0,
+}
+
+
+def time_plausibility() -> dict[str, float]:
+    """The thresholds above, EW_QUALITY_FUTURE_HOURS / _OUTLIER_IQR / _OUTLIER_MIN_DAYS overriding."""
+    out = {}
+    for name, default in DEFAULT_TIME_PLAUSIBILITY.items():
+        env = "EW_" + name.upper()
+        value = float(os.environ.get(env) or default)
+        if not value >= 0:
+            raise ValueError(f"{env} must be a number >= 0, got {os.environ.get(env)!r}")
+        out[name] = value
+    return out
+
+
+def query_parameters() -> dict[str, str]:
+    """What a suite query may name as {name}: {sla_<source>_min} and the plausibility thresholds."""
+    return {**{f"sla_{s}_min": str(m) for s, m in sla_minutes().items()},
+            **{k: repr(v) for k, v in time_plausibility().items()}}
+
+
 def export_env(settings: Settings) -> dict[str, str]:
     """Environment that child processes (dbt, dagster dev) need so they also write only under EW_HOME."""
     return {

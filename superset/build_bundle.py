@@ -58,6 +58,8 @@ PYTHON_MART_TYPES = {
                            time_unit_days="double", converged="boolean"),
     "mart_ltv_backtest": dict(as_of_date="date", holdout_days="bigint", customers="bigint",
                               predicted_purchases="double", actual_purchases="bigint", error_rate="double"),
+    "mart_ltv_status": dict(as_of_date="date", status="varchar", reason="varchar", customers="bigint",
+                            repeat_customers="bigint"),
     "mart_data_quality": dict(check_name="varchar", source="varchar", check_date="date", status="varchar",
                               unexpected_count="bigint", value="double", threshold="double",
                               threshold_op="varchar", rows_checked="bigint", suite="varchar"),
@@ -128,6 +130,7 @@ LABELS = {
     "customers": "客户数 · Customers", "predicted_purchases": "预测购买天数 · Predicted purchase days",
     "actual_purchases": "实际购买天数 · Actual purchase days", "error_rate": "误差率 · Error rate",
     "log_likelihood": "对数似然 · Log-likelihood", "unexpected_count": "异常数 · Unexpected",
+    "reason": "原因 · Reason", "repeat_customers": "复购客户数 · Repeat customers",
     "rows_checked": "检查行数 · Rows checked",
     # label columns of the virtual dataset (physical datasets define theirs as calculated columns)
     "segment_label": "分层 · Segment", "tier_label": "生命周期 · Lifecycle tier",
@@ -366,6 +369,10 @@ DATASETS = [
         m("p_alive_avg", "AVG(p_alive)", "平均存活概率 · Avg P(alive)", ".1%"))),
     Dataset("mart_ltv_backtest", None),
     Dataset("mart_ltv_model", None),
+    Dataset("mart_ltv_status", None, calc={
+        "status_label": ("CASE status WHEN 'fitted' THEN '已拟合 fitted' ELSE '未拟合 not fitted' END",
+                         "模型状态 · Model status", "VARCHAR"),
+    }),
     Dataset("mart_funnel_daily", "event_date", calc={
         **platform_label(),
         "step_label": (case("step", STEPS), "步骤 · Step", "VARCHAR"),
@@ -981,7 +988,10 @@ def dashboards() -> list[Dashboard]:
                   "30-day repurchase rate); 未观察满N天的同期群不显示 · horizons not yet observed are absent. "
                   "**预测价值 Predicted value** = 未来12个月预期净收入(月折现1%) · expected net revenue over the next "
                   "12 months, discounted 1%/month. **回测 Backtest**: 用较早数据拟合，对比验证期实际购买天数 · fitted "
-                  "on earlier data, compared with the purchase days that followed.",
+                  "on earlier data, compared with the purchase days that followed. **模型状态 Model status**: "
+                  "客户太少或尚无复购(新店)时模型暂不拟合，预测表为空并给出原因 · with too few customers or no repeat "
+                  "buyers yet (a young shop) the model is not fitted: the predictions stay empty and the reason "
+                  "is shown.",
                   [[(series("ltv_curve_cohort", "N日LTV曲线·按首购月 · N-day LTV curve by cohort", "mart_ltv_cohort",
                              "horizon_days", ["ltv_net"], x_is_time=False, groupby=["cohort_label"],
                              filters=[all_ch], fmt=",.0f"), 6),
@@ -993,6 +1003,9 @@ def dashboards() -> list[Dashboard]:
                     (series("ltv_margin_channel", "N日毛利LTV曲线·按首购渠道 · N-day margin LTV curve by first channel",
                             "mart_ltv_cohort", "horizon_days", ["ltv_margin"], x_is_time=False,
                             groupby=["channel_label"], filters=[not_all], fmt=",.0f"), 6)],
+                   [(table("ltv_model_status", "模型状态 · Model status", "mart_ltv_status",
+                           columns=["status_label", "reason", "as_of_date", "customers", "repeat_customers"],
+                           time_col=None, page=1, bars=False), 12)],
                    [(big_number("ltv_predicted_total", "预测12个月总价值 · Predicted 12-month value",
                                 "mart_ltv_predicted", "clv_total", ",.0f", subheader="元 · CNY"), 3),
                     (big_number("ltv_predicted_avg", "人均预测价值 · Avg predicted value", "mart_ltv_predicted",
@@ -1018,7 +1031,7 @@ def dashboards() -> list[Dashboard]:
                            columns=["as_of_date", "model", "param", "value", "std_error", "n_customers", "converged"],
                            order=("as_of_date", False), time_col=None, page=10,
                            formats={"value": ",.4g", "std_error": ",.3g"}), 6)]],
-                  heights={2: 30}),
+                  heights={2: 28, 3: 30}, note_height=15),
         Dashboard("funnel", "转化漏斗 Funnel", "会话转化漏斗：分平台、新老客与流失 · Session conversion funnel by "
                   "platform and new vs returning customers, with drop-off.",
                   "会话按时间顺序依次到达 · A session reaches a step only in order: 浏览商品 product_view → 加购 "

@@ -86,3 +86,22 @@ def test_report_names_the_full_builds_slowest_steps_and_dbt_nodes(tmp_path):
             "10.8 min; dbt_models 120.0 s; raw__orders 30.0 s |") in l_part
     assert "| &nbsp;&nbsp;slowest dbt nodes of the full build | stg_tracking__events 40.0 s; fct_orders 9.5 s |" in l_part
     assert "slowest steps of the full build" not in text.split("## Preset S")[1].split("## Preset L")[0]
+
+
+def test_step_times_count_a_raw_steps_validation_as_its_suites(tmp_path):
+    """Raw suites run inside their raw asset's step; the built line says for how long, and that time
+    is GE's (one pseudo-step per suite), not ingest's."""
+    log = tmp_path / "run.log"
+    log.write_text("\n".join([
+        "[   1.0s] start   raw__orders",
+        "[   9.0s]   built raw/orders: +10 rows, 0 quarantined, 1 new files; 2 checks 3.0 s",
+        "[   9.5s] done    raw__orders",
+        "[   9.6s] start   raw__users",
+        "[  10.6s]   built raw/users: +1 rows, 0 quarantined, 1 new files; 1 check 0.5 s",
+        "[  10.6s] done    raw__users",
+        "[  11.0s] start   marts__mart_x_ge_mart_x",
+        "[  12.0s] done    marts__mart_x_ge_mart_x",
+    ]) + "\n")
+    took = bench.step_times(log)
+    assert took == pytest.approx({"raw__orders": 5.5, "raw__orders_ge_1": 1.5, "raw__orders_ge_2": 1.5,
+                                  "raw__users": 0.5, "raw__users_ge_1": 0.5, "marts__mart_x_ge_mart_x": 1.0})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_project.defs.quality.checks import is_raw_suite
 from dagster_project.lib.contract import SOURCE_NAMES
 
 
@@ -72,6 +73,29 @@ def test_ge_data_docs_step_runs_after_every_great_expectations_check(ew_home):
         return seen
 
     before_docs = ancestors("serving__ge_data_docs")
-    ge_steps = {k for k in upstream if any(k.endswith(f"_ge_{s.name}") for s in discover_suites())}
-    assert len(ge_steps) == len(discover_suites())
+    # raw suites are validated in their raw asset's step; every other suite is a check step
+    raw = [s for s in discover_suites() if is_raw_suite(s)]
+    standalone = [s for s in discover_suites() if not is_raw_suite(s)]
+    assert raw and standalone
+    ge_steps = {k for k in upstream if any(k.endswith(f"_ge_{s.name}") for s in standalone)}
+    assert len(ge_steps) == len(standalone)
+    assert not any(k.endswith(f"_ge_{s.name}") for k in upstream for s in raw)
+    ge_steps |= {f"raw__{s.asset[1]}" for s in raw}
     assert ge_steps <= before_docs, sorted(ge_steps - before_docs)
+
+
+def test_raw_suites_are_checks_of_their_raw_asset_and_the_rest_block(ew_home):
+    """A raw suite's check is computed by its raw asset (so its ERROR cannot stop the one dbt step that
+    builds every model: the dbt step leaves out that source's models itself); the others block."""
+    from dagster_project.definitions import defs
+    from dagster_project.lib.quality import discover_suites
+
+    graph = defs.resolve_asset_graph()
+    for suite in discover_suites():
+        key = dg.AssetCheckKey(dg.AssetKey(list(suite.asset)), f"ge_{suite.name}")
+        node = graph.get(key)
+        if is_raw_suite(suite):
+            assert not node.blocking and key in graph.get(dg.AssetKey(list(suite.asset))).check_keys, key
+            assert graph.get_execution_set_asset_and_check_keys(key) >= {dg.AssetKey(list(suite.asset))}
+        else:
+            assert node.blocking, key

@@ -79,6 +79,7 @@ def test_suite_files_load_and_name_known_assets():
         assert suites[name].asset == ("marts", name)
     assert suites["cross_order_items_orders"].asset == ("raw", "order_items")
     assert suites["cross_orders_pay_amount"].asset == ("raw", "orders")
+    assert suites["cross_freshness"].asset == ("marts", "mart_data_quality")
     assert suites["cross_tracking_coverage"].asset == ("staging", "stg_tracking__events")
     assert suites["cross_identity_coverage"].asset == ("intermediate", "int_events_attributed")
     for name in CROSS_SUITES:  # silo checks warn, except the order_items key
@@ -260,13 +261,14 @@ def test_repurchase_cohort_samples_name_the_cohorts(runner, tmp_path):
 # ------------------------------------------------------------------------------------- cross
 def _order_items_sql(bad: bool) -> str:
     lines = [("O1", 1), ("O1", 2), ("O2", 1)] + ([("X9", 1), ("X9", 2), ("Y7", 1)] if bad else [])
-    values = ", ".join(f"('{o}', {n}, 'order_items_20260101.csv', date '2026-01-01')" for o, n in lines)
+    values = ", ".join(f"('{o}', {n}, 'order_items_20260101.csv', {row}, date '2026-01-01')"
+                       for row, (o, n) in enumerate(lines, start=1))
     return f"""
         create schema raw;
         create table raw.orders (order_id varchar, order_ts timestamp);
         insert into raw.orders values ('O1', timestamp '2026-01-01 02:00:00'), ('O1', timestamp '2026-01-01 02:00:00'),
                                       ('O2', timestamp '2026-01-01 03:00:00');
-        create table raw.order_items (order_id varchar, line_no bigint, _file varchar, _file_date date);
+        create table raw.order_items (order_id varchar, line_no bigint, _file varchar, _row bigint, _file_date date);
         insert into raw.order_items values {values};
     """
 
@@ -275,6 +277,9 @@ def test_cross_order_items_orders(runner, tmp_path):
     assert _run(runner, "cross_order_items_orders", _db(tmp_path, _order_items_sql(False))).passed
     out = _run(runner, "cross_order_items_orders", _db(tmp_path, _order_items_sql(True)))
     assert _failures(out) == {(IN_SET, "order_exists"): (3, "critical")}
+    # where to look: the planted lines are rows 4-6 of the file
+    assert sorted(r["row"] for r in _observed(out, IN_SET, "order_exists").rows) == [4, 5, 6]
+    assert {r["file"] for r in _observed(out, IN_SET, "order_exists").rows} == {"order_items_20260101.csv"}
 
 
 def _pay_sql(bad: bool) -> str:
@@ -329,23 +334,60 @@ def _tracking_sql(bad: bool) -> str:
     """
 
 
-def test_cross_tracking_coverage(runner, tmp_path):
-    clean = _run(runner, "cross_tracking_coverage", _db(tmp_path, _tracking_sql(False)))
-    assert clean.passed and clean.rows == 100, clean.summary()
-    assert _observed(clean, "expect_column_mean_to_be_between", "has_payment_event").observed_value == 1.0
-    clean_lags = np.array([i % 5 + 0.5 for i in range(100)])
-    assert _observed(clean, "expect_column_max_to_be_between", "lag_p50_min").observed_value == pytest.approx(
-        np.quantile(clean_lags, 0.5), abs=1e-9)
+def _lag_quantiles(db: Path) -> tuple[float, float]:
+    """The p50 and p95 the suite's query puts on every row (one value per run)."""
+    suite = load_suite_file(SUITES_DIR / "cross_tracking_coverage.json")
+    with duckdb.connect(str(db), read_only=True) as con:
+        (row,) = con.execute(f"select distinct lag_p50_min, lag_p95_min from ({suite.query})").fetchall()
+    return row
 
-    out = _run(runner, "cross_tracking_coverage", _db(tmp_path, _tracking_sql(True)))
-    assert _failures(out) == {("expect_column_mean_to_be_between", "has_payment_event"): (None, "warning"),
-                              ("expect_column_max_to_be_between", "lag_p50_min"): (None, "warning"),
-                              ("expect_column_max_to_be_between", "lag_p95_min"): (None, "warning"),
+
+def test_cross_tracking_coverage(runner, tmp_path):
+    db = _db(tmp_path, _tracking_sql(False))
+    clean = _run(runner, "cross_tracking_coverage", db)
+    assert clean.passed and clean.rows == 100, clean.summary()
+    assert _observed(clean, IN_SET, "has_payment_event").unexpected_count == 0
+    clean_lags = np.array([i % 5 + 0.5 for i in range(100)])
+    assert _lag_quantiles(db) == pytest.approx((np.quantile(clean_lags, 0.5), np.quantile(clean_lags, 0.95)))
+
+    db = _db(tmp_path, _tracking_sql(True))
+    out = _run(runner, "cross_tracking_coverage", db)
+    # coverage 97 of 100; the quantiles are on every row, so all 100 rows carry the too-high value
+    assert _failures(out) == {(IN_SET, "has_payment_event"): (3, "warning"),
+                              (BETWEEN, "lag_p50_min"): (100, "warning"),
+                              (BETWEEN, "lag_p95_min"): (100, "warning"),
                               (BETWEEN, "payment_event_lag_min"): (1, "info")}
-    assert _observed(out, "expect_column_mean_to_be_between", "has_payment_event").observed_value == 0.97
-    assert _observed(out, "expect_column_max_to_be_between", "lag_p50_min").observed_value == pytest.approx(10)
-    assert _observed(out, "expect_column_max_to_be_between", "lag_p95_min").observed_value == pytest.approx(60)
+    assert _observed(out, IN_SET, "has_payment_event").unexpected_percent == pytest.approx(3.0)
+    assert _observed(out, BETWEEN, "lag_p50_min").samples[0] == pytest.approx(10)
+    assert _observed(out, BETWEEN, "lag_p95_min").samples[0] == pytest.approx(60)
+    assert _lag_quantiles(db) == pytest.approx((10, 60))
     assert not out.critical_failed
+
+
+def test_coverage_with_nothing_to_measure_passes(runner, tmp_path):
+    """A shop without own-channel paid orders (marketplace-only, or not paid yet) has no coverage to
+    judge, and one without any event no identity share: nothing to warn about. Paid app orders and no
+    events at all is a real gap: 0% coverage warns, and the lag rules, with no lag, stay quiet."""
+    no_tracked = _db(tmp_path, """
+        create schema staging;
+        create table staging.stg_oms__orders (order_id varchar, channel varchar, paid_at timestamp, paid_date date);
+        insert into staging.stg_oms__orders values ('M1', 'tmall', timestamp '2026-03-01 10:00:00', date '2026-03-01');
+        create table staging.stg_tracking__events (event_id varchar, order_id varchar, event_name varchar,
+            event_at timestamp);""")
+    out = _run(runner, "cross_tracking_coverage", no_tracked)
+    assert out.rows == 0 and out.passed, out.summary()
+    untracked = _db(tmp_path, """
+        create schema staging;
+        create table staging.stg_oms__orders (order_id varchar, channel varchar, paid_at timestamp, paid_date date);
+        insert into staging.stg_oms__orders values ('A1', 'app', timestamp '2026-03-01 10:00:00', date '2026-03-01'),
+            ('A2', 'web', timestamp '2026-03-01 11:00:00', date '2026-03-01');
+        create table staging.stg_tracking__events (event_id varchar, order_id varchar, event_name varchar,
+            event_at timestamp);""")
+    assert _failures(_run(runner, "cross_tracking_coverage", untracked)) == {
+        (IN_SET, "has_payment_event"): (2, "warning")}
+    no_events = _db(tmp_path, _identity_sql(0).replace("from range(100)", "from range(0)"))
+    out = _run(runner, "cross_identity_coverage", no_events)
+    assert out.rows == 0 and out.passed, out.summary()
 
 
 def _identity_sql(attributed: int) -> str:
@@ -360,11 +402,10 @@ def _identity_sql(attributed: int) -> str:
 
 def test_cross_identity_coverage(runner, tmp_path):
     ok = _run(runner, "cross_identity_coverage", _db(tmp_path, _identity_sql(95)))
-    assert ok.passed
-    assert _observed(ok, "expect_column_mean_to_be_between", "is_attributed").observed_value == 0.95
+    assert ok.passed and ok.rows == 1
     out = _run(runner, "cross_identity_coverage", _db(tmp_path, _identity_sql(90)))
-    assert _failures(out) == {("expect_column_mean_to_be_between", "is_attributed"): (None, "warning")}
-    assert _observed(out, "expect_column_mean_to_be_between", "is_attributed").observed_value == 0.9
+    assert _failures(out) == {(BETWEEN, "is_attributed"): (1, "warning")}
+    assert _observed(out, BETWEEN, "is_attributed").samples == [pytest.approx(0.9)]
 
 
 FRESH_COLUMNS = {"users": "registered_at", "products": "_loaded_at", "orders": "order_ts",
@@ -468,12 +509,9 @@ def test_tracking_coverage_and_lag_match_independent_figures(runner, truth_wareh
     # (a) the suite's observed values
     out = _run(runner, "cross_tracking_coverage", truth_warehouse.db)
     assert out.rows == len(paid)
-    assert _observed(out, "expect_column_mean_to_be_between", "has_payment_event").observed_value == pytest.approx(
-        len(covered) / len(paid), abs=1e-12)
-    assert _observed(out, "expect_column_max_to_be_between", "lag_p50_min").observed_value == pytest.approx(
-        float(np.quantile(lags, 0.5)), abs=1e-9)
-    assert _observed(out, "expect_column_max_to_be_between", "lag_p95_min").observed_value == pytest.approx(
-        float(np.quantile(lags, 0.95)), abs=1e-9)
+    assert _observed(out, IN_SET, "has_payment_event").unexpected_count == len(paid) - len(covered)
+    assert _lag_quantiles(truth_warehouse.db) == pytest.approx(
+        (float(np.quantile(lags, 0.5)), float(np.quantile(lags, 0.95))), abs=1e-9)
 
     # (b) daily_quality, per paid date and in total
     dq = daily_quality(truth_con, tz="Asia/Shanghai")

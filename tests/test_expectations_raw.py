@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -65,7 +66,8 @@ def frame(source: str, rows: list[dict]) -> pd.DataFrame:
 
 
 def query_frame(source: str, df: pd.DataFrame | None) -> pd.DataFrame:
-    """What the suite validates: its query over a raw table holding df (empty when None)."""
+    """What the suite validates: its query over a raw table holding df (empty when None). The
+    fixtures' dates are fixed: none is in the future of any clock but 2099 placeholders."""
     with duckdb.connect() as con:
         con.execute("create schema raw")
         for s in SOURCE_NAMES:
@@ -95,6 +97,7 @@ SHORT = {
     "expect_column_values_to_not_be_in_set": "not_in_set",
     "expect_column_values_to_be_json_parseable": "json",
     "expect_column_unique_value_count_to_be_between": "distinct_count",
+    "expect_column_values_to_be_null": "null",
 }
 
 
@@ -244,7 +247,8 @@ CASES: dict[str, list[Case]] = {
             dict(U, user_id="U013", channel="myspace"),
             dict(U, user_id="U014"), dict(U, user_id="U014"),
             dict(U, user_id="U015", registered_at=None),
-        ], {L("regex", "phone_hash"): 1, L("between", "member_level"): 1, L("between", "registered_at"): 1,
+        ], {L("regex", "phone_hash"): 1, L("between", "member_level"): 1,
+            L("null", "_registered_at_implausible", "warning"): 1,
             L("in_set", "channel"): 1, L("unique", "user_id+_file"): 2, L("between", "_user_id_rows", "warning"): 2,
             L("not_null", "registered_at"): 1}, critical=True),
     ],
@@ -261,9 +265,10 @@ CASES: dict[str, list[Case]] = {
         Case("criticals", [
             dict(P, sku_id="SKU9", list_price=None),
             dict(P, sku_id="SKU10", product_name=None),
-            dict(P, sku_id="SKU11", launched_at="1970-01-01 00:00:00"),
+            dict(P, sku_id="SKU11", launched_at="2099-01-01 00:00:00"),
             dict(P, sku_id="SKU10003", _file="products_20260520.csv"),  # twice in one file
-        ], {L("not_null", "list_price"): 1, L("not_null", "product_name"): 1, L("between", "launched_at"): 1,
+        ], {L("not_null", "list_price"): 1, L("not_null", "product_name"): 1,
+            L("null", "_launched_at_implausible", "warning"): 1,
             L("unique", "sku_id+_file"): 2}, critical=True),
         Case("category_l1 fragments", [
             dict(P, sku_id=f"SKU2{i:02d}", category_l1=f"类目{i}") for i in range(30)
@@ -282,7 +287,7 @@ CASES: dict[str, list[Case]] = {
             dict(OI, order_id="O7", line_no=1, quantity=0),
             dict(OI, order_id="O8", line_no=1, sku_id=None),
             dict(OI, order_id="O2", line_no=1, sku_id="SKU10003", unit_price=0.0, discount_amount=0.0),
-        ], {L("after", "_line_gross_amount>discount_amount"): 1, L("between", "line_no"): 1,
+        ], {L("after", "_line_gross_amount>discount_amount", "warning"): 1, L("between", "line_no"): 1,
             L("between", "quantity"): 1, L("not_null", "sku_id"): 1, L("unique", "order_id+line_no+_file"): 2,
             L("between", "_order_line_rows", "warning"): 2}, critical=True),
     ],
@@ -303,7 +308,7 @@ CASES: dict[str, list[Case]] = {
             dict(EV, event_id="E13", platform="harmonyos"),
             dict(EV, event_id="E14", session_id=None),
             dict(EV, event_id="E2", event_name="login"),
-        ], {L("between", "event_ts"): 1, L("between", "_landing_lag_days", "warning"): 1,
+        ], {L("null", "_event_ts_implausible", "warning"): 1, L("between", "_landing_lag_days", "warning"): 1,
             L("in_set", "platform"): 1, L("not_null", "session_id"): 1, L("unique", "event_id+_file"): 2,
             L("between", "_event_id_rows", "warning"): 2}, critical=True),
     ],
@@ -322,7 +327,7 @@ CASES: dict[str, list[Case]] = {
             dict(R, return_id="R9", requested_at="2099-01-01 00:00:00"),
             dict(R, return_id="R10", order_id=None),
             dict(R, return_id="R1"),
-        ], {L("in_set", "status"): 1, L("between", "quantity"): 1, L("between", "requested_at"): 1,
+        ], {L("in_set", "status"): 1, L("between", "quantity"): 1, L("null", "_requested_at_implausible", "warning"): 1,
             L("not_null", "order_id"): 1, L("unique", "return_id+_file"): 2}, critical=True),
     ],
     "shipments": [
@@ -338,7 +343,7 @@ CASES: dict[str, list[Case]] = {
             dict(SH, shipment_id="SH7", delivered_at="2099-01-01 00:00:00"),
             dict(SH, shipment_id="SH2", order_id="O2", shipped_at="2026-06-02 09:00:00",
                  delivered_at="2026-06-02 20:00:00", _file="shipments_20260602.parquet"),
-        ], {L("not_null", "shipped_at"): 1, L("between", "delivered_at"): 1,
+        ], {L("not_null", "shipped_at"): 1, L("null", "_delivered_at_implausible", "warning"): 1,
             L("between", "_transit_hours", "warning"): 1, L("unique", "shipment_id+_file"): 2}, critical=True),
     ],
     "cs_tickets": [
@@ -362,7 +367,7 @@ CASES: dict[str, list[Case]] = {
     ],
     "campaigns": [
         Case("warnings", [
-            dict(C, campaign_id="C003", start_at="2026-07-01 00:00:00", end_at="2027-07-01 00:00:00"),
+            dict(C, campaign_id="C003", start_at="2025-09-01 00:00:00", end_at="2026-06-30 00:00:00"),
             dict(C, campaign_id="C004", cost=50000000.0),
             dict(C, campaign_id="C005", channel="wechat_group"),
         ], {L("between", "_duration_days", "warning"): 1, L("between", "cost", "warning"): 1,
@@ -373,8 +378,8 @@ CASES: dict[str, list[Case]] = {
             dict(C, campaign_id="C008", name=None),
             dict(C, campaign_id="C009", start_at="1970-01-01 00:00:00"),
             dict(C, campaign_id="C001"),
-        ], {L("after", "end_at>start_at"): 1, L("in_set", "type"): 1, L("not_null", "name"): 1,
-            L("between", "start_at"): 1, L("between", "_duration_days", "warning"): 1,
+        ], {L("after", "end_at>start_at", "warning"): 1, L("in_set", "type"): 1, L("not_null", "name"): 1,
+            L("null", "_start_at_implausible", "warning"): 1, L("between", "_duration_days", "warning"): 1,
             L("unique", "campaign_id+_file"): 2}, critical=True),
     ],
     "marketing_touches": [
@@ -388,10 +393,10 @@ CASES: dict[str, list[Case]] = {
             dict(T, touch_id="T7", channel="carrier_pigeon"),
             dict(T, touch_id="T8", user_id=None),
             dict(T, touch_id="T9", sent_at="2099-01-01 00:00:00"),
-            dict(T, touch_id="T10", opened_at="1970-01-01 00:00:00"),
+            dict(T, touch_id="T10", opened_at="2099-01-01 00:00:00"),
             dict(T, touch_id="T1"),
-        ], {L("in_set", "channel"): 1, L("not_null", "user_id"): 1, L("between", "sent_at"): 1,
-            L("between", "opened_at"): 1, L("after", "opened_at>sent_at", "warning"): 1,
+        ], {L("in_set", "channel"): 1, L("not_null", "user_id"): 1, L("null", "_sent_at_implausible", "warning"): 1,
+            L("null", "_opened_at_implausible", "warning"): 1,
             L("unique", "touch_id+_file"): 2}, critical=True),
     ],
     "inventory_snapshots": [
@@ -406,7 +411,8 @@ CASES: dict[str, list[Case]] = {
             dict(INV, sku_id="SKU10011", in_transit=-1),
             dict(INV, sku_id="SKU10012", snapshot_date="1970-01-01"),
             dict(INV, sku_id="SKU10002", on_hand=45, in_transit=None, safety_stock=10),
-        ], {L("not_null", "on_hand"): 1, L("between", "in_transit"): 1, L("between", "snapshot_date"): 1,
+        ], {L("not_null", "on_hand"): 1, L("between", "in_transit"): 1,
+            L("null", "_snapshot_date_implausible", "warning"): 1,
             L("unique", "snapshot_date+sku_id+warehouse_id+_file"): 2,
             L("between", "_snapshot_key_rows", "warning"): 2}, critical=True),
     ],
@@ -418,7 +424,8 @@ CASES: dict[str, list[Case]] = {
             dict(XA, user_id=None),
             dict(XA, user_id="U020", assigned_at="1970-01-01 00:00:00"),
             dict(XA, user_id="U003", assigned_at="2026-06-01 09:00:00"),
-        ], {L("between", "_variants_per_user"): 2, L("not_null", "user_id"): 1, L("between", "assigned_at"): 1,
+        ], {L("between", "_variants_per_user", "warning"): 2, L("not_null", "user_id"): 1,
+            L("null", "_assigned_at_implausible", "warning"): 1,
             L("unique", "experiment_id+user_id+_file"): 2, L("between", "_assignment_rows", "warning"): 4},
             critical=True),
         Case("sample ratio mismatch", [
@@ -508,7 +515,7 @@ def test_scoped_query_returns_the_new_rows_as_the_whole_table_query_sees_them(so
     and every column, including those computed against the whole table (_user_id_rows,
     _variants_per_user, _orders_per_shipment, ...), as the whole-table query has them for those rows."""
     suite = RAW_SUITES[f"raw_{source}"]
-    assert suite.scoped_table == source and "{new_rows:raw." in suite.sql_template
+    assert suite.scoped_table == source and re.search(r"\{new_rows(_time_checked)?:raw\.", suite.sql_template)
     df = frame(source, CLEAN[source] + case.rows)
     df["_load_id"] = ["old"] * len(CLEAN[source]) + ["new"] * len(case.rows)
     scoped = render_scope(suite.sql_template, LoadScope(source, ("new",), ("new",)))
@@ -544,3 +551,96 @@ def test_generated_warehouse_passes_every_raw_suite(runner, truth_warehouse):
         if not outcome.passed or any(e.exception for e in outcome.expectations):
             failures.append(outcome.summary())
     assert failures == []
+
+
+# ---------------------------------------------------------------------------------------------
+# critical means the contract; timestamps are judged against the data, not the calendar
+
+
+def test_every_critical_raw_rule_is_a_contract_rule():
+    """raw_contract.md: contract-valid rows are never blocked. A critical expectation of a raw suite is
+    the contract itself (required, enum, range, pattern, key within a file), as lib/contract.py has
+    it; plausibility (dates, sizes, shares, optional fields) warns."""
+    not_contract = []
+    for name, suite in RAW_SUITES.items():
+        src = SOURCES[name.removeprefix("raw_")]
+        for e in suite.raw["expectations"]:
+            if e["severity"] != "critical":
+                continue
+            kw, col = e["kwargs"], e["kwargs"].get("column")
+            c = src.column(col) if col in src.column_names else None
+            ok = {
+                "expect_column_values_to_not_be_null": c is not None and c.required and "row_condition" not in kw,
+                "expect_column_values_to_be_in_set": c is not None and tuple(kw.get("value_set", ())) == c.enum,
+                "expect_column_values_to_be_between": c is not None and (kw.get("min_value"), kw.get("max_value"))
+                == (c.min_value, c.max_value),
+                "expect_column_values_to_match_regex": c is not None and kw.get("regex") == c.pattern,
+                "expect_compound_columns_to_be_unique": kw.get("column_list") == [*src.key, "_file"],
+            }.get(e["type"], False)
+            if not ok:
+                not_contract.append((name, e["type"], kw))
+    assert not_contract == []
+
+
+def _orders(stamps: list[str]) -> list[dict]:
+    return [dict(order_id=f"O{i}", user_id="U1", channel="offline", order_ts=ts, status="created",
+                 items_amount=10.0, pay_amount=10.0) for i, ts in enumerate(stamps)]
+
+
+def _implausible(rows: list[dict], monkeypatch, **env) -> dict[str, str]:
+    """order_id -> the verdict on its order_ts, through the check's own rendering of the query."""
+    from dagster_project.defs.quality.checks import render_query
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    suite = RAW_SUITES["raw_orders"]
+    with duckdb.connect() as con:
+        con.execute("create schema raw")
+        con.execute(raw_table_ddl("orders"))
+        con.register("frame", frame("orders", rows))
+        con.execute("insert into raw.orders by name select * from frame")
+        out = con.sql(f"select order_id, _order_ts_implausible from ({render_query(suite)})").fetchall()
+    return {k: v for k, v in out if v is not None}
+
+
+def test_a_history_from_the_nineties_is_plausible(runner):
+    stamps = [f"{y}-{m:02d}-15 10:00:00" for y in range(1996, 2000) for m in (1, 5, 9)]
+    outcome = runner.validate(RAW_SUITES["raw_orders"], query_frame("orders", frame("orders", _orders(stamps))))
+    assert outcome.passed, outcome.summary()
+
+
+def test_epoch_zero_among_this_years_orders_warns_with_its_distance(runner, monkeypatch):
+    days = [f"2026-06-{d:02d} 00:00:00" for d in range(1, 11)]
+    verdicts = _implausible(_orders(days + ["1970-01-01 00:00:00"]), monkeypatch)
+    # 11 values: quartiles (linear) at positions 2.5 and 7.5 -> 2026-06-02 12:00 and 2026-06-07 12:00;
+    # fence max(3 x 5 days, 365 days) = 365 days
+    gap = (datetime(2026, 6, 2, 12) - datetime(1970, 1, 1)).days
+    assert verdicts == {"O10": f"1970-01-01 00:00:00 is {gap} days before the middle half of raw.orders.order_ts "
+                               "(2026-06-02 .. 2026-06-07); more than 365 days out is implausible"}
+    outcome = runner.validate(RAW_SUITES["raw_orders"],
+                              query_frame("orders", frame("orders", _orders(days + ["1970-01-01 00:00:00"]))))
+    assert {e.label: (e.severity, e.unexpected_count) for e in outcome.failed} == {
+        "expect_column_values_to_be_null(_order_ts_implausible)": ("warning", 1)}
+    assert not outcome.critical_failed
+
+
+def test_outlier_thresholds_are_settings(monkeypatch):
+    # 06-01 .. 06-10 and 06-30: quartiles 2026-06-03 12:00 and 2026-06-08 12:00, IQR 5 days
+    rows = _orders([f"2026-06-{d:02d} 00:00:00" for d in range(1, 11)] + ["2026-06-30 00:00:00"])
+    assert _implausible(rows, monkeypatch) == {}  # 21.5 days out, the default allows 365
+    assert _implausible(rows, monkeypatch, EW_QUALITY_OUTLIER_MIN_DAYS="0") == {
+        "O10": "2026-06-30 00:00:00 is 21 days after the middle half of raw.orders.order_ts "
+               "(2026-06-03 .. 2026-06-08); more than 15 days out is implausible"}
+    assert _implausible(rows, monkeypatch, EW_QUALITY_OUTLIER_MIN_DAYS="0", EW_QUALITY_OUTLIER_IQR="5") == {}
+
+
+def test_the_future_is_judged_against_the_run_time(monkeypatch):
+    from datetime import timezone
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    past = [f"{now - timedelta(days=d):%Y-%m-%d %H:%M:%S}" for d in range(1, 9)]
+    soon, later = now + timedelta(hours=12), now + timedelta(days=3)
+    rows = _orders(past + [f"{soon:%Y-%m-%d %H:%M:%S}", f"{later:%Y-%m-%d %H:%M:%S}"])  # raw holds UTC
+    assert _implausible(rows, monkeypatch) == {"O9": f"{later:%Y-%m-%d %H:%M:%S} is more than 24.0 h after this run (UTC)"}
+    assert _implausible(rows, monkeypatch, EW_QUALITY_FUTURE_HOURS="100") == {}
+    assert set(_implausible(rows, monkeypatch, EW_QUALITY_FUTURE_HOURS="6")) == {"O8", "O9"}

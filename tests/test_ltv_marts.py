@@ -120,3 +120,67 @@ def test_predicted_ltv_is_as_of_the_one_data_end_date(truth_warehouse, tmp_path,
                            [pinned]).fetchone()[0] == 0
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# A shop too young for the model: empty marts, the reason recorded, a successful run.
+
+
+def _young_warehouse(tmp_path, monkeypatch, purchases: list[tuple[str, date, float]]):
+    """A warehouse holding only marts.fct_orders with these (customer, day, net revenue) orders, and
+    the data end date model over them (the latest order date, as without events)."""
+    db = tmp_path / "young.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema marts")
+        con.execute("create schema intermediate")
+        con.execute("create table marts.fct_orders (customer_key varchar, order_date date, "
+                    "net_revenue decimal(18, 2), is_valid boolean)")
+        if purchases:
+            con.executemany("insert into marts.fct_orders values (?, ?, ?, true)", purchases)
+        con.execute("insert into marts.fct_orders values ('cancelled', date '2026-11-01', 10, false)")
+        con.execute("create view intermediate.int_data_end_dates_resolved as "
+                    "select max(order_date) filter (where is_valid) as data_end_date from marts.fct_orders")
+    for k, v in {"EW_HOME": str(tmp_path), "EW_DUCKDB_PATH": str(db), "EW_LANDING_DIR": str(tmp_path),
+                 "EW_QUARANTINE_DIR": str(tmp_path), "EW_TIMEZONE": "Asia/Shanghai"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("EW_LTV_AS_OF", raising=False)
+    from dagster_project.defs.models.ltv import predicted_ltv
+    from dagster_project.defs.resources import warehouse_resource
+
+    result = dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource()})
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0]
+                  for t in ("mart_ltv_predicted", "mart_ltv_model", "mart_ltv_backtest")}
+        status = con.execute("select * from marts.mart_ltv_status").fetchall()
+    return result, tables, status
+
+
+EMPTY = {"mart_ltv_predicted": 0, "mart_ltv_model": 0, "mart_ltv_backtest": 0}
+
+
+def test_no_valid_order_at_all(tmp_path, monkeypatch):
+    result, tables, status = _young_warehouse(tmp_path, monkeypatch, [])
+    assert result.success and tables == EMPTY
+    assert status == [(None, "not_fitted", "no valid order yet: nothing to fit the model on", 0, 0)]
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"p_alive_is_a_probability": True, "model_converged": True}
+
+
+def test_customers_who_have_not_bought_twice_yet(tmp_path, monkeypatch):
+    day = date(2026, 11, 14)
+    one_time = [(f"c{i}", day - timedelta(days=i % 3), 50.0 + i) for i in range(60)]
+    twice = [("c0", day - timedelta(days=1), 20.0)]  # c0 bought on days 14 and 13: one repeat customer
+    result, tables, status = _young_warehouse(tmp_path, monkeypatch, one_time + twice)
+    assert result.success and tables == EMPTY
+    assert status == [(day, "not_fitted", "1 of 60 customers bought on two or more days by 2026-11-14; spend per "
+                                          "purchase needs at least 10 repeat customers", 60, 1)]
+    mat = {tuple(m.asset_key.path): m.materialization.metadata for m in result.get_asset_materialization_events()}
+    assert mat[("marts", "mart_ltv_status")]["model_status"].value == "not_fitted"
+
+
+def test_too_few_customers(tmp_path, monkeypatch):
+    day = date(2026, 11, 14)
+    rows = [(f"c{i}", day - timedelta(days=d), 30.0) for i in range(49) for d in (0, 7)]
+    result, tables, status = _young_warehouse(tmp_path, monkeypatch, rows)
+    assert result.success and tables == EMPTY
+    assert status == [(day, "not_fitted", "49 customers bought by 2026-11-14; the model needs at least 50", 49, 49)]

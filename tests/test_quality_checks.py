@@ -1,5 +1,9 @@
-"""Suites become blocking Dagster asset checks: a failed critical expectation stops downstream
-assets in an in-process run, a failed warning does not; metadata carries counts and samples."""
+"""Suites become Dagster asset checks: a failed critical expectation is an ERROR, a failed warning a
+WARN; metadata carries counts, samples, where the rows are and why the rule exists.
+
+Where a suite hangs decides what an ERROR stops: a suite on a raw asset is validated in that asset's
+own step and stops what dbt builds from the source (tests/test_valid_data_loads.py runs that whole
+path); any other suite is a blocking check that stops every asset downstream in the run."""
 
 from __future__ import annotations
 
@@ -13,18 +17,20 @@ from dagster_project.lib.quality import discover_suites
 CAMPAIGNS = ("campaign_id,name,type,channel,start_at,end_at,cost\n"
              "C1,618年中大促,discount,app,2026-06-01 00:00:00,2026-06-18 23:59:59,80.00\n"
              "C2,双11狂欢节,coupon,all,2026-11-01 00:00:00,2026-11-11 23:59:59,500.00\n")
+RAW = ["raw", "campaigns"]
+REPORT = ["marts", "fct_orders"]  # a stand-in mart (a Python asset reading raw.campaigns) the docs step waits for
 
 
-def _suite(tmp_path, severity: str):
-    d = tmp_path / f"suites_{severity}"
+def _suite(tmp_path, severity: str, asset: list[str] = RAW):
+    d = tmp_path / f"suites_{severity}_{'_'.join(asset)}"
     d.mkdir()
     (d / "budget_cap.json").write_text(json.dumps({
         "name": "budget_cap",
-        "meta": {"ew": {"asset": ["raw", "campaigns"], "query": "select * from raw.campaigns",
-                        "description": "test suite"}},
+        "meta": {"ew": {"asset": asset, "query": "select * from raw.campaigns", "description": "test suite"}},
         "expectations": [
             {"type": "expect_column_values_to_be_between",
-             "kwargs": {"column": "cost", "max_value": 100}, "severity": severity},
+             "kwargs": {"column": "cost", "max_value": 100}, "severity": severity,
+             "meta": {"why": "a test budget"}},
             {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "name"},
              "severity": "critical"},
         ],
@@ -33,7 +39,7 @@ def _suite(tmp_path, severity: str):
 
 
 def _run(ew_home, suites_dir, build_docs: bool = False, with_docs_asset: bool = False):
-    from dagster_project.defs.ingest.assets import raw_assets
+    from dagster_project.defs.ingest.assets import build_raw_assets
     from dagster_project.defs.quality.checks import QualityResource, build_suite_checks
     from dagster_project.defs.resources import warehouse_resource
     from dagster_project.defs.serving.assets import ge_data_docs
@@ -41,20 +47,25 @@ def _run(ew_home, suites_dir, build_docs: bool = False, with_docs_asset: bool = 
     landing = ew_home.landing_dir / "campaigns"
     landing.mkdir(parents=True, exist_ok=True)
     (landing / "campaigns_20260520.csv").write_text(CAMPAIGNS, encoding="utf-8")
-    raw_campaigns = next(a for a in raw_assets if dg.AssetKey(["raw", "campaigns"]) in a.keys)
+    raw_campaigns = next(a for a in build_raw_assets(suites_dir) if dg.AssetKey(RAW) in a.keys)
 
-    @dg.asset(deps=[dg.AssetKey(["raw", "campaigns"])])
+    @dg.asset(key=dg.AssetKey(REPORT), deps=[dg.AssetKey(RAW)])
     def campaign_report() -> None:
         return None
 
+    @dg.asset(deps=[dg.AssetKey(REPORT)])
+    def campaign_summary() -> None:
+        return None
+
     defs = dg.Definitions(
-        assets=[raw_campaigns, campaign_report] + ([ge_data_docs] if with_docs_asset else []),
+        assets=[raw_campaigns, campaign_report, campaign_summary] + ([ge_data_docs] if with_docs_asset else []),
         asset_checks=build_suite_checks(suites_dir),
         resources={"warehouse": warehouse_resource(),
                    "quality": QualityResource(home=str(ew_home.home), build_docs=build_docs)},
         jobs=[dg.define_asset_job("j", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor)],
     )
-    result = defs.resolve_job_def("j").execute_in_process(raise_on_error=False)
+    _run.instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("j").execute_in_process(raise_on_error=False, instance=_run.instance)
     materialized = {tuple(e.asset_key.path) for e in result.get_asset_materialization_events()}
     _run.metadata = {tuple(e.asset_key.path): e.materialization.metadata
                      for e in result.get_asset_materialization_events()}
@@ -64,9 +75,9 @@ def _run(ew_home, suites_dir, build_docs: bool = False, with_docs_asset: bool = 
 
 
 def test_critical_failure_blocks_downstream(ew_home, tmp_path):
-    materialized, ev = _run(ew_home, _suite(tmp_path, "critical"))
-    assert ("raw", "campaigns") in materialized
-    assert ("campaign_report",) not in materialized
+    materialized, ev = _run(ew_home, _suite(tmp_path, "critical", REPORT))
+    assert ("raw", "campaigns") in materialized and tuple(REPORT) in materialized
+    assert ("campaign_summary",) not in materialized
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     md = ev.metadata
     assert md["failed_critical"].value == 1 and md["failed_warning"].value == 0
@@ -74,11 +85,38 @@ def test_critical_failure_blocks_downstream(ew_home, tmp_path):
     (failure,) = md["failures"].value
     assert failure["unexpected_count"] == 1 and failure["sample_values"] == [500.0]
     assert failure["unexpected_percent"] == pytest.approx(50.0)
+    assert failure["why"] == "a test budget"
+    # the query reads raw.campaigns whole: row 2 of the landed file is the one over budget
+    assert failure["rows"] == [{"file": "campaigns_20260520.csv", "row": 2}]
+
+
+def test_a_critical_failure_on_a_raw_suite_blocks_the_source_not_the_step(ew_home, tmp_path):
+    """Validated in the raw asset's own step: the step and its direct dependents go on, and the source
+    is blocked, which is what the dbt step reads to leave out the models it feeds."""
+    from dagster_project.defs.quality.checks import blocked_sources
+
+    suites = _suite(tmp_path, "critical")
+    materialized, ev = _run(ew_home, suites)
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
+    assert ev.asset_key == dg.AssetKey(RAW) and ev.check_name == "ge_budget_cap"
+    assert {("raw", "campaigns"), tuple(REPORT), ("campaign_summary",)} <= materialized
+    assert blocked_sources(_run.instance, suites) == {"campaigns": ["ge_budget_cap"]}
+    md = _run.metadata[("raw", "campaigns")]
+    assert md["checks"].value == 1 and md["check_seconds"].value >= 0
+
+
+def test_a_passing_or_warning_raw_suite_blocks_nothing(ew_home, tmp_path):
+    from dagster_project.defs.quality.checks import blocked_sources
+
+    suites = _suite(tmp_path, "warning")
+    _, ev = _run(ew_home, suites)
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN
+    assert blocked_sources(_run.instance, suites) == {}
 
 
 def test_warning_failure_does_not_block(ew_home, tmp_path):
-    materialized, ev = _run(ew_home, _suite(tmp_path, "warning"))
-    assert ("campaign_report",) in materialized
+    materialized, ev = _run(ew_home, _suite(tmp_path, "warning", REPORT))
+    assert ("campaign_summary",) in materialized
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN
     assert ev.metadata["failed_warning"].value == 1
 
@@ -124,7 +162,7 @@ def test_a_run_without_the_docs_step_renders_at_the_check(ew_home, tmp_path, mon
 
 def test_a_blocking_failure_renders_its_evidence_at_once(ew_home, tmp_path, monkeypatch):
     calls = _spy_on_check_rendering(monkeypatch)
-    materialized, ev = _run(ew_home, _suite(tmp_path, "critical"), build_docs=True, with_docs_asset=True)
+    materialized, ev = _run(ew_home, _suite(tmp_path, "critical", REPORT), build_docs=True, with_docs_asset=True)
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     assert ("serving", "ge_data_docs") not in materialized  # stopped by the failed check
     assert calls == ["check"]
@@ -251,6 +289,20 @@ def _quality(home):
     return QualityResource(home=str(home), build_docs=False)
 
 
+def _users_suite_with_a_critical_time_rule():
+    """raw_users, with its registration-time plausibility rule made critical: every critical rule of a
+    raw suite is a contract rule that ingest enforces, so no row that loads can fail one; this one
+    can, which is what the scope mechanics below need (a failed load is validated again)."""
+    from dataclasses import replace
+
+    (suite,) = [s for s in discover_suites() if s.name == "raw_users"]
+    raw = json.loads(json.dumps(suite.raw))
+    for e in raw["expectations"]:
+        if e["kwargs"].get("column") == "_registered_at_implausible":
+            e["severity"] = "critical"
+    return replace(suite, raw=raw)
+
+
 @pytest.fixture()
 def users_check(ew_home):
     """(load(name, rows), validate(batch_rows=None, quality=None)) over raw.users and raw_users.json."""
@@ -258,7 +310,7 @@ def users_check(ew_home):
 
     warehouse = _warehouse(ew_home)
     quality = _quality(ew_home.home)
-    (suite,) = [s for s in discover_suites() if s.name == "raw_users"]
+    suite = _users_suite_with_a_critical_time_rule()
     assert suite.scoped_table == "users"
 
     def load(name, rows):
@@ -293,8 +345,7 @@ def test_second_load_validates_only_the_new_file(users_check):
 
     outcome, scope = validate()  # nothing new: an empty frame, still every expectation
     assert outcome.passed and outcome.rows == 0 and scope["new_loads"] == 0
-    (suite,) = [s for s in discover_suites() if s.name == "raw_users"]
-    assert len(outcome.expectations) == suite.expectation_count
+    assert len(outcome.expectations) == _users_suite_with_a_critical_time_rule().expectation_count
 
 
 def test_bad_rows_are_caught_until_validated_and_full_refresh_revalidates(users_check, ew_home):
@@ -307,7 +358,7 @@ def test_bad_rows_are_caught_until_validated_and_full_refresh_revalidates(users_
     load("users_20260522.csv", [_user("U200"), _user("U201"), _user("U202")])
     outcome, scope = validate()
     assert outcome.critical_failed and outcome.rows == 5
-    assert _failures(outcome) == {"expect_column_values_to_be_between(registered_at)": 1}
+    assert _failures(outcome) == {"expect_column_values_to_be_null(_registered_at_implausible)": 1}
     assert not scope["watermark_advanced"] and scope["watermark_after"] == scope["watermark_before"]
 
     # the failed check did not accept those loads: the next run validates the same rows again
@@ -364,13 +415,13 @@ def test_batches_give_the_same_outcome_as_one_frame(users_check, ew_home, tmp_pa
     assert summary(many) == summary(one)
     assert (many.passed, many.critical_failed, many.warning_failed) == (one.passed, one.critical_failed,
                                                                         one.warning_failed)
-    assert _failures(one) == {"expect_column_values_to_be_between(registered_at)": 2,
+    assert _failures(one) == {"expect_column_values_to_be_null(_registered_at_implausible)": 2,
                               "expect_column_values_to_be_between(_user_id_rows)": 2}
     # phone_hash share is 1/14 missing over the run: passes, although one batch alone is 100% missing
     phone = [e for e in many.expectations if e.label == "expect_column_values_to_not_be_null(phone_hash)"]
     assert phone[0].success and phone[0].unexpected_count == 1
     # samples come from the first failing batch
-    (ts,) = [e for e in many.failed if e.column == "registered_at"]
+    (ts,) = [e for e in many.failed if e.column == "_registered_at_implausible"]
     assert len(ts.samples) == 1
 
 

@@ -48,6 +48,51 @@ BACKTEST_COLUMNS = {
     "actual_purchases": "bigint not null",
     "error_rate": "double",
 }
+# One row per build: whether the model could be fitted on this data, and if not why (a young shop's
+# customers have not bought twice yet). The dashboard shows it above the empty predictions.
+STATUS_COLUMNS = {
+    "as_of_date": "date",              # calibration end; null when there is no valid order at all
+    "status": "varchar not null",      # fitted | not_fitted
+    "reason": "varchar",               # why not fitted; null when fitted
+    "customers": "bigint not null",    # customers with a purchase on or before as_of_date
+    "repeat_customers": "bigint not null",  # of them, with purchases on two or more days
+}
+# BG/NBD has four parameters, fitted on every customer; Gamma-Gamma three, fitted on repeat
+# customers only. Below these counts the estimates say more about the optimiser than the shop.
+MIN_FIT_CUSTOMERS = 50
+MIN_REPEAT_CUSTOMERS = 10
+
+
+@dataclass(frozen=True)
+class Readiness:
+    customers: int
+    repeat_customers: int
+    reason: str | None  # None: enough data to fit
+
+
+def readiness(purchases: pl.DataFrame, as_of: date | None) -> Readiness:
+    """Whether the purchases up to `as_of` can carry a fit, and if not, why, in words for the dashboard."""
+    if as_of is None or purchases.height == 0:
+        return Readiness(0, 0, "no valid order yet: nothing to fit the model on")
+    days = (purchases.filter(pl.col("purchase_date") <= as_of)
+            .group_by("customer_key").agg(pl.col("purchase_date").n_unique().alias("days")))
+    customers, repeat = days.height, days.filter(pl.col("days") > 1).height
+    if customers < MIN_FIT_CUSTOMERS:
+        return Readiness(customers, repeat, f"{customers} customers bought by {as_of}; the model needs at "
+                                            f"least {MIN_FIT_CUSTOMERS}")
+    if repeat < MIN_REPEAT_CUSTOMERS:
+        return Readiness(customers, repeat, f"{repeat} of {customers} customers bought on two or more days by "
+                                            f"{as_of}; spend per purchase needs at least {MIN_REPEAT_CUSTOMERS} "
+                                            f"repeat customers")
+    return Readiness(customers, repeat, None)
+
+
+def status_row(as_of: date | None, ready: Readiness, reason: str | None) -> pl.DataFrame:
+    return pl.DataFrame([{"as_of_date": as_of, "status": "fitted" if reason is None else "not_fitted",
+                          "reason": reason, "customers": ready.customers,
+                          "repeat_customers": ready.repeat_customers}],
+                        schema={"as_of_date": pl.Date, "status": pl.Utf8, "reason": pl.Utf8,
+                                "customers": pl.Int64, "repeat_customers": pl.Int64})
 
 
 @dataclass(frozen=True)
@@ -126,5 +171,6 @@ def backtest(purchases: pl.DataFrame, calibration_end: date, data_end: date, cfg
             "error_rate": (predicted - actual) / actual if actual else None}
 
 
-__all__ = ["LtvConfig", "LtvTables", "fit_and_predict", "backtest", "PREDICTED_COLUMNS",
-           "MODEL_COLUMNS", "BACKTEST_COLUMNS"]
+__all__ = ["LtvConfig", "LtvTables", "fit_and_predict", "backtest", "readiness", "status_row", "Readiness",
+           "PREDICTED_COLUMNS", "MODEL_COLUMNS", "BACKTEST_COLUMNS", "STATUS_COLUMNS", "MIN_FIT_CUSTOMERS",
+           "MIN_REPEAT_CUSTOMERS"]

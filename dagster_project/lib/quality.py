@@ -13,8 +13,9 @@ it with the rows of the loads it has not validated yet (see `LoadScope`, `plan_s
 everything else (tests, the daily quality mart) sees the whole table through `SuiteFile.query`.
 
 Every expectation carries GE's own `severity`: `critical` failures fail the Dagster check with
-ERROR severity (blocking checks stop downstream assets), `warning` failures with WARN (never
-blocking), `info` is reported only. Validation runs on the pandas route (a DataFrame from the
+ERROR severity (what that stops: defs/quality/checks.py), `warning` failures with WARN (never
+blocking), `info` is reported only. Critical is for a broken contract, key or cross-source link;
+what is only implausible warns (docs/quality.md). Validation runs on the pandas route (a DataFrame from the
 query), which works with DuckDB unpatched (see stack_notes.md), and writes GE Data Docs into the
 state folder: once per run for all of its suites (`QualityRunner.render_docs`), not after each one.
 """
@@ -39,8 +40,9 @@ SUITES_DIR = REPO_ROOT / "expectations"
 SEVERITIES = ("critical", "warning", "info")
 
 
-# {new_rows:raw.events}: the rows of raw.events in scope; {old_rows:raw.events}: the others.
-_SCOPE_RE = re.compile(r"\{(new_rows|old_rows):raw\.([A-Za-z_][A-Za-z0-9_]*)\}")
+# {new_rows:raw.events}: the rows of raw.events in scope; {old_rows:raw.events}: the others;
+# {new_rows_time_checked:raw.events}: the rows in scope with a plausibility verdict per timestamp.
+_SCOPE_RE = re.compile(r"\{(new_rows_time_checked|new_rows|old_rows):raw\.([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_BATCH_ROWS = 2_000_000
 GC_AFTER_ROWS = 200_000  # validations of at least this many rows end with a full garbage collection
 
@@ -90,9 +92,72 @@ def render_scope(query: str, scope: LoadScope | None = None) -> str:
     """Fill the scope placeholders: by default new_rows is the whole table and old_rows is empty."""
     def sub(m: re.Match) -> str:
         s = scope if scope is not None and scope.table == m.group(2) else LoadScope(m.group(2))
-        return s.new_rows() if m.group(1) == "new_rows" else s.old_rows()
+        if m.group(1) == "old_rows":
+            return s.old_rows()
+        if m.group(1) == "new_rows_time_checked":
+            return time_checked(s.new_rows(), s.table)
+        return s.new_rows()
 
     return _SCOPE_RE.sub(sub, query)
+
+
+# The middle half of a timestamp column is estimated on a sample of the whole table: exact up to
+# this many rows, and without sorting every event of a big table at each check.
+BULK_SAMPLE_ROWS = 20_000
+
+
+def _threshold(name: str) -> str:
+    """A plausibility threshold as SQL: {name} is filled from EW_* settings by the check
+    (checks.render_query); left unrendered (tests, the whole-table query) it falls back to the
+    default, so the query runs either way."""
+    from dagster_project.settings import DEFAULT_TIME_PLAUSIBILITY
+
+    return f"coalesce(try_cast('{{{name}}}' as double), {DEFAULT_TIME_PLAUSIBILITY[name]!r})"
+
+
+def time_checked(rows: str, table: str) -> str:
+    """`rows` of raw.<table> plus `_<column>_implausible` for every timestamp and date column of the
+    contract: null when the value is plausible, otherwise a sentence saying why it is not.
+
+    Implausible means more than EW_QUALITY_FUTURE_HOURS after the run (a device clock, a 2099
+    placeholder), or further outside the middle half (25th-75th percentile) of the column over the
+    whole table than EW_QUALITY_OUTLIER_IQR interquartile ranges and at least
+    EW_QUALITY_OUTLIER_MIN_DAYS days (epoch zero among this year's orders, a year typo). Relative to
+    the data, not to the calendar: a shop whose history starts in 1996 is as plausible as one that
+    opened last week (raw_contract.md: validity is not recency)."""
+    from dagster_project.lib.contract import DATE, SOURCES, TS
+
+    columns = [c.name for c in SOURCES[table].columns if c.kind in (TS, DATE)]
+    if not columns:
+        return rows
+    future, iqr, min_days = (_threshold(n) for n in
+                             ("quality_future_hours", "quality_outlier_iqr", "quality_outlier_min_days"))
+    quartiles = ", ".join(f"quantile_cont(epoch(cast({c} as timestamp)), [0.25, 0.75]) as q_{c}"
+                          for c in columns)
+    sample = (f"(select {', '.join(columns)} from raw.{table} "
+              f"using sample reservoir({BULK_SAMPLE_ROWS} rows) repeatable (1))")
+
+    def verdict(c: str) -> str:
+        v = f"epoch(cast(r.{c} as timestamp))"
+        q1, q3 = f"_bulk.q_{c}[1]", f"_bulk.q_{c}[2]"
+        fence = f"greatest({iqr} * ({q3} - {q1}), 86400 * {min_days})"
+        middle = (f"strftime(make_timestamp(cast({q1} * 1e6 as bigint)), '%Y-%m-%d') || ' .. ' || "
+                  f"strftime(make_timestamp(cast({q3} * 1e6 as bigint)), '%Y-%m-%d')")
+
+        def outside(side: str, gap: str) -> str:
+            return (f"cast(r.{c} as varchar) || ' is ' || cast(floor(({gap}) / 86400) as bigint) || "
+                    f"' days {side} the middle half of raw.{table}.{c} (' || {middle} || '); more than ' || "
+                    f"cast(floor(({fence}) / 86400) as bigint) || ' days out is implausible'")
+
+        return (f"case when r.{c} is null then null "
+                f"when {v} > epoch(now()) + 3600 * {future} then cast(r.{c} as varchar) || "
+                f"' is more than ' || {future} || ' h after this run (UTC)' "
+                f"when {v} < {q1} - {fence} then {outside('before', f'{q1} - {v}')} "
+                f"when {v} > {q3} + {fence} then {outside('after', f'{v} - {q3}')} "
+                f"end as _{c}_implausible")
+
+    return (f"(select r.*, {', '.join(verdict(c) for c in columns)} from {rows} r "
+            f"cross join (select {quartiles} from {sample}) _bulk)")
 
 
 @dataclass(frozen=True)
@@ -152,6 +217,8 @@ class ExpectationOutcome:
     samples: list = field(default_factory=list)
     kwargs: dict = field(default_factory=dict)
     exception: str | None = None
+    why: str | None = None        # the expectation's meta.why: what the rule protects
+    rows: list = field(default_factory=list)  # [{"file", "row"}] of a few unexpected rows, when known
 
     @property
     def label(self) -> str:
@@ -300,13 +367,63 @@ class QualityRunner:
         checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
             name=suite.name, validation_definitions=[vdef], actions=[],
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
-        result = checkpoint.run(batch_parameters={"dataframe": _ns_datetimes(df)})
+        frame = _ns_datetimes(df)
+        result = checkpoint.run(batch_parameters={"dataframe": frame})
         ((result_id, run_result),) = result.run_results.items()
         if docs:
             self.queue_docs(result_id, gx_suite)
         outcome = SuiteOutcome(suite.name, len(df), [self._outcome(r) for r in run_result.results])
+        for r, e in zip(run_result.results, outcome.expectations):
+            if not e.success and e.severity == "critical":
+                e.rows = self.locate_rows(r, frame)
         self._release_batches(source, collect=len(df) >= GC_AFTER_ROWS)
         return outcome
+
+    # Where a critical failure is, as (file, row) of the raw rows: what `ecomwh run` tells the user
+    # to fix. GE can list unexpected rows by index columns, but builds that list cell by cell over
+    # every unexpected row (far slower than the validation itself on a broken file), so the
+    # failed expectation is run again, alone, on the few rows holding its sampled unexpected values.
+    LOCATE_CANDIDATES = 500
+    LOCATE_ROWS = 5
+
+    @cached_property
+    def _locator(self):
+        import great_expectations as gx
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ctx = gx.get_context(mode="ephemeral")  # nothing stored: these runs are not results
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        return ctx.data_sources.add_pandas("locate").add_dataframe_asset("rows") \
+            .add_batch_definition_whole_dataframe("whole"), ctx
+
+    def locate_rows(self, result, df) -> list[dict]:
+        """A few {"file", "row"} of rows that fail `result`'s expectation, from its samples; [] when
+        the frame has no `_file`/`_row` lineage or the expectation is not row by row."""
+        import great_expectations as gx
+
+        if not {"_file", "_row"} <= set(df.columns):
+            return []
+        mask = _candidates(df, result.expectation_config.kwargs, (result.result or {}).get("partial_unexpected_list"))
+        if mask is None or not mask.any():
+            return []
+        candidates = df[mask].head(self.LOCATE_CANDIDATES).reset_index(drop=True)
+        batch_def, ctx = self._locator
+        cfg = result.expectation_config
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            suite = ctx.suites.add_or_update(gx.ExpectationSuite(name="locate", expectations=[
+                {"type": cfg.type, "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}}]))
+            run = ctx.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name="locate", data=batch_def, suite=suite)).run(
+                batch_parameters={"dataframe": candidates},
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": self.LOCATE_ROWS,
+                               "unexpected_index_column_names": ["_file", "_row"]})
+        found = (run.results[0].result or {}).get("partial_unexpected_index_list") or []
+        return [{"file": str(i["_file"]), "row": int(i["_row"])} for i in found[:self.LOCATE_ROWS]
+                if isinstance(i, dict) and i.get("_row") is not None]
 
     # Data Docs are rendered once per run, not once per suite: validate() queues each result in a
     # file (the checks of one run may run in several processes), render_docs() renders the queue.
@@ -395,7 +512,44 @@ class QualityRunner:
             samples=_jsonable(res.get("partial_unexpected_list") or [])[:5],
             kwargs=_jsonable({k: v for k, v in cfg.kwargs.items() if k != "batch_id"}),
             exception=exc or None,
+            why=(cfg.meta or {}).get("why"),
         )
+
+
+def _candidates(df, kwargs: dict, samples):
+    """Rows of df holding one of the sampled unexpected values of a row-by-row expectation (a
+    column's value, a column pair, a key of columns), as a boolean mask; None for other kinds."""
+    import pandas as pd
+
+    if not samples:
+        return None
+
+    def equals(col: str, value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return df[col].isna()
+        try:
+            return df[col] == value
+        except (TypeError, ValueError):
+            return pd.Series(False, index=df.index)
+
+    mask = pd.Series(False, index=df.index)
+    if "column" in kwargs and kwargs["column"] in df.columns:
+        for v in samples:
+            mask |= equals(kwargs["column"], v)
+    elif "column_A" in kwargs and {kwargs["column_A"], kwargs["column_B"]} <= set(df.columns):
+        for pair in samples:
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                mask |= equals(kwargs["column_A"], pair[0]) & equals(kwargs["column_B"], pair[1])
+    elif "column_list" in kwargs and set(kwargs["column_list"]) <= set(df.columns):
+        for key in samples:
+            if isinstance(key, dict):
+                hit = pd.Series(True, index=df.index)
+                for col, v in key.items():
+                    hit &= equals(col, v)
+                mask |= hit
+    else:
+        return None
+    return mask
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,12 +707,13 @@ def combine_outcomes(suite: str, outcomes: list[SuiteOutcome]) -> SuiteOutcome:
                 success=bool(success and exception is None), element_count=element, missing_count=missing,
                 unexpected_count=unexpected, unexpected_percent=pct,
                 observed_value=sample_from.observed_value, samples=sample_from.samples,
-                kwargs=first.kwargs, exception=exception))
+                kwargs=first.kwargs, exception=exception, why=first.why,
+                rows=next((p.rows for p in parts if p.rows), [])))
         else:
             shown = failing or parts[-1]
             combined.append(ExpectationOutcome(
                 type=first.type, column=first.column, severity=first.severity,
                 success=all(p.success for p in parts), element_count=sum(p.element_count or 0 for p in parts),
                 unexpected_count=None, observed_value=shown.observed_value, samples=shown.samples,
-                kwargs=first.kwargs, exception=exception))
+                kwargs=first.kwargs, exception=exception, why=first.why))
     return SuiteOutcome(suite, sum(o.rows for o in outcomes), combined)

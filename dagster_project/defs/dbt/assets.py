@@ -16,6 +16,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dagster_project.defs.dbt.project import dbt_project
+from dagster_project.defs.quality.checks import blocked_sources
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.settings import DBT_PROJECT_DIR, get_settings
 
@@ -51,6 +52,14 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
             if path.is_file():
                 digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def source_selectors(tables, manifest_path: Path | None = None) -> list[str]:
+    """dbt selectors of the raw tables' sources and everything built on them: `source:<name>.<table>+`."""
+    manifest = json.loads(Path(manifest_path or dbt_project.manifest_path).read_text())
+    wanted = {dg.AssetKey(["raw", t]) for t in tables}
+    return sorted(f"source:{node['source_name']}.{node['name']}+" for node in manifest["sources"].values()
+                  if translator.get_asset_key(node) in wanted)
 
 
 def _unit_tests_stamp() -> Path:
@@ -109,6 +118,14 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: D
     if tested:
         args += ["--exclude", "resource_type:unit_test"]
         context.log.info("dbt unit tests skipped: they passed on this exact project already")
+    # A source whose raw validation failed a critical expectation feeds nothing until it validates
+    # clean: its models keep their last good build, everything else is built as usual.
+    blocked = blocked_sources(context.instance)
+    if blocked:
+        args += ["--exclude", " ".join(source_selectors(blocked))]
+        for source, checks in sorted(blocked.items()):
+            context.log.warning(f"not rebuilt: the models fed by raw/{source} (critical failure in "
+                                f"{', '.join(checks)}); they keep their last good build")
     # Not a --vars flag: changing vars makes dbt reparse the whole project (~6 s at every run).
     with warehouse.connect() as con:
         since = prepare_verified_mark(con, fingerprint, config.full_refresh)
@@ -118,8 +135,8 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: D
     with warehouse.writer():
         invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
-    if not invocation.is_successful():
-        return
+    if not invocation.is_successful() or blocked:
+        return  # a partial build tested only its part of the project: no stamp, no mark
     if not tested:
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps({"fingerprint": fingerprint}))

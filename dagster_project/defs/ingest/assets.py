@@ -1,18 +1,27 @@
-"""One raw asset per source of the contract: landing/<source>/ -> raw.<source> (+ raw.quarantine)."""
+"""One raw asset per source of the contract: landing/<source>/ -> raw.<source> (+ raw.quarantine).
+
+Each validates what it loaded with the Great Expectations suites that hang on it, in the same step
+(defs/quality/checks.py says why there and not in a check step of their own).
+"""
+
+import time
+from pathlib import Path
 
 import dagster as dg
 
 from dagster_project.defs.ingest.imports import IMPORTS_KEY
+from dagster_project.defs.quality.checks import QualityResource, raw_check_spec, raw_suites, validate_suite
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.contract import SOURCES, Source
 from dagster_project.lib.platforms.store import LANDED_SOURCES
+from dagster_project.lib.quality import SUITES_DIR, SuiteFile
 
 
 def raw_asset_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", source])
 
 
-def _make_raw_asset(src: Source) -> dg.AssetsDefinition:
+def _make_raw_asset(src: Source, suites: list[SuiteFile]) -> dg.AssetsDefinition:
     parents = [raw_asset_key(parent) for _, parent, _ in src.foreign_keys]
     if src.name in LANDED_SOURCES:  # platform exports land their files first
         parents.append(IMPORTS_KEY)
@@ -23,13 +32,15 @@ def _make_raw_asset(src: Source) -> dg.AssetsDefinition:
         kinds={"duckdb", "python"},
         pool=WRITER_POOL,
         deps=parents,
+        check_specs=[raw_check_spec(s) for s in suites],
         description=(
             f"Rows of landing/{src.name}/ files loaded by content hash into raw.{src.name}; rows "
-            f"that break the contract go to raw.quarantine. Key: {', '.join(src.key)}."
+            f"that break the contract go to raw.quarantine. Key: {', '.join(src.key)}. Then the "
+            f"loads are validated by {', '.join(s.name for s in suites) or 'no suite'}."
         ),
         metadata={"contract_columns": ", ".join(src.column_names)},
     )
-    def _raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource, quality: QualityResource):
         result = warehouse.ingest_source(src.name)
         attention = result.attention()
         for line in attention:
@@ -49,7 +60,9 @@ def _make_raw_asset(src: Source) -> dg.AssetsDefinition:
             quarantined = con.execute(
                 "select count(*) from raw.quarantine where source = ?", [src.name]).fetchone()[0]
         unreadable = sum(f.status in ("rejected", "refused") for f in result.files)
-        return dg.MaterializeResult(
+        started = time.perf_counter()
+        checks = [validate_suite(s, context, warehouse, quality, name=raw_check_spec(s).name) for s in suites]
+        yield dg.MaterializeResult(
             metadata={
                 "files_loaded": len(changed),
                 "files_unchanged": sum(f.status == "skipped_same_content" for f in result.files),
@@ -64,12 +77,20 @@ def _make_raw_asset(src: Source) -> dg.AssetsDefinition:
                 "table_rows": total,
                 "quarantined_rows_total": quarantined,
                 "misnamed_files": len(result.problems),
+                "checks": len(checks),
+                "check_seconds": round(time.perf_counter() - started, 2),
                 # printed by `ecomwh run` under this asset's line
                 **({"attention": dg.MetadataValue.text("\n".join(attention))} if attention else {}),
             }
         )
+        yield from checks
 
     return _raw
 
 
-raw_assets = [_make_raw_asset(src) for src in SOURCES.values()]
+def build_raw_assets(suites_dir: Path = SUITES_DIR) -> list[dg.AssetsDefinition]:
+    suites = raw_suites(suites_dir)
+    return [_make_raw_asset(src, suites.get(src.name, [])) for src in SOURCES.values()]
+
+
+raw_assets = build_raw_assets()

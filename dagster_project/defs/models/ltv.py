@@ -13,20 +13,22 @@ from dagster_project.settings import get_settings
 PREDICTED = dg.AssetKey(["marts", "mart_ltv_predicted"])
 MODEL = dg.AssetKey(["marts", "mart_ltv_model"])
 BACKTEST = dg.AssetKey(["marts", "mart_ltv_backtest"])
+STATUS = dg.AssetKey(["marts", "mart_ltv_status"])
 FCT_ORDERS = dg.AssetKey(["marts", "fct_orders"])
 # The one data end date of every mart (docs/metrics.md), var as_of_date included.
 DATA_END = dg.AssetKey(["intermediate", "int_data_end_dates_resolved"])
-# A backtest needs enough customers acquired before its calibration end to fit four parameters.
-MIN_BACKTEST_CUSTOMERS = 50
 
 
-def _write(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], df: pl.DataFrame,
+def _write(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], df: pl.DataFrame | None,
            key: tuple[str, ...]) -> None:
+    """Replace marts.<table> with df's rows; None leaves it empty (the model could not be fitted)."""
     ddl = ", ".join(f"{c} {t}" for c, t in columns.items())
-    con.execute(f"create or replace table marts.{table} ({ddl}, primary key ({', '.join(key)}))")
-    con.register("ltv_frame", df.select(list(columns)))
-    con.execute(f"insert into marts.{table} select * from ltv_frame")
-    con.unregister("ltv_frame")
+    pk = f", primary key ({', '.join(key)})" if key else ""
+    con.execute(f"create or replace table marts.{table} ({ddl}{pk})")
+    if df is not None and df.height:
+        con.register("ltv_frame", df.select(list(columns)))
+        con.execute(f"insert into marts.{table} select * from ltv_frame")
+        con.unregister("ltv_frame")
 
 
 @dg.multi_asset(
@@ -39,6 +41,10 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], 
                      description="Fitted BG/NBD and Gamma-Gamma parameters, log-likelihood, customers."),
         dg.AssetSpec(BACKTEST, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
                      description="Predicted vs actual purchase days after a calibration end."),
+        dg.AssetSpec(STATUS, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
+                     description="Whether the model could be fitted on this data, and if not why (a young "
+                                 "shop whose customers have not bought twice yet): the other three are "
+                                 "then empty, and the run goes on."),
     ],
     check_specs=[
         dg.AssetCheckSpec("p_alive_is_a_probability", asset=PREDICTED, blocking=True),
@@ -53,40 +59,47 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         purchases = pl.from_arrow(con.sql(
             "select customer_key, order_date as purchase_date, cast(sum(net_revenue) as double) as amount "
             "from marts.fct_orders where is_valid group by all").to_arrow_table())
-        if purchases.height == 0:
-            raise dg.Failure("marts.fct_orders has no valid orders: nothing to fit the LTV model on")
         (data_end,) = con.execute(
             "select data_end_date from intermediate.int_data_end_dates_resolved").fetchone()
         as_of = date.fromisoformat(settings.ltv_as_of) if settings.ltv_as_of else data_end
-        tables = ltv_marts.fit_and_predict(purchases, as_of, cfg)
-        candidates = {data_end - timedelta(days=settings.ltv_backtest_days)} | (
-            {as_of} if as_of < data_end else set())
-        calibration_ends = []
-        for end in sorted(candidates):
-            acquired = purchases.filter(pl.col("purchase_date") <= end)["customer_key"].n_unique()
-            if acquired < MIN_BACKTEST_CUSTOMERS:
-                context.log.warning(f"no backtest at {end}: only {acquired} customers bought by then "
-                                    f"(need {MIN_BACKTEST_CUSTOMERS} to fit)")
-                continue
-            calibration_ends.append(end)
-        backtests = pl.DataFrame(
-            [ltv_marts.backtest(purchases, end, data_end, cfg) for end in calibration_ends],
-            schema={"as_of_date": pl.Date, "holdout_days": pl.Int64, "customers": pl.Int64,
-                    "predicted_purchases": pl.Float64, "actual_purchases": pl.Int64,
-                    "error_rate": pl.Float64},
-        )
+        # A shop too young for the model (no repeat buyers yet, a handful of customers, no orders)
+        # gets empty predictions and the reason, not a failed run.
+        ready = ltv_marts.readiness(purchases, as_of)
+        reason, tables, backtests = ready.reason, None, None
+        if reason is None:
+            try:
+                tables = ltv_marts.fit_and_predict(purchases, as_of, cfg)
+            except ValueError as exc:  # the data cannot identify the parameters (e.g. Gamma-Gamma q <= 1)
+                reason = f"the model could not be fitted on this data: {exc}"
+        if tables is not None:
+            backtests = _backtests(context, purchases, as_of, data_end, settings.ltv_backtest_days, cfg)
+        else:
+            context.log.warning(f"LTV model not fitted: {reason}; its marts are empty until it can be")
         con.execute("begin transaction")
         try:
             con.execute("create schema if not exists marts")
-            _write(con, "mart_ltv_predicted", ltv_marts.PREDICTED_COLUMNS, tables.predicted,
+            _write(con, "mart_ltv_predicted", ltv_marts.PREDICTED_COLUMNS, tables and tables.predicted,
                    ("customer_key", "as_of_date"))
-            _write(con, "mart_ltv_model", ltv_marts.MODEL_COLUMNS, tables.model,
+            _write(con, "mart_ltv_model", ltv_marts.MODEL_COLUMNS, tables and tables.model,
                    ("as_of_date", "model", "param"))
             _write(con, "mart_ltv_backtest", ltv_marts.BACKTEST_COLUMNS, backtests, ("as_of_date",))
+            _write(con, "mart_ltv_status", ltv_marts.STATUS_COLUMNS, ltv_marts.status_row(as_of, ready, reason), ())
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
+    status = {"model_status": "fitted" if reason is None else "not_fitted", "model_reason": reason or "",
+              "customers": ready.customers, "repeat_customers": ready.repeat_customers}
+    yield dg.MaterializeResult(asset_key=STATUS, metadata={"as_of_date": str(as_of), **status})
+    if tables is None:
+        for key in (PREDICTED, MODEL, BACKTEST):
+            yield dg.MaterializeResult(asset_key=key, metadata={"rows": 0, "model_reason": reason})
+        yield dg.AssetCheckResult(check_name="p_alive_is_a_probability", asset_key=PREDICTED, passed=True,
+                                  metadata={"rows_outside_0_1": 0, **status})
+        yield dg.AssetCheckResult(check_name="model_converged", asset_key=MODEL, passed=True,
+                                  severity=dg.AssetCheckSeverity.WARN, metadata=status,
+                                  description=f"not fitted: {reason}")
+        return
     pred = tables.predicted
     bad_p = pred.filter((pl.col("p_alive") < 0) | (pl.col("p_alive") > 1) | pl.col("p_alive").is_nan()).height
     params = {f"{r['model']}.{r['param']}": r["value"] for r in tables.model.iter_rows(named=True)}
@@ -103,3 +116,23 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     converged = bool(tables.model["converged"].all())
     yield dg.AssetCheckResult(check_name="model_converged", asset_key=MODEL, passed=converged,
                               severity=dg.AssetCheckSeverity.WARN)
+
+
+def _backtests(context, purchases: pl.DataFrame, as_of: date, data_end: date, backtest_days: int,
+               cfg: ltv_marts.LtvConfig) -> pl.DataFrame:
+    """The standing backtest (data end - backtest_days) and one at as_of when it is earlier than the
+    data; a calibration end without enough customers or repeat buyers for a fit is left out."""
+    candidates = {data_end - timedelta(days=backtest_days)} | ({as_of} if as_of < data_end else set())
+    rows = []
+    for end in sorted(candidates):
+        ready = ltv_marts.readiness(purchases, end)
+        if ready.reason is not None:
+            context.log.warning(f"no backtest at {end}: {ready.reason}")
+            continue
+        try:
+            rows.append(ltv_marts.backtest(purchases, end, data_end, cfg))
+        except ValueError as exc:
+            context.log.warning(f"no backtest at {end}: the model could not be fitted on the data up to it: {exc}")
+    return pl.DataFrame(rows, schema={"as_of_date": pl.Date, "holdout_days": pl.Int64, "customers": pl.Int64,
+                                      "predicted_purchases": pl.Float64, "actual_purchases": pl.Int64,
+                                      "error_rate": pl.Float64})

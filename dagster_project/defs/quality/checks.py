@@ -1,7 +1,16 @@
 """Every Great Expectations suite file becomes a Dagster asset check on the asset its meta names.
 
-Checks are blocking: a failed `critical` expectation gives an ERROR-severity result, which stops
-downstream assets in the same run; a failed `warning` gives WARN, which never blocks.
+A failed `critical` expectation gives an ERROR-severity result, a failed `warning` a WARN one. What
+an ERROR stops depends on where the suite hangs:
+
+- Suites on a raw asset (`raw/<source>`) are validated inside that raw asset's step, right after its
+  files load (`raw_check_spec`, `validate_suite`; defs/ingest/assets.py). They do not block in
+  Dagster's sense, which would stop the one dbt step holding every model: instead the dbt step
+  leaves out the models fed by a source whose latest raw validation failed critically
+  (`blocked_sources`, defs/dbt/assets.py), and Dagster skips the Python assets downstream of
+  them. A critical failure on one source stops only what depends on it.
+- Every other suite (staging, intermediate, marts) is a blocking asset check of its own: an ERROR
+  stops every asset downstream of the one it hangs on, in the same run.
 
 A suite whose query names `{new_rows:raw.<table>}` validates only the loads of that table it has
 not validated yet (raw tables grow by tens of millions of rows; a day's refresh must not re-fetch
@@ -22,7 +31,8 @@ from dagster_project.lib.quality import (
     SUITES_DIR, LoadScope, QualityRunner, ScopeState, SuiteFile, SuiteOutcome, batch_rows_setting,
     combine_outcomes, discover_suites, plan_scope, render_scope,
 )
-from dagster_project.settings import sla_minutes
+from dagster_project.lib.contract import SOURCES
+from dagster_project.settings import query_parameters
 
 _runners: dict[Path, QualityRunner] = {}
 
@@ -53,12 +63,13 @@ def render_docs_now(runner: QualityRunner, log) -> None:
 
 
 def render_query(suite: SuiteFile, scope: LoadScope | None = None) -> str:
-    """Suite queries may name settings as {sla_<source>_min} and rows as {new_rows:raw.<table>} /
-    {old_rows:raw.<table>} (the whole table and nothing when `scope` is None); everything else is
-    literal SQL."""
+    """Suite queries may name settings as {sla_<source>_min} and {quality_future_hours} (and the other
+    plausibility thresholds, settings.query_parameters) and rows as {new_rows:raw.<table>} /
+    {new_rows_time_checked:raw.<table>} / {old_rows:raw.<table>} (the whole table and nothing when
+    `scope` is None); everything else is literal SQL."""
     query = render_scope(suite.sql_template, scope)
-    for source, minutes in sla_minutes().items():
-        query = query.replace(f"{{sla_{source}_min}}", str(minutes))
+    for name, value in query_parameters().items():
+        query = query.replace(f"{{{name}}}", value)
     return query
 
 
@@ -98,7 +109,8 @@ def fetch_frame(con, query: str):
     return table.to_pandas(date_as_object=False)
 
 
-def check_result(outcome, seconds: float, docs: Path | None, scope: dict | None = None) -> dg.AssetCheckResult:
+def check_result(outcome, seconds: float, docs: Path | None, scope: dict | None = None,
+                 name: str | None = None) -> dg.AssetCheckResult:
     failed = outcome.failed
     severity = dg.AssetCheckSeverity.ERROR if outcome.critical_failed else dg.AssetCheckSeverity.WARN
     metadata = {
@@ -110,8 +122,9 @@ def check_result(outcome, seconds: float, docs: Path | None, scope: dict | None 
         "summary": outcome.summary(),
         "failures": dg.MetadataValue.json([
             {"expectation": e.label, "severity": e.severity, "unexpected_count": e.unexpected_count,
-             "unexpected_percent": e.unexpected_percent, "observed_value": e.observed_value,
-             "sample_values": e.samples, "kwargs": e.kwargs, "exception": e.exception}
+             "unexpected_percent": e.unexpected_percent, "element_count": e.element_count,
+             "observed_value": e.observed_value, "sample_values": e.samples, "rows": e.rows,
+             "why": e.why, "kwargs": e.kwargs, "exception": e.exception}
             for e in failed]),
         "seconds": round(seconds, 2),
     }
@@ -120,35 +133,68 @@ def check_result(outcome, seconds: float, docs: Path | None, scope: dict | None 
     if docs is not None:  # rendered now, or by serving/ge_data_docs at the end of the run
         metadata["data_docs"] = dg.MetadataValue.path(str(docs))
     return dg.AssetCheckResult(passed=outcome.passed, severity=severity, metadata=metadata,
-                               description=outcome.summary()[:1000])
+                               description=outcome.summary()[:1000], check_name=name)
+
+
+def validate_suite(suite: SuiteFile, context, warehouse: WarehouseResource,
+                   quality: QualityResource, name: str | None = None) -> dg.AssetCheckResult:
+    """Validate one suite now: its new loads (a scoped raw suite) or its whole query. `name`: the
+    check's name, needed when the asset computing it has several checks."""
+    started = time.perf_counter()
+    runner = quality.runner
+    if suite.scoped_table is None:
+        with warehouse.connect(read_only=True) as con:
+            df = fetch_frame(con, render_query(suite))
+        outcome = runner.validate(suite, df)
+        scope = {"scope": "whole query"}
+    else:
+        outcome, scope = validate_new_loads(suite, warehouse, quality)
+    docs = None
+    if quality.build_docs:
+        docs = runner.docs_index
+        # a blocking failure stops the run before its docs step: render the evidence now
+        if outcome.critical_failed or not renders_docs_later(context):
+            render_docs_now(runner, context.log)
+    return check_result(outcome, time.perf_counter() - started, docs, scope, name)
+
+
+def is_raw_suite(suite: SuiteFile) -> bool:
+    """A suite on a raw asset: validated in that asset's own step (see the module docstring)."""
+    return len(suite.asset) == 2 and suite.asset[0] == "raw" and suite.asset[1] in SOURCES
+
+
+def raw_suites(directory: Path = SUITES_DIR) -> dict[str, list[SuiteFile]]:
+    """The suites each raw source's asset validates after it loads, by source."""
+    out: dict[str, list[SuiteFile]] = {}
+    for suite in discover_suites(directory):
+        if is_raw_suite(suite):
+            out.setdefault(suite.asset[1], []).append(suite)
+    return out
+
+
+def check_name(suite: SuiteFile) -> str:
+    return f"ge_{suite.name}"
+
+
+def raw_check_spec(suite: SuiteFile) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        check_name(suite), asset=dg.AssetKey(list(suite.asset)),
+        description=(suite.description or f"Great Expectations suite {suite.name}")
+        + f" ({suite.expectation_count} expectations, validated as the source loads; a critical failure "
+          "leaves the dbt models fed by this source out of the run, and what depends on them).")
 
 
 def build_suite_check(suite: SuiteFile) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(list(suite.asset)),
-        name=f"ge_{suite.name}",
+        name=check_name(suite),
         blocking=True,
         description=(suite.description or f"Great Expectations suite {suite.name}")
         + f" ({suite.expectation_count} expectations; critical failures block downstream).",
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
                quality: QualityResource) -> dg.AssetCheckResult:
-        started = time.perf_counter()
-        runner = quality.runner
-        if suite.scoped_table is None:
-            with warehouse.connect(read_only=True) as con:
-                df = fetch_frame(con, render_query(suite))
-            outcome = runner.validate(suite, df)
-            scope = {"scope": "whole query"}
-        else:
-            outcome, scope = validate_new_loads(suite, warehouse, quality)
-        docs = None
-        if quality.build_docs:
-            docs = runner.docs_index
-            # a blocking failure stops the run before its docs step: render the evidence now
-            if outcome.critical_failed or not renders_docs_later(context):
-                render_docs_now(runner, context.log)
-        return check_result(outcome, time.perf_counter() - started, docs, scope)
+        return validate_suite(suite, context, warehouse, quality)
 
     return _check
 
@@ -192,4 +238,24 @@ def validate_new_loads(suite: SuiteFile, warehouse: WarehouseResource, quality: 
 
 
 def build_suite_checks(directory: Path = SUITES_DIR) -> list[dg.AssetChecksDefinition]:
-    return [build_suite_check(s) for s in discover_suites(directory)]
+    """Standalone blocking checks for every suite not on a raw asset (raw suites: raw_suites)."""
+    return [build_suite_check(s) for s in discover_suites(directory) if not is_raw_suite(s)]
+
+
+def blocked_sources(instance, directory: Path = SUITES_DIR) -> dict[str, list[str]]:
+    """Raw sources whose latest validation failed a critical expectation, with those checks' names:
+    the dbt step leaves out what they feed until a run validates them clean (a corrected
+    redelivery, or the fix of the rule). The latest, not only this run's: a dbt step run on its
+    own must not build on a source that failed and was not validated since."""
+    keys = {dg.AssetCheckKey(dg.AssetKey(list(s.asset)), check_name(s)): s.asset[1]
+            for suites in raw_suites(directory).values() for s in suites}
+    blocked: dict[str, list[str]] = {}
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(keys))
+    for key, record in records.items():
+        event = record.event.dagster_event if record.event else None
+        if event is None or event.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            continue  # planned, not evaluated yet
+        evaluation = event.asset_check_evaluation_data
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            blocked.setdefault(keys[key], []).append(key.name)
+    return blocked
