@@ -26,6 +26,7 @@ class Ecomwh:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.pid = self.proc.pid
         self.lines: list[str] = []
+        self._matched = 0
         self._changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -42,15 +43,17 @@ class Ecomwh:
     def output(self) -> str:
         return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout: float) -> re.Match:
-        """The first output line matching `pattern`; fails if the process ends or time runs out first."""
+    def wait_for(self, pattern: str, timeout: float, after_last: bool = False) -> re.Match:
+        """The first output line matching `pattern` (after the line the previous wait matched, with
+        `after_last`); fails if the process ends or time runs out first."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = self._matched if after_last else 0
         with self._changed:
             while True:
-                for line in self.lines[seen:]:
+                for i, line in enumerate(self.lines[seen:], start=seen):
                     if m := regex.search(line):
+                        self._matched = i + 1
                         return m
                 seen = len(self.lines)
                 left = deadline - time.monotonic()
