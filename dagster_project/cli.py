@@ -50,10 +50,18 @@ def prepare_environment() -> Settings:
     return settings
 
 
+PRIVATE_STAMP = ".private"
+
+
 def make_private(home: Path) -> None:
     """Only the owner may read EW_HOME: it holds the warehouse, Superset's password hashes and SQL
-    Lab history, the refused rows and the logs. New files are private by the umask `main` sets;
-    this fixes what an older version or another tool left readable (symlinks are not followed)."""
+    Lab history, the refused rows and the logs. A 0700 folder already keeps everything in it from
+    other users; new files are also 0600 by the umask `main` sets, and what an older version left
+    readable is fixed once per state folder (symlinks are not followed): walking months of Dagster
+    history at every command would cost seconds."""
+    os.chmod(home, 0o700)
+    if (home / PRIVATE_STAMP).exists():
+        return
     for root, _, files in os.walk(home):  # every folder is a root once; files in their folder
         for name in [None, *files]:
             path = os.path.join(root, name) if name else root
@@ -63,6 +71,7 @@ def make_private(home: Path) -> None:
                     os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
             except OSError:
                 continue  # vanished meanwhile, or not ours: the owner's files are what matters
+    (home / PRIVATE_STAMP).touch()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +266,8 @@ def _render_quality_docs(settings: Settings) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # SIGTERM stops a run as Ctrl-C does: a run waiting for another gives up and says so
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = prepare_environment()
     if not any(settings.landing_dir.iterdir()):
         print(f"ecomwh run: the landing folder {settings.landing_dir} is empty; "
@@ -511,7 +522,7 @@ def wait_dagster(settings: Settings, proc: subprocess.Popen, port: int, timeout_
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with {proc.returncode}; see {log}")
+            raise RuntimeError(f"the Dagster UI exited with {proc.returncode}; see {log}")
         if _dagster_ready(port):
             return
         time.sleep(2)
@@ -571,6 +582,7 @@ def _port_in_use(port: int) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM, like Ctrl-C, stops what it started
     settings = prepare_environment()
     stop_all(settings)
     started = time.perf_counter()
@@ -606,6 +618,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"ecomwh serve: {exc}", file=sys.stderr)
         stop_all(settings)
         return 1
+    except KeyboardInterrupt:
+        stop_all(settings)
+        print("ecomwh serve: interrupted while starting; stopped what had started", file=sys.stderr)
+        return 130
     print(f"\nready in {time.perf_counter() - started:.0f} s")
     print(f"Dagster UI   http://127.0.0.1:{args.dagster_port}")
     if superset_timings is not None:
@@ -707,8 +723,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Everything ecomwh and its children write is the owner's alone (docs/serving.md, "Threat model").
     os.umask(0o077)
-    # SIGTERM stops a command like Ctrl-C does (a run waiting for another one gives up and says so).
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return args.func(args)
 
 

@@ -29,7 +29,7 @@ def build_dbt_project() -> DbtProject:
         target_path=settings.dbt_target_dir,
     )
     manifest = project.manifest_path
-    # `dagster dev` would parse only in dev mode; `ecomwh run` and tests need a fresh manifest too.
+    # Dagster would parse only under `dagster dev`; `ecomwh run`, the UI and tests need a fresh manifest too.
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(DBT_PROJECT_DIR):
         parse_manifest(project)
     return project
