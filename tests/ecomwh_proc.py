@@ -20,7 +20,10 @@ def ecomwh_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 class Ecomwh:
+    started: list["Ecomwh"] = []
+
     def __init__(self, home: Path, *args: str, **env: str) -> None:
+        Ecomwh.started.append(self)
         self.args = args
         self.proc = subprocess.Popen([sys.executable, "-m", "dagster_project.cli", *args], env=ecomwh_env(home, **env),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
@@ -87,3 +90,10 @@ class Ecomwh:
         if self.proc.poll() is None:
             self.signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
+
+    @classmethod
+    def kill_all(cls) -> None:
+        """End every command a test started and left running (a failed test must not leave a run)."""
+        while cls.started:
+            cls.started.pop().kill()
+

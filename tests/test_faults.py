@@ -24,6 +24,12 @@ pytestmark = pytest.mark.e2e
 STEP_TIMEOUT = 300  # seconds; a shared 2-core machine can be slow, a hang is forever
 
 
+@pytest.fixture(autouse=True)
+def _no_command_outlives_its_test():
+    yield
+    Ecomwh.kill_all()
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory) -> Path:
     """Landing files of a small shop, generated once; each test copies them into its own EW_HOME."""
@@ -65,12 +71,13 @@ def test_a_run_killed_in_ingest_does_not_block_the_next_and_a_waiting_run_says_w
     silently, deaf to Ctrl-C and SIGTERM."""
     home = _home(tmp_path, shop)
     killed = Ecomwh(home, "run")
-    killed.wait_for(r"start   raw__", STEP_TIMEOUT)
-    time.sleep(0.5)
+    killed.wait_for(r"start   raw__inventory_snapshots", STEP_TIMEOUT)  # the longest load of this shop
+    time.sleep(0.3)
     killed.kill()
 
     nxt = Ecomwh(home, "run")
-    nxt.wait_for(rf"recovered: run \w+ \(ecomwh run, pid {killed.pid}\) died during step raw__\w+: marked failed, "
+    nxt.wait_for(rf"recovered: run \w+ \(ecomwh run, pid {killed.pid}\) died during step raw__inventory_snapshots: "
+                 r"marked failed, "
                  r"freed its duckdb_writer slot", STEP_TIMEOUT)
     nxt.wait_for(r"done    raw__users", STEP_TIMEOUT)  # past the slot the dead run held
 
