@@ -7,15 +7,19 @@ under EW_HOME.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -38,12 +42,37 @@ concurrency:
 def prepare_environment() -> Settings:
     settings = get_settings()
     settings.ensure_dirs()
+    make_private(settings.home)
     os.environ.update(export_env(settings))
     os.environ["EW_QUARANTINE_DIR"] = str(settings.quarantine_dir)
     dagster_yaml = settings.dagster_home / "dagster.yaml"
     if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
         dagster_yaml.write_text(DAGSTER_YAML)
     return settings
+
+
+PRIVATE_STAMP = ".private"
+
+
+def make_private(home: Path) -> None:
+    """Only the owner may read EW_HOME: it holds the warehouse, Superset's password hashes and SQL
+    Lab history, the refused rows and the logs. A 0700 folder already keeps everything in it from
+    other users; new files are also 0600 by the umask `main` sets, and what an older version left
+    readable is fixed once per state folder (symlinks are not followed): walking months of Dagster
+    history at every command would cost seconds."""
+    os.chmod(home, 0o700)
+    if (home / PRIVATE_STAMP).exists():
+        return
+    for root, _, files in os.walk(home):  # every folder is a root once; files in their folder
+        for name in [None, *files]:
+            path = os.path.join(root, name) if name else root
+            try:
+                st = os.lstat(path)
+                if st.st_mode & 0o077 and not stat.S_ISLNK(st.st_mode):
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+            except OSError:
+                continue  # vanished meanwhile, or not ours: the owner's files are what matters
+    (home / PRIVATE_STAMP).touch()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,13 +198,15 @@ def _refusals(home: Path, rec) -> list[dict]:
 class _ProgressHandler(logging.Handler):
     """Prints one line per step and per asset from Dagster's structured events."""
 
-    def __init__(self, started: float, stream, quiet: bool = False) -> None:
+    def __init__(self, started: float, stream, quiet: bool = False, instance=None) -> None:
         super().__init__()
         self.started = started
         self.stream = stream
         self.quiet = quiet  # collect failures, print nothing
+        self.instance = instance
         self.failures: list[str] = []
         self.critical: list[str] = []  # one line per failed critical expectation: where and what to do
+        self.running: str | None = None  # the step in progress, for a run that dies in it
 
     def _print(self, line: str) -> None:
         if not self.quiet:
@@ -190,10 +221,13 @@ class _ProgressHandler(logging.Handler):
         et = event.event_type_value
         step = event.step_key or ""
         if et == "STEP_START":
+            self.running = step
             self._print(f"{t} start   {step}")
         elif et == "STEP_SUCCESS":
+            self.running = None
             self._print(f"{t} done    {step}")
         elif et == "STEP_FAILURE":
+            self.running = None
             err = event.step_failure_data.error if event.step_failure_data else None
             msg = _root_message(err) if err else "unknown error"
             if err is None or err.cls_name != "DagsterAssetCheckFailedError":  # said rule by rule instead
@@ -203,6 +237,12 @@ class _ProgressHandler(logging.Handler):
             self._print(f"{t} FAILED  {step}: {msg}")
         elif et == "STEP_SKIPPED":
             self._print(f"{t} skipped {step}: what it reads was not rebuilt in this run")
+        elif et == "ENGINE_EVENT" and "blocked by limit for pool" in (event.message or ""):
+            # another run started after this one holds the slot; Dagster polls until it is free
+            from dagster_project.lib.runs import slot_holders
+
+            holders = ", ".join(h.describe() for h in slot_holders(self.instance)) if self.instance else ""
+            self._print(f"{t} waiting {step}: {event.message}" + (f", held by {holders}" if holders else ""))
         elif et == "ASSET_MATERIALIZATION":
             mat = event.event_specific_data.materialization
             key = "/".join(mat.asset_key.path)
@@ -297,50 +337,87 @@ def _root_message(err) -> str:
     return lines[-1] if lines else err.cls_name or "error"
 
 
-def run_pipeline(settings: Settings, quiet: bool = False, full_refresh: bool = False):
-    """Build every asset in this process; returns (success, failures, seconds, log path). A failed
-    critical expectation is a failure even when every step ran (a raw one stops only what its
-    source feeds): `failures` then holds one line per failed rule, saying where and what to do.
+@dataclass
+class RunOutcome:
+    success: bool  # every step succeeded and no critical expectation failed
+    failures: list[str]  # failed steps, then one line per failed critical rule (where, what to do)
+    seconds: float
+    last_step: str | None  # the step in progress when the run failed outside any step's handling
+    error: BaseException | None = None  # what ended the run outside a step (a full disk, ...)
 
-    Dagster's and dbt's own output (thousands of lines) goes to a log file in EW_HOME; the
-    terminal gets one line per step and per asset.
+
+def new_run_log(settings: Settings, run_id: str) -> Path:
+    """One log file per run, named by its Dagster run id: two runs never share one."""
+    log_path = settings.home / "logs" / f"run-{datetime.now():%Y%m%d-%H%M%S}-{run_id[:8]}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w") as log:
+        log.write(f"ecomwh run: Dagster run {run_id}, pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}\n")
+    return log_path
+
+
+def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = False,
+                 full_refresh: bool = False) -> RunOutcome:
+    """Build every asset in this process, as Dagster run `run_id`.
+
+    Dagster's and dbt's own output (thousands of lines) goes to `log_path`; the terminal gets one
+    line per step and per asset, and a line for anything the run waits for. Runs whose process
+    died are recovered first, and the run waits (interruptibly) for any other live run to finish.
     """
     import dagster as dg
     from dagster._core.instance import DagsterInstance
 
-    from dagster_project.definitions import defs
+    from dagster_project.lib import procs, runs
 
-    log_path = settings.home / "logs" / f"run-{datetime.now():%Y%m%d-%H%M%S}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    handler = _ProgressHandler(started, terminal, quiet)
-    progress_logger = dg.logger(lambda init_context: _make_logger(handler))
-    job_defs = dg.Definitions.merge(defs, dg.Definitions(loggers={"console": progress_logger}))
-    job = job_defs.resolve_job_def("pipeline")
+
+    def say(line: str) -> None:
+        print(f"ecomwh run: {line}", file=terminal, flush=True)
+
+    wait_handler = logging.StreamHandler(terminal)
+    wait_handler.setFormatter(logging.Formatter("ecomwh run: %(message)s"))
+    procs.WAIT_LOG.addHandler(wait_handler)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            with DagsterInstance.get() as instance:
+    handler = None
+    try:
+        with open(log_path, "ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            with DagsterInstance.get() as instance, \
+                    procs.exclusive(settings.home / "run" / "ecomwh-run.lock", say, "one `ecomwh run` at a time"):
+                runs.wait_for_other_runs(instance, say)
+                from dagster_project.definitions import defs
+
+                handler = _ProgressHandler(started, terminal, quiet, instance)
+                progress_logger = dg.logger(lambda init_context: _make_logger(handler))
+                job_defs = dg.Definitions.merge(defs, dg.Definitions(loggers={"console": progress_logger}))
+                job = job_defs.resolve_job_def("pipeline")
                 # a logger runs only when run_config names it; otherwise Dagster uses its default
                 run_config = {"loggers": {"console": {}}}
                 if full_refresh:
                     run_config["ops"] = {"dbt_models": {"config": {"full_refresh": True}}}
-                result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            terminal.close()
-    failures = handler.failures + handler.critical
-    return result.success and not handler.critical, failures, time.perf_counter() - started, log_path
+                result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config,
+                                                run_id=run_id, tags=runs.process_tags())
+        # a failed critical expectation fails the run even when every step ran (a raw one stops only
+        # what its source feeds, so the steps themselves may all have succeeded)
+        return RunOutcome(result.success and not handler.critical, handler.failures + handler.critical,
+                          time.perf_counter() - started, None)
+    except Exception as exc:  # noqa: BLE001 - the caller explains it (full disk, unloadable definitions)
+        return RunOutcome(False, (handler.failures + handler.critical) if handler else [],
+                          time.perf_counter() - started, handler.running if handler else None, exc)
+    finally:
+        procs.WAIT_LOG.removeHandler(wait_handler)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError):  # the log's disk may be full: the terminal must come back
+                stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        terminal.close()
 
 
 def _make_logger(handler: logging.Handler) -> logging.Logger:
@@ -365,6 +442,8 @@ def _render_quality_docs(settings: Settings) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # SIGTERM stops a run as Ctrl-C does: a run waiting for another gives up and says so
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = prepare_environment()
     from dagster_project.lib.platforms import drop_folder_exports
 
@@ -373,22 +452,40 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"copy files to <landing>/<source>/ or exports to {settings.home / 'imports'}/<platform>/",
               file=sys.stderr)
         return 2
-    print(f"ecomwh run: landing {settings.landing_dir} -> {settings.duckdb_path}", flush=True)
+    run_id = str(uuid.uuid4())
     try:
-        ok, failures, took, log_path = run_pipeline(settings, full_refresh=args.full_refresh)
-    except Exception as exc:  # definitions that do not load, a dbt project that does not parse
-        print(f"ecomwh run: FAILED before any step ran: {exc}", file=sys.stderr)
+        log_path = new_run_log(settings, run_id)
+    except OSError as exc:
+        print(f"ecomwh run: cannot write its log in {settings.home / 'logs'}: {exc}"
+              f"{_disk_hint(settings, exc)}", file=sys.stderr)
         return 1
-    if not ok:
-        print(f"ecomwh run: FAILED after {took:.1f} s (full log: {log_path})", file=sys.stderr)
-        for f in failures:
+    print(f"ecomwh run: landing {settings.landing_dir} -> {settings.duckdb_path} "
+          f"(run {run_id[:8]}, log {log_path})", flush=True)
+    try:
+        outcome = run_pipeline(settings, run_id, log_path, full_refresh=args.full_refresh)
+    except KeyboardInterrupt:
+        print("ecomwh run: interrupted before it started; nothing was written", file=sys.stderr)
+        return 130
+    if outcome.error is not None:
+        exc = outcome.error
+        where = (f"during step {outcome.last_step}" if outcome.last_step
+                 else f"after {len(outcome.failures)} failed steps" if outcome.failures else "before any step ran")
+        print(f"ecomwh run: FAILED {where}: {exc}{_disk_hint(settings, exc)}\n  (full log: {log_path})",
+              file=sys.stderr)
+        return 1
+    if not outcome.success:
+        print(f"ecomwh run: FAILED after {outcome.seconds:.1f} s (full log: {log_path})", file=sys.stderr)
+        for f in outcome.failures:
             print(f"  - {f}", file=sys.stderr)
+        hint = _disk_hint(settings, None)
+        if hint:
+            print(hint.strip(), file=sys.stderr)
         _render_quality_docs(settings)
         _print_not_loaded(settings)
         from dagster_project.lib.alerts.pipeline import notify_last_failed_run
         notify_last_failed_run()
         return 1
-    print(f"ecomwh run: done in {took:.1f} s; see `ecomwh status` (full log: {log_path})", flush=True)
+    print(f"ecomwh run: done in {outcome.seconds:.1f} s; see `ecomwh status` (full log: {log_path})", flush=True)
     _print_not_loaded(settings)
     return 0
 
@@ -423,6 +520,32 @@ def _print_not_loaded(settings: Settings, shown: int = 30) -> None:
         print(f"  {path}: {why}", flush=True)
     if len(files) > shown:
         print(f"  ... and {len(files) - shown} more (`ecomwh status --json` lists them all)", flush=True)
+
+
+LOW_DISK_BYTES = 64 * 1024 * 1024
+_DISK_FULL_TEXT = ("no space left", "disk is full", "database or disk is full", "disk i/o error",
+                   "could not write", "out of disk")
+
+
+def _disk_hint(settings: Settings, exc: BaseException | None) -> str:
+    """A sentence naming a full disk when that is what stopped the run: SQLite, DuckDB and Python
+    each word it differently, and the free space on EW_HOME's disk is the common evidence."""
+    import errno
+    import shutil
+
+    try:
+        free = shutil.disk_usage(settings.home).free
+    except OSError:
+        return ""
+    said_full = False
+    while exc is not None:
+        said_full |= getattr(exc, "errno", None) == errno.ENOSPC or any(
+            t in str(exc).lower() for t in _DISK_FULL_TEXT)
+        exc = exc.__cause__ or exc.__context__
+    if free < LOW_DISK_BYTES or (said_full and free < 4 * LOW_DISK_BYTES):
+        return (f"\n  The disk holding {settings.home} is full ({free / 1e6:.1f} MB free). Free some space and "
+                f"run again: every landed file loads in one transaction, so nothing was half-applied.")
+    return ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,18 +723,26 @@ def _dagster_ready(port: int) -> bool:
 
 
 def _spawn(settings: Settings, name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    """Start a service in its own process group (so stop_all can end it and its workers)."""
+    """Start a service in its own process group (so stop_all can end it and its workers), and
+    record it by PID and start time (so stop_all never signals a later process with that PID)."""
+    from dagster_project.lib import procs
+
     log = open(_pid_dir(settings) / f"{name}.log", "ab")
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    (_pid_dir(settings) / f"{name}.pid").write_text(str(proc.pid))
+    proc = subprocess.Popen(["env", "--default-signal=INT,TERM,HUP,QUIT", "setsid", *cmd], cwd=cwd,
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    procs.write_pid_file(_pid_dir(settings) / f"{name}.pid", proc.pid)
     return proc
 
 
 def start_dagster(settings: Settings, port: int) -> subprocess.Popen:
-    exe = Path(sys.executable).parent / "dagster"
+    """The Dagster daemon (schedules, the landing sensor, runs launched from the UI) and the UI,
+    which runs behind a host and origin check (dagster_project/dagster_ui.py) instead of `dagster
+    dev`'s open webserver."""
+    workspace = str(REPO_ROOT / "workspace.yaml")
+    _spawn(settings, "dagster-daemon", [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", workspace],
+           os.environ.copy(), REPO_ROOT)
     return _spawn(settings, "dagster",
-                  ["env", "--default-signal=INT,TERM,HUP,QUIT", "setsid", str(exe), "dev",
-                   "-w", str(REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+                  [sys.executable, "-m", "dagster_project.dagster_ui", "-w", workspace, "--port", str(port)],
                   os.environ.copy(), REPO_ROOT)
 
 
@@ -620,7 +751,7 @@ def wait_dagster(settings: Settings, proc: subprocess.Popen, port: int, timeout_
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with {proc.returncode}; see {log}")
+            raise RuntimeError(f"the Dagster UI exited with {proc.returncode}; see {log}")
         if _dagster_ready(port):
             return
         time.sleep(2)
@@ -633,8 +764,7 @@ def start_docs_server(settings: Settings, port: int) -> subprocess.Popen | None:
     if not (docs / "index.html").exists():
         return None
     return _spawn(settings, "dbt-docs",
-                  ["env", "--default-signal=INT,TERM,HUP,QUIT", "setsid", sys.executable, "-m", "http.server",
-                   str(port), "--bind", "127.0.0.1", "--directory", str(docs)],
+                  [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(docs)],
                   os.environ.copy(), docs)
 
 
@@ -657,18 +787,18 @@ def start_superset(settings: Settings, port: int) -> dict:
 
 
 def stop_all(settings: Settings) -> list[str]:
+    """Stop what `ecomwh serve` recorded, and only that: a PID file outlives its process (a reboot,
+    a kill -9), and its PID may now name an unrelated process."""
+    from dagster_project.lib import procs
+
     stopped = []
     for pid_file in sorted(_pid_dir(settings).glob("*.pid")):
-        try:
-            pid = int(pid_file.read_text())
-            os.killpg(pid, signal.SIGTERM)  # setsid made the child a group leader
-            for _ in range(50):
-                os.kill(pid, 0)
-                time.sleep(0.2)
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
-        stopped.append(pid_file.stem)
+        leader = procs.read_pid_file(pid_file)
+        if leader is None:
+            print(f"ecomwh: {pid_file} does not record which process it names (no start time): "
+                  f"signalled nothing; if {pid_file.stem} still runs, stop it yourself", file=sys.stderr)
+        elif procs.stop_group(leader, str(settings.home)):
+            stopped.append(pid_file.stem)
         pid_file.unlink(missing_ok=True)
     return stopped
 
@@ -681,6 +811,7 @@ def _port_in_use(port: int) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM, like Ctrl-C, stops what it started
     settings = prepare_environment()
     stop_all(settings)
     started = time.perf_counter()
@@ -696,6 +827,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"a different EW_HOME?). Stop it, or pick ports with EW_DAGSTER_PORT / EW_SUPERSET_PORT / "
               f"EW_DOCS_PORT.", file=sys.stderr)
         return 1
+    try:
+        from dagster._core.instance import DagsterInstance
+
+        from dagster_project.lib.runs import recover_dead_runs
+
+        with DagsterInstance.get() as instance:  # runs launched from the UI need the slot too
+            for line in recover_dead_runs(instance):
+                print(f"ecomwh serve: recovered {line}")
+    except Exception as exc:  # noqa: BLE001 - the UI is still worth starting; say what is left
+        print(f"ecomwh serve: could not check for runs left by dead processes: {exc}", file=sys.stderr)
     if not settings.serving_path.exists():
         print(f"ecomwh serve: no published copy at {settings.serving_path} yet; dashboards stay empty "
               f"until `ecomwh run` (or the landing sensor's run) publishes one.", file=sys.stderr)
@@ -709,6 +850,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"ecomwh serve: {exc}", file=sys.stderr)
         stop_all(settings)
         return 1
+    except KeyboardInterrupt:
+        stop_all(settings)
+        print("ecomwh serve: interrupted while starting; stopped what had started", file=sys.stderr)
+        return 130
     print(f"\nready in {time.perf_counter() - started:.0f} s")
     print(f"Dagster UI   http://127.0.0.1:{args.dagster_port}")
     if superset_timings is not None:
@@ -824,6 +969,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Everything ecomwh and its children write is the owner's alone (docs/serving.md, "Threat model").
+    os.umask(0o077)
     return args.func(args)
 
 

@@ -119,7 +119,7 @@ def query_parameters() -> dict[str, str]:
 
 
 def export_env(settings: Settings) -> dict[str, str]:
-    """Environment that child processes (dbt, dagster dev) need so they also write only under EW_HOME."""
+    """Environment that child processes (dbt, the Dagster UI and daemon) need so they also write only under EW_HOME."""
     return {
         "EW_HOME": str(settings.home),
         "EW_TIMEZONE": settings.timezone,

@@ -1486,8 +1486,9 @@ def database_yaml() -> dict:
         "expose_in_sqllab": True, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
         "allow_dml": False, "allow_file_upload": False,
         "extra": {"allows_virtual_table_explore": True, "metadata_params": {}, "schemas_allowed_for_file_upload": [],
-                  "engine_params": {"connect_args": {"read_only": True,
-                                                     "config": {"enable_external_access": False}}}},
+                  # the memory cap and the missing temporary directory: superset_config.py explains
+                  "engine_params": {"connect_args": {"read_only": True, "config": {
+                      "enable_external_access": False, "memory_limit": "2GB", "temp_directory": ""}}}},
         "impersonate_user": False, "uuid": uid("database", DATABASE), "version": VERSION,
     }
 

@@ -27,6 +27,7 @@ from dagster_project.lib.contract import sources_parents_first
 from dagster_project.lib.generator import generate
 from dagster_project.lib.ingest import ingest_source
 from dagster_project.settings import DBT_PROJECT_DIR
+from warehouse_diff import differences  # tests/ is on sys.path (pytest rootdir conftest)
 
 START = date(2026, 6, 1)
 DAYS = 24
@@ -36,8 +37,6 @@ INCREMENTAL_MODELS = [
     "staging.stg_tracking__events", "intermediate.int_events_attributed",
     "intermediate.int_sessions_funnel_steps", "marts.fct_sessions", "marts.mart_funnel_daily",
 ]
-# lineage that names a load or a build differs between two warehouses by construction
-VOLATILE_COLUMNS = {"built_at", "load_id", "loaded_at"}
 
 
 class Warehouse:
@@ -173,29 +172,6 @@ def _tables(db: Path) -> list[str]:
     return sorted(set(marts) | set(INCREMENTAL_MODELS))
 
 
-def _differences(a: Path, b: Path, table: str) -> str | None:
-    con = duckdb.connect()
-    try:
-        con.execute(f"attach '{a}' as a (read_only)")
-        con.execute(f"attach '{b}' as b (read_only)")
-        cols = con.execute(
-            "select column_name, data_type from information_schema.columns where table_catalog = 'a' "
-            "and table_schema = ? and table_name = ? order by ordinal_position",
-            table.split(".")).fetchall()
-        # doubles: sums may add in another order; 9 decimals is far below any reported precision
-        exprs = ", ".join(f"round({c}, 9) as {c}" if t in ("DOUBLE", "FLOAT") else c
-                          for c, t in cols if c not in VOLATILE_COLUMNS)
-        n_a, n_b = (con.execute(f"select count(*) from {db}.{table}").fetchone()[0] for db in "ab")
-        only_a = con.execute(f"select {exprs} from a.{table} except all select {exprs} from b.{table}").fetchall()
-        only_b = con.execute(f"select {exprs} from b.{table} except all select {exprs} from a.{table}").fetchall()
-    finally:
-        con.close()
-    if only_a or only_b:
-        return (f"{table}: {n_a} vs {n_b} rows; {len(only_a)} only incremental, e.g. {only_a[:2]}; "
-                f"{len(only_b)} only full rebuild, e.g. {only_b[:2]}")
-    return None
-
-
 def _count(db: Path, sql: str, *params) -> int:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -251,7 +227,7 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
     full.ingest()
     full.build("--full-refresh")
 
-    problems = [d for t in _tables(inc.db) if (d := _differences(inc.db, full.db, t))]
+    problems = [d for t in _tables(inc.db) if (d := differences(inc.db, full.db, t))]
     assert not problems, "\n".join(problems)
 
     # the corrections really reached the marts (otherwise equality would prove little)

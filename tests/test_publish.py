@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import signal
 import subprocess
 import sys
+import time
 
 import duckdb
 import pytest
@@ -123,3 +125,34 @@ def test_ecomwh_sql_command_runs_statements_from_the_command_line(ew_home):
                              capture_output=True, text=True,
                              env={"EW_HOME": str(ew_home.home / "nothing"), "PATH": "/usr/bin:/bin"})
     assert missing.returncode == 2 and "ecomwh run" in missing.stderr
+
+
+def test_a_publish_killed_mid_copy_leaves_the_old_copy_and_the_next_publish_clears_its_files(tmp_path):
+    """kill -9 during publish: readers keep the previous copy; the half-written temporary copy and
+    its WAL (as big as the copy) do not stay in the serving folder forever."""
+    db, serving = tmp_path / "pipeline.duckdb", tmp_path / "serving" / "warehouse.duckdb"
+    _pipeline(db)
+    publish(db, serving, MANIFEST)
+    before = serving.read_bytes()
+    con = duckdb.connect(str(db))
+    con.execute("create table marts.mart_big as select range as id, random() as x, md5(range::varchar) as h "
+                "from range(8000000)")
+    con.close()
+    code = ("import sys; from pathlib import Path; from dagster_project.lib.publish import publish; "
+            "publish(Path(sys.argv[1]), Path(sys.argv[2]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(serving)])
+    deadline = time.monotonic() + 120
+    while not list(serving.parent.glob(f".{serving.name}.{proc.pid}.tmp*")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the publish ended before it could be killed"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    left = sorted(p.name for p in serving.parent.glob(".*.tmp*"))
+    assert left and all(str(proc.pid) in name for name in left)
+    assert serving.read_bytes() == before  # readers still get the previous copy
+    con = duckdb.connect(str(db))
+    con.execute("drop table marts.mart_big")
+    con.close()
+    publish(db, serving, MANIFEST)
+    assert sorted(p.name for p in serving.parent.iterdir()) == ["published.json", "warehouse.duckdb"]

@@ -19,8 +19,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
+import psutil
 import pytest
 import requests
+import websockets.sync.client
 import yaml
 
 from dagster_project.defs.serving import superset
@@ -36,20 +38,49 @@ def _bundle(kind: str) -> list[dict]:
     return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((BUNDLE / kind).rglob("*.yaml"))]
 
 
+SQL_TIMEOUT_S = 20  # EW_SQL_TIMEOUT_S for this module's Superset: a runaway query test need not wait 110 s
+
+
+class CommandLineWatch:
+    """Every command line seen while something runs, as `ps` shows them to any local user."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for proc in psutil.process_iter(["cmdline"]):
+                if proc.info["cmdline"]:
+                    self.seen.add(" ".join(proc.info["cmdline"]))
+            time.sleep(0.02)
+
+    def __enter__(self) -> "CommandLineWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @pytest.fixture(scope="module")
 def served(truth_warehouse):
     home = truth_warehouse.home
     ports = {"dagster": _free_port(), "superset": _free_port(), "docs": _free_port()}
-    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent)}
+    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent),
+           "EW_SQL_TIMEOUT_S": str(SQL_TIMEOUT_S)}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     started = time.perf_counter()
-    proc = subprocess.run(exe + ["serve", "--detach", "--dagster-port", str(ports["dagster"]),
-                                 "--superset-port", str(ports["superset"]), "--docs-port", str(ports["docs"])],
-                          env=env, capture_output=True, text=True, timeout=600)
+    with CommandLineWatch() as watch:
+        proc = subprocess.run(exe + ["serve", "--detach", "--dagster-port", str(ports["dagster"]),
+                                     "--superset-port", str(ports["superset"]), "--docs-port", str(ports["docs"])],
+                              env=env, capture_output=True, text=True, timeout=600)
     took = time.perf_counter() - started
     creds = json.loads((home / "superset" / "credentials.json").read_text())
     ns = SimpleNamespace(home=home, env=env, exe=exe, ports=ports, stdout=proc.stdout, seconds=took,
-                         base=f"http://127.0.0.1:{ports['superset']}", creds=creds,
+                         base=f"http://127.0.0.1:{ports['superset']}", creds=creds, command_lines=watch.seen,
                          serving=home / "serving" / "warehouse.duckdb", db=truth_warehouse.db)
     try:
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -139,10 +170,10 @@ def test_every_chart_returns_rows_on_the_published_copy(served):
     assert not empty, f"charts without rows: {empty}"
 
 
-def _sqllab(client: superset.SupersetClient, database_id: int, sql: str) -> requests.Response:
+def _sqllab(client: superset.SupersetClient, database_id: int, sql: str, timeout: float = 120) -> requests.Response:
     return client.session.post(f"{client.base_url}/api/v1/sqllab/execute/", json={
         "database_id": database_id, "sql": sql, "runAsync": False, "schema": "marts",
-        "client_id": os.urandom(5).hex(), "tab": "test"}, timeout=120)
+        "client_id": os.urandom(5).hex(), "tab": "test"}, timeout=timeout)
 
 
 def test_sql_lab_reads_marts_but_cannot_write_or_read_server_files(served):
@@ -169,6 +200,106 @@ def test_sql_lab_reads_marts_but_cannot_write_or_read_server_files(served):
     with pytest.raises(duckdb.Error):
         con.execute("create table marts.x as select 1")
     con.close()
+
+
+def test_sql_lab_stops_a_runaway_query_at_the_time_limit_and_caps_its_memory(served):
+    """Item 8: `count(*)` over 3e11 rows kept a core busy for minutes after SQL Lab's 120 s limit,
+    which gunicorn's worker threads never enforce, and a query could take all the machine's memory."""
+    client = _analyst(served)
+    db_id = _admin(served).get_all("/api/v1/database/")[0]["id"]
+    started = time.monotonic()
+    r = _sqllab(client, db_id, "select count(*) from range(300000000000)", timeout=SQL_TIMEOUT_S + 40)
+    took = time.monotonic() - started
+    assert r.status_code >= 400 and "EW_SQL_TIMEOUT_S" in r.text, (r.status_code, r.text[:300])
+    assert SQL_TIMEOUT_S - 1 <= took < SQL_TIMEOUT_S + 30
+    gunicorn = [p for p in psutil.process_iter(["cmdline"]) if "gunicorn" in " ".join(p.info["cmdline"] or [])
+                and str(served.ports["superset"]) in " ".join(p.info["cmdline"])]
+    workers = [c for g in gunicorn for c in g.children()] + gunicorn
+    cpu = lambda: sum(sum(p.cpu_times()[:2]) for p in workers if p.is_running())  # noqa: E731
+    before = cpu()
+    time.sleep(5)
+    assert cpu() - before < 1.5, "the interrupted query still uses a core"
+    r = _sqllab(client, db_id, "select count(distinct md5(range::varchar)) from range(200000000)")
+    assert r.status_code >= 400 and "Out of Memory" in r.text, (r.status_code, r.text[:300])
+    ok = _sqllab(client, db_id, "select count(*) as n from marts.fct_orders")
+    assert ok.status_code == 200 and ok.json()["data"][0]["n"] > 0  # the worker serves on
+
+
+def test_dagster_ui_refuses_requests_a_web_page_could_forge(served):
+    """Item 6: a GET mutation from any page (stopSensor from a foreign Origin) reached Dagster."""
+    port = served.ports["dagster"]
+    base = f"http://127.0.0.1:{port}"
+    own = {"Origin": base}
+    sensor = ('sensorOrError(sensorSelector: {repositoryLocationName: "ecom_warehouse", repositoryName: '
+              '"__repository__", sensorName: "landing_sensor"}) { ... on Sensor { id sensorState { id status } } }')
+
+    def sensor_state() -> dict:
+        r = requests.post(f"{base}/graphql", json={"query": f"{{ {sensor} }}"}, headers=own, timeout=60)
+        assert r.status_code == 200, r.text[:300]
+        return r.json()["data"]["sensorOrError"]["sensorState"]
+
+    state = sensor_state()
+    assert state["status"] == "RUNNING"
+    stop = f'mutation {{ stopSensor(id: "{state["id"]}") {{ __typename }} }}'
+    forged = {
+        "GET mutation, foreign Origin": lambda: requests.get(f"{base}/graphql", params={"query": stop},
+                                                             headers={"Origin": "http://evil.example"}, timeout=60),
+        "GET mutation, no Origin (an <img> tag)": lambda: requests.get(f"{base}/graphql", params={"query": stop},
+                                                                       timeout=60),
+        "POST, foreign Origin": lambda: requests.post(f"{base}/graphql", json={"query": stop},
+                                                      headers={"Origin": "http://evil.example"}, timeout=60),
+        "POST, another local origin": lambda: requests.post(f"{base}/graphql", json={"query": stop},
+                                                            headers={"Origin": served.base}, timeout=60),
+        "POST, rebound Host": lambda: requests.post(f"{base}/graphql", json={"query": stop},
+                                                    headers={"Host": f"evil.example:{port}"}, timeout=60),
+    }
+    for name, send in forged.items():
+        r = send()
+        assert r.status_code == 403, (name, r.status_code, r.text[:200])
+    assert sensor_state()["status"] == "RUNNING"
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        websockets.sync.client.connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-ws"],
+                                       origin="http://evil.example", open_timeout=30)
+    with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-ws"],
+                                        origin=base, open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "connection_ack"
+    # the UI itself works from its own origin: the page, a read, a mutation
+    page = requests.get(f"{base}/", headers={"Accept": "text/html"}, timeout=60)
+    assert page.status_code == 200 and "Dagster" in page.text
+    r = requests.post(f"{base}/graphql", json={"query": stop}, headers=own, timeout=60)
+    assert r.status_code == 200 and sensor_state()["status"] == "STOPPED"
+    start = f'mutation {{ startSensor(sensorSelector: {{repositoryLocationName: "ecom_warehouse", ' \
+            f'repositoryName: "__repository__", sensorName: "landing_sensor"}}) {{ __typename }} }}'
+    assert requests.post(f"{base}/graphql", json={"query": start}, headers=own, timeout=60).status_code == 200
+    assert sensor_state()["status"] == "RUNNING"
+
+
+def test_the_admin_password_is_never_on_a_command_line(served):
+    """Item 10: `superset fab create-admin --password ...` showed it to every local user for ~3 s."""
+    assert any("create-admin" in c for c in served.command_lines), "the first serve did not create the admin"
+    assert not [c for c in served.command_lines if served.creds["admin_password"] in c]
+
+
+def test_state_folder_is_private_after_a_run_and_a_serve(served):
+    """Item 15: warehouse, serving copy, superset.db (password hashes, SQL Lab history), quarantine
+    exports and logs were readable by every local user."""
+    assert stat.S_IMODE(served.home.stat().st_mode) == 0o700
+    readable = [f"{oct(stat.S_IMODE(p.lstat().st_mode))} {p}" for p in served.home.rglob("*")
+                if stat.S_IMODE(p.lstat().st_mode) & 0o077 and not p.is_symlink()]
+    assert not readable, readable[:10]
+    for must in ("warehouse.duckdb", "serving/warehouse.duckdb", "superset/superset.db"):
+        assert (served.home / must).exists()
+    assert list((served.home / "quarantine").rglob("*.csv")) and list((served.home / "logs").glob("run-*.log"))
+
+
+def test_superset_forbids_framing_and_foreign_content(served):
+    """Item 25: without Talisman, any site could frame Superset and trick an analyst into clicks."""
+    r = requests.get(f"{served.base}/login/", timeout=60)
+    assert r.status_code == 200
+    assert r.headers.get("X-Frame-Options") == "SAMEORIGIN"
+    csp = r.headers.get("Content-Security-Policy", "")
+    assert "frame-ancestors 'self'" in csp and "default-src 'self'" in csp and "object-src 'none'" in csp
 
 
 def test_analyst_role_is_read_only(served):
@@ -271,6 +402,11 @@ def test_every_dashboard_renders_every_chart_in_both_languages(served, tmp_path)
                 bad_responses.append(f"{r.status} {r.url}")
 
         page.on("response", on_response)
+        # Talisman's content security policy must not block anything Superset's own pages need; it
+        # does block, on purpose, the usage pixel Superset's menu loads from scarf.sh
+        page.on("console", lambda m: bad_responses.append(f"console: {m.text[:200]}")
+                if m.type == "error" and "Content Security Policy" in m.text
+                and "apachesuperset.gateway.scarf.sh/pixel/" not in m.text else None)
         page.goto(f"{served.base}/login/")
         page.wait_for_selector("input[type=password]", timeout=60_000)  # the login form is rendered by JS
         page.locator("input:not([type=hidden]):not([type=password])").first.fill("analyst")

@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from dagster_project.lib import landing
+from dagster_project.lib import landing, procs
 from dagster_project.lib.contract import (
     AMOUNT, DATE, FILES_COLUMNS_ADDED, FILES_DDL, INT, MAX_INT, QUARANTINE_DDL, SOURCES, TS, TS_MAX, TS_MIN,
     Column, Source, raw_table_ddl,
@@ -68,11 +68,15 @@ def writer_lock(lock_path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
             deadline = time.monotonic() + timeout_s
+            waited = False
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if not waited:
+                        procs.announce_lock_wait(lock_path, "the warehouse writer lock")
+                        waited = True
                     if time.monotonic() > deadline:
                         os.close(fd)
                         raise IngestError(
@@ -80,6 +84,7 @@ def writer_lock(lock_path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
                             f"for more than {timeout_s:.0f} s"
                         ) from None
                     time.sleep(0.2)
+            procs.mark_lock_holder(fd)
             _lock_fd = fd
         _depth += 1
         try:

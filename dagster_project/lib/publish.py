@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib import procs
 from dagster_project.lib.ingest import sql_literal
 
 SCHEMAS = ("marts", "docs")
@@ -53,6 +54,7 @@ def publish(pipeline_path: Path, serving_path: Path, manifest: dict | None = Non
     """
     started = time.perf_counter()
     serving_path.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_copies(serving_path)
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     published_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -91,6 +93,22 @@ def publish(pipeline_path: Path, serving_path: Path, manifest: dict | None = Non
                "bytes": serving_path.stat().st_size, "seconds": round(took, 3), "tables": rows}
     (serving_path.parent / "published.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def remove_abandoned_copies(serving_path: Path) -> list[Path]:
+    """Delete the temporary copies (and their WAL files) of publishes whose process is gone: a
+    publish killed before its swap leaves them, and at the demo's size each is as big as the copy."""
+    removed = []
+    for path in serving_path.parent.glob(f".{serving_path.name}.*.tmp*"):
+        pid = path.name[len(serving_path.name) + 2:].split(".")[0]
+        try:
+            # the publisher started before it wrote; a younger process only reuses its PID
+            if pid.isdigit() and not procs.started_by(int(pid), not_after=path.stat().st_mtime):
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _write_docs(con, manifest: dict, tables: list[str], rows: dict[str, int], published_at: datetime) -> None:

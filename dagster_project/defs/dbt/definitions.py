@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from dagster_project.defs.dbt.assets import dbt_models
 from dagster_project.defs.dbt.project import dbt_project
+from dagster_project.lib.procs import dbt_executable
 
 defs = dg.Definitions(
     assets=[dbt_models],
@@ -15,8 +13,8 @@ defs = dg.Definitions(
         "dbt": DbtCliResource(
             project_dir=dbt_project,
             profiles_dir=str(dbt_project.profiles_dir),
-            # the dbt of this interpreter's environment, whether or not the venv is on PATH
-            dbt_executable=str(Path(sys.executable).parent / "dbt"),
+            # this environment's dbt (on PATH or not), in a process that dies with the run
+            dbt_executable=dbt_executable(),
         )
     },
 )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from dagster_project.lib.procs import dbt_executable
 from dagster_project.settings import DBT_PROJECT_DIR, get_settings
 
 
@@ -29,7 +29,7 @@ def build_dbt_project() -> DbtProject:
         target_path=settings.dbt_target_dir,
     )
     manifest = project.manifest_path
-    # `dagster dev` would parse only in dev mode; `ecomwh run` and tests need a fresh manifest too.
+    # Dagster would parse only under `dagster dev`; `ecomwh run`, the UI and tests need a fresh manifest too.
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(DBT_PROJECT_DIR):
         parse_manifest(project)
     return project
@@ -42,7 +42,7 @@ def parse_manifest(project: DbtProject) -> None:
            "EW_DUCKDB_PATH": os.environ.get("EW_DUCKDB_PATH", str(settings.duckdb_path)),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet",
+        [dbt_executable(), "parse", "--quiet",
          "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir),
          "--target-path", str(project.target_path)],
         env=env, capture_output=True, text=True,

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +19,7 @@ from dagster_project.defs.models.ltv import predicted_ltv
 from dagster_project.defs.quality.checks import GE_DOCS_KEY, QualityResource
 from dagster_project.defs.quality.mart_data_quality import mart_data_quality
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
+from dagster_project.lib.procs import dbt_executable
 from dagster_project.lib.publish import publish
 from dagster_project.lib.quality import discover_suites
 from dagster_project.settings import get_settings
@@ -83,7 +83,7 @@ def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         context.log.info("dbt docs unchanged: the project is the same as when they were generated")
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(out_dir / "index.html")),
                                               "regenerated": False})
-    cmd = [str(Path(sys.executable).parent / "dbt"), "docs", "generate", "--static", "--quiet",
+    cmd = [dbt_executable(), "docs", "generate", "--static", "--quiet",
            "--project-dir", str(dbt_project.project_dir), "--profiles-dir", str(dbt_project.profiles_dir),
            "--target-path", str(target)]
     # the catalog query opens the pipeline's file, so dbt is a writer here like in `dbt build`

@@ -105,15 +105,19 @@ def initialize(settings: Settings, log) -> float:
         return 0.0
     started = time.perf_counter()
     env = superset_env(settings)
+    # The password goes through the environment (click reads FLASK_<GROUP>_<COMMAND>_<OPTION>), which
+    # only this user can read, never through the command line, which every local user can (`ps`).
+    admin_env = {**env, "FLASK_FAB_CREATE_ADMIN_PASSWORD": creds.admin_password}
     steps = [
-        [_bin("superset"), "db", "upgrade"],
-        [_bin("superset"), "fab", "create-admin", "--username", ADMIN_USER, "--firstname", "Warehouse",
-         "--lastname", "Admin", "--email", "admin@ecom-warehouse.local", "--password", creds.admin_password],
-        [_bin("superset"), "init"],
+        ([_bin("superset"), "db", "upgrade"], env),
+        ([_bin("superset"), "fab", "create-admin", "--username", ADMIN_USER, "--firstname", "Warehouse",
+          "--lastname", "Admin", "--email", "admin@ecom-warehouse.local"], admin_env),
+        ([_bin("superset"), "init"], env),
     ]
-    for cmd in steps:
+    for cmd, step_env in steps:
         shown = " ".join(cmd[1:3])
-        proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+        proc = subprocess.run(cmd, env=step_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              cwd=home)
         if proc.returncode != 0:
             raise RuntimeError(f"`superset {shown}` failed with exit code {proc.returncode}; see {log.name}")
     stamp.write_text(version)
@@ -129,7 +133,6 @@ def _superset_version() -> str:
 
 def start_command(port: int) -> list[str]:
     return [
-        "env", "--default-signal=INT,TERM,HUP,QUIT", "setsid",
         _bin("gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread",
         "--threads", "4", "--timeout", "150", "--no-control-socket", "--limit-request-line", "0",
         "--limit-request-field_size", "0", "superset.app:create_app()",
