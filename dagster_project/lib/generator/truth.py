@@ -352,7 +352,8 @@ def _operations_truth(tables, current, user_customer, cust_orders, *, offset, en
                             "return_rate": r_all / n_all if n_all else None},
         "order_to_ship_hours": {"orders": {k: len(v) for k, v in ship_hours.items()}, "mean": mean_h,
                                 "weekend_weekday_ratio": (mean_h["weekend"] / mean_h["weekday"]
-                                                          if mean_h["weekday"] else None),
+                                                          if mean_h["weekday"] and mean_h["weekend"] is not None
+                                                          else None),
                                 "expected_mean": {"weekday": exp_weekday, "weekend": exp_weekend},
                                 "expected_ratio": exp_weekend / exp_weekday},
         "return_cycle_days": {"returns": len(cycles), "mean": sum(cycles) / len(cycles) if cycles else None,

@@ -181,27 +181,36 @@ def definition_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str
 
 
 def _data_bounds(tables, current, odate, start, end_date, offset) -> dict:
-    ev_dates = [_bdate(tables["events"]["event_ts"].min(), offset), _bdate(tables["events"]["event_ts"].max(), offset)]
-    o_dates = [min(odate.values()), max(odate.values())]
+    def ts_bound(source: str, column: str, how: str) -> date | None:
+        v = getattr(tables[source][column], how)()
+        return None if v is None else _bdate(v, offset)
+
+    # a tiny world may have no returns, tickets or events at all: such a source has no latest date
+    ev_dates = [ts_bound("events", "event_ts", "min"), ts_bound("events", "event_ts", "max")]
+    o_dates = [min(odate.values()), max(odate.values())] if odate else [None, None]
+    line_orders = set(tables["order_items"]["order_id"].to_list()) & set(odate)
+    snapshot = tables["inventory_snapshots"]["snapshot_date"].max()
     latest = {
         "orders": o_dates[1],
-        "order_items": max(odate[o] for o in set(tables["order_items"]["order_id"].to_list())),
+        "order_items": max((odate[o] for o in line_orders), default=None),
         "events": ev_dates[1],
-        "users": _bdate(tables["users"]["registered_at"].max(), offset),
-        "returns": _bdate(tables["returns"]["requested_at"].max(), offset),
-        "shipments": _bdate(tables["shipments"]["shipped_at"].max(), offset),
-        "inventory_snapshots": date.fromisoformat(tables["inventory_snapshots"]["snapshot_date"].max()),
-        "cs_tickets": _bdate(tables["cs_tickets"]["created_at"].max(), offset),
-        "marketing_touches": _bdate(tables["marketing_touches"]["sent_at"].max(), offset),
-        "experiment_assignments": _bdate(tables["experiment_assignments"]["assigned_at"].max(), offset),
+        "users": ts_bound("users", "registered_at", "max"),
+        "returns": ts_bound("returns", "requested_at", "max"),
+        "shipments": ts_bound("shipments", "shipped_at", "max"),
+        "inventory_snapshots": date.fromisoformat(snapshot) if snapshot else None,
+        "cs_tickets": ts_bound("cs_tickets", "created_at", "max"),
+        "marketing_touches": ts_bound("marketing_touches", "sent_at", "max"),
+        "experiment_assignments": ts_bound("experiment_assignments", "assigned_at", "max"),
     }
-    data_end = max(o_dates[1], ev_dates[1])
+    # docs/metrics.md: the latest order or event date; with neither, the latest registration
+    data_end = max((d for d in (o_dates[1], ev_dates[1]) if d is not None), default=latest["users"])
+    starts = [d for d in (o_dates[0], ev_dates[0]) if d is not None]
     return {
-        "data_bounds": {"data_start_date": min(o_dates[0], ev_dates[0]).isoformat(),
+        "data_bounds": {"data_start_date": min(starts).isoformat() if starts else None,
                         "data_end_date": data_end.isoformat(),
                         "window_start_date": start.isoformat(), "window_end_date": end_date.isoformat()},
         "source_lag": {s: {"latest_date": d.isoformat(), "lag_days": (data_end - d).days}
-                       for s, d in latest.items()},
+                       for s, d in latest.items() if d is not None},
     }
 
 
