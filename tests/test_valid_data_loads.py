@@ -242,15 +242,17 @@ def test_a_critical_failure_says_which_rows_and_how_to_rerun(broken):
 def test_a_critical_failure_stops_only_what_its_source_feeds(broken):
     home, published, run = broken
     out = run.stdout
-    # what does not read order lines is rebuilt: today's events and their sessions, users, orders
-    for built in ("staging/stg_tracking__events", "intermediate/int_sessions_funnel_steps",
+    # what does not read order lines is rebuilt: today's events and who they belong to, users, orders
+    for built in ("staging/stg_tracking__events", "intermediate/int_events_attributed",
                   "marts/mart_activity_retention", "staging/stg_oms__orders", "staging/stg_crm__users"):
         assert f"built {built}\n" in out, built
-    assert query(home / "warehouse.duckdb", "select count(*) from intermediate.int_sessions_funnel_steps") == [(1,)]
+    assert query(home / "warehouse.duckdb", "select count(*) from intermediate.int_events_attributed "
+                                            "where event_id in ('E0', 'E1', 'E2')") == [(3,)]
     # what order lines feed keeps its last good build (sessions are new or returning by the first
-    # purchase, which order lines decide), and what reads it waits
-    for kept in ("staging/stg_oms__order_items", "marts/fct_order_items", "marts/fct_orders", "marts/fct_sessions",
-                 "marts/mart_funnel_daily"):
+    # purchase, which order lines decide; the payment step reads the order system's payments), and
+    # what reads it waits
+    for kept in ("staging/stg_oms__order_items", "marts/fct_order_items", "marts/fct_orders",
+                 "intermediate/int_sessions_funnel_steps", "marts/fct_sessions", "marts/mart_funnel_daily"):
         assert f"built {kept}\n" not in out, kept
     assert query(home / "warehouse.duckdb", "select count(*) from marts.fct_orders") == [(YOUNG_ORDERS,)]
     assert "skipped predicted_ltv" in out
