@@ -6,8 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-# lineage that names a load or a build differs between two warehouses by construction
-VOLATILE_COLUMNS = {"built_at", "load_id", "loaded_at"}
+# lineage that names a load, a build or an evaluation differs between two warehouses by construction
+VOLATILE_COLUMNS = {"built_at", "load_id", "loaded_at", "evaluated_at"}
 
 
 def differences(a: Path, b: Path, table: str, where: str = "true") -> str | None:
