@@ -50,6 +50,11 @@ def _decode_csv(raw: bytes, name: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline="")))
 
 
+def _landed(folder: Path) -> list[Path]:
+    """The data files of one source folder, sorted, without their `.done` markers."""
+    return sorted(p for p in folder.iterdir() if not p.name.endswith(".done"))
+
+
 def _rows(landing: Path, source: str, path: Path) -> tuple[list[str], list[dict]]:
     cols = list(SOURCES[source].column_names)
     fmt = FORMAT[source]
@@ -71,8 +76,12 @@ def test_all_sources_and_formats(run):
     landing, truth, summary = run
     assert sorted(p.name for p in landing.iterdir()) == sorted(SOURCES)
     for src in SOURCES:
-        files = sorted((landing / src).iterdir())
+        files = _landed(landing / src)
         assert files, src
+        # the generator marks each file finished, so a run right after it loads without waiting
+        markers = sorted(p for p in (landing / src).iterdir() if p.name.endswith(".done"))
+        assert [m.name for m in markers] == [f.name + ".done" for f in files]
+        assert all(m.stat().st_mtime_ns >= f.stat().st_mtime_ns for m, f in zip(markers, files))
         for f in files:
             assert f.name.startswith(f"{src}_") and f.name.endswith("." + FORMAT[src]), f.name
             datetime.strptime(f.name[len(src) + 1:len(src) + 9], "%Y%m%d")
@@ -88,11 +97,11 @@ def test_all_sources_and_formats(run):
     sat = (landing / "orders" / "orders_20260523.csv").read_bytes()
     assert sat.startswith(b"\xef\xbb\xbf")
     assert not (landing / "orders" / "orders_20260521.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    gz = next((landing / "inventory_snapshots").iterdir()).read_bytes()
+    gz = next(iter(_landed(landing / "inventory_snapshots"))).read_bytes()
     assert gz[:2] == b"\x1f\x8b" and gz[4:8] == b"\x00\x00\x00\x00" and not gz[3] & 0x08  # mtime 0, no name
-    t = pq.read_table(next((landing / "shipments").iterdir()))
+    t = pq.read_table(next(iter(_landed(landing / "shipments"))))
     assert t.schema.field("shipped_at").type == pa.timestamp("us", tz="UTC")
-    line = next((landing / "events").iterdir()).read_bytes().split(b"\n")[0]
+    line = next(iter(_landed(landing / "events"))).read_bytes().split(b"\n")[0]
     obj = json.loads(line)
     assert list(obj) == list(SOURCES["events"].column_names)
     assert obj["event_ts"].endswith("Z")
@@ -101,7 +110,7 @@ def test_all_sources_and_formats(run):
 def test_headers_match_contract(run):
     landing, _, _ = run
     for src, fmt in FORMAT.items():
-        for f in sorted((landing / src).iterdir()):
+        for f in _landed(landing / src):
             header, _ = _rows(landing, src, f)
             assert list(header) == list(SOURCES[src].column_names), f.name
 
@@ -148,11 +157,11 @@ def test_bad_rows_match_truth(run):
     assert sum(truth["bad_rows_per_source"].values()) == truth["bad_rows_total"]
     rules_seen = set()
     all_order_ids = set()
-    for f in (landing / "orders").iterdir():
+    for f in _landed(landing / "orders"):
         all_order_ids |= {r["order_id"] for r in _rows(landing, "orders", f)[1]}
     for src in SOURCES:
         spec = SOURCES[src]
-        for f in sorted((landing / src).iterdir()):
+        for f in _landed(landing / src):
             _, rows = _rows(landing, src, f)
             good = truth["rows_per_file"][src][f.name]
             bad_here = {k[1]: v for k, v in planted.items() if k[0] == f.name}
@@ -189,12 +198,12 @@ def test_good_rows_valid(run):
     lo = datetime(2026, 5, 19, 16, tzinfo=timezone.utc)
     hi = lo + timedelta(days=SMALL["days"])
     skus = set()
-    for f in (landing / "products").iterdir():
+    for f in _landed(landing / "products"):
         skus |= {r["sku_id"] for r in _rows(landing, "products", f)[1]}
     order_ids = set()
     for src in SOURCES:
         spec = SOURCES[src]
-        for f in sorted((landing / src).iterdir()):
+        for f in _landed(landing / src):
             _, rows = _rows(landing, src, f)
             keys = set()
             for i, r in enumerate(rows, 1):
@@ -229,7 +238,7 @@ def test_good_rows_valid(run):
                     assert cents["pay_amount"] == cents["items_amount"] - cents["discount_amount"] + cents["shipping_fee"]
                 if src == "order_items":
                     assert r["sku_id"] in skus
-    for f in (landing / "order_items").iterdir():
+    for f in _landed(landing / "order_items"):
         _, rows = _rows(landing, "order_items", f)
         for i, r in enumerate(rows, 1):
             if (f.name, i) not in planted:

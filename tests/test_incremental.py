@@ -149,7 +149,7 @@ def _awkward_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set
         _write_lines(ev / f"events_{_day(19)}_late.jsonl", [])
     if i == 21:
         # corrected users file: one user's phone now matches another user's, so two become one customer
-        files = sorted((landing / "users").iterdir())
+        files = sorted(p for p in (landing / "users").iterdir() if not p.name.endswith(".done"))
         path = files[3]
         lines = _lines(path)
         header = lines[0].decode().split(",")

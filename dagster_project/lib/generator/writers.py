@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dagster_project.lib.contract import AMOUNT, DATE, INT, SOURCES, TS
+from dagster_project.lib.landing import DONE_SUFFIX
 
 FORMAT = {
     "users": "csv", "products": "csv", "orders": "csv", "order_items": "csv", "events": "jsonl",
@@ -322,6 +323,7 @@ def write_source(source: str, df: pl.DataFrame, landing: Path, clock, planter: B
                 arrays.append(pa.array(vals, type=field.type))
             table = pa.Table.from_arrays(arrays, schema=schema)
             pq.write_table(table, out_dir / fname, compression="zstd")
+            _mark_done(out_dir / fname)
             continue
         if fmt == "jsonl":
             body = part.write_ndjson()
@@ -349,7 +351,15 @@ def write_source(source: str, df: pl.DataFrame, landing: Path, clock, planter: B
             if fmt == "csv.gz":
                 data = gzip.compress(data, compresslevel=6, mtime=0)
         (out_dir / fname).write_bytes(data)
+        _mark_done(out_dir / fname)
     return written
+
+
+def _mark_done(path: Path) -> None:
+    """`<file>.done` beside a file the generator has finished writing: the writer knows it is
+    done, so `ecomwh run` right after `ecomwh generate` loads it at once instead of waiting
+    EW_LANDING_SETTLE_S for it to stop changing (lib/ingest.wait_until_settled)."""
+    path.with_name(path.name + DONE_SUFFIX).touch()
 
 
 def _csv_row_to_dict(line: str, cols: list[str]) -> dict:
