@@ -386,8 +386,10 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
         with open(log_path, "ab") as log:
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
-            with DagsterInstance.get() as instance, \
-                    procs.exclusive(settings.home / "run" / "ecomwh-run.lock", say, "one `ecomwh run` at a time"):
+            # the lock first: two runs starting at once on a new state folder would otherwise both
+            # create Dagster's sqlite tables ("table runs already exists")
+            with procs.exclusive(settings.home / "run" / "ecomwh-run.lock", say, "one `ecomwh run` at a time"), \
+                    DagsterInstance.get() as instance:
                 runs.wait_for_other_runs(instance, say)
                 from dagster_project.definitions import defs
 
