@@ -189,7 +189,8 @@ def test_render_docs_renders_the_queue_in_one_call_and_empties_it(tmp_path, monk
     with pytest.warns(UserWarning, match="unreadable entry dropped"):
         assert runner.render_docs() == 2
     assert len(builds) == 1
-    assert {p.relative_to(site / "validations").parts[0] for p in (site / "validations").rglob("*.html")} == {"s1", "s2"}
+    validations = site / "validations"
+    assert {p.relative_to(validations).parts[0] for p in validations.rglob("*.html")} == {"s1", "s2"}
     assert (site / "index.html").exists()
     assert _queued(tmp_path / "gx") == 0 and runner.render_docs() == 0 and len(builds) == 1
 
