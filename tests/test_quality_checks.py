@@ -329,6 +329,7 @@ def _failures(outcome) -> dict:
     return {e.label: e.unexpected_count for e in outcome.failed}
 
 
+@pytest.mark.slow
 def test_second_load_validates_only_the_new_file(users_check):
     load, validate = users_check
     load("users_20260520.csv", [_user(f"U{i:03d}") for i in range(5)])
@@ -349,6 +350,7 @@ def test_second_load_validates_only_the_new_file(users_check):
     assert len(outcome.expectations) == _users_suite_with_a_critical_time_rule().expectation_count
 
 
+@pytest.mark.slow
 def test_bad_rows_are_caught_until_validated_and_full_refresh_revalidates(users_check, ew_home):
     load, validate = users_check
     load("users_20260520.csv", [_user(f"U{i:03d}") for i in range(4)])
@@ -382,6 +384,7 @@ def test_bad_rows_are_caught_until_validated_and_full_refresh_revalidates(users_
     assert outcome.passed and outcome.rows == 9 and scope["new_loads"] == 3
 
 
+@pytest.mark.slow
 def test_a_key_repeated_across_an_old_and_a_new_file_is_caught(users_check):
     load, validate = users_check
     load("users_20260520.csv", [_user("U001"), _user("U002")])
@@ -396,6 +399,7 @@ def test_a_key_repeated_across_an_old_and_a_new_file_is_caught(users_check):
     assert scope["watermark_advanced"] and validate()[0].rows == 0
 
 
+@pytest.mark.slow
 def test_batches_give_the_same_outcome_as_one_frame(users_check, ew_home, tmp_path):
     load, validate = users_check
     load("users_20260520.csv", [_user("U001"), _user("U002", registered_at="2099-01-01T00:00:00Z")])
@@ -454,6 +458,7 @@ def test_released_quarantined_rows_are_validated(tmp_path):
     con.close()
 
 
+@pytest.mark.slow
 def test_scoped_check_metadata_in_a_dagster_run(ew_home, tmp_path):
     d = tmp_path / "scoped"
     d.mkdir()
