@@ -44,7 +44,7 @@ test: install browser
 
 # Lint, generated files and the fast tier, in under 3 minutes; CI runs it before `make test`. The fast
 # tier leaves out the tests marked e2e (they need a warehouse built by the pipeline, Superset, a
-# browser or `ecomwh run`/`serve` as a subprocess) and slow (in process, but half a minute each).
+# browser or `ecomwh run`/`serve` as a subprocess) and slow (in process, but long: GE in Dagster runs).
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint --processes 2 dbt/models dbt/tests

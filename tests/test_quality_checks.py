@@ -140,6 +140,7 @@ def _spy_on_check_rendering(monkeypatch) -> list[str]:
     return calls
 
 
+@pytest.mark.slow
 def test_data_docs_are_rendered_once_by_the_runs_docs_step(ew_home, tmp_path, monkeypatch):
     calls = _spy_on_check_rendering(monkeypatch)
     materialized, ev = _run(ew_home, _suite(tmp_path, "warning"), build_docs=True, with_docs_asset=True)
@@ -152,6 +153,7 @@ def test_data_docs_are_rendered_once_by_the_runs_docs_step(ew_home, tmp_path, mo
     assert ev.metadata["data_docs"].value == str(_docs_site(ew_home) / "index.html")
 
 
+@pytest.mark.slow
 def test_a_run_without_the_docs_step_renders_at_the_check(ew_home, tmp_path, monkeypatch):
     calls = _spy_on_check_rendering(monkeypatch)
     materialized, _ = _run(ew_home, _suite(tmp_path, "warning"), build_docs=True)
@@ -160,6 +162,7 @@ def test_a_run_without_the_docs_step_renders_at_the_check(ew_home, tmp_path, mon
     assert list((_docs_site(ew_home) / "validations" / "budget_cap").rglob("*.html"))
 
 
+@pytest.mark.slow
 def test_a_blocking_failure_renders_its_evidence_at_once(ew_home, tmp_path, monkeypatch):
     calls = _spy_on_check_rendering(monkeypatch)
     materialized, ev = _run(ew_home, _suite(tmp_path, "critical", REPORT), build_docs=True, with_docs_asset=True)
