@@ -47,6 +47,8 @@ def _run(ew_home, suites_dir, build_docs: bool = False, with_docs_asset: bool = 
     landing = ew_home.landing_dir / "campaigns"
     landing.mkdir(parents=True, exist_ok=True)
     (landing / "campaigns_20260520.csv").write_text(CAMPAIGNS, encoding="utf-8")
+    # written whole: the marker lets ingest load it at once instead of waiting EW_LANDING_SETTLE_S (10 s)
+    (landing / "campaigns_20260520.csv.done").touch()
     raw_campaigns = next(a for a in build_raw_assets(suites_dir) if dg.AssetKey(RAW) in a.keys)
 
     @dg.asset(key=dg.AssetKey(REPORT), deps=[dg.AssetKey(RAW)])
@@ -140,7 +142,6 @@ def _spy_on_check_rendering(monkeypatch) -> list[str]:
     return calls
 
 
-@pytest.mark.slow
 def test_data_docs_are_rendered_once_by_the_runs_docs_step(ew_home, tmp_path, monkeypatch):
     calls = _spy_on_check_rendering(monkeypatch)
     materialized, ev = _run(ew_home, _suite(tmp_path, "warning"), build_docs=True, with_docs_asset=True)
@@ -153,7 +154,6 @@ def test_data_docs_are_rendered_once_by_the_runs_docs_step(ew_home, tmp_path, mo
     assert ev.metadata["data_docs"].value == str(_docs_site(ew_home) / "index.html")
 
 
-@pytest.mark.slow
 def test_a_run_without_the_docs_step_renders_at_the_check(ew_home, tmp_path, monkeypatch):
     calls = _spy_on_check_rendering(monkeypatch)
     materialized, _ = _run(ew_home, _suite(tmp_path, "warning"), build_docs=True)
@@ -162,7 +162,6 @@ def test_a_run_without_the_docs_step_renders_at_the_check(ew_home, tmp_path, mon
     assert list((_docs_site(ew_home) / "validations" / "budget_cap").rglob("*.html"))
 
 
-@pytest.mark.slow
 def test_a_blocking_failure_renders_its_evidence_at_once(ew_home, tmp_path, monkeypatch):
     calls = _spy_on_check_rendering(monkeypatch)
     materialized, ev = _run(ew_home, _suite(tmp_path, "critical", REPORT), build_docs=True, with_docs_asset=True)
@@ -277,6 +276,7 @@ def _land_users(ew_home, name: str, rows: list[str]) -> None:
     landing = ew_home.landing_dir / "users"
     landing.mkdir(parents=True, exist_ok=True)
     (landing / name).write_text(USERS_HEADER + "".join(rows), encoding="utf-8")
+    (landing / f"{name}.done").touch()  # written whole: loads at once, no EW_LANDING_SETTLE_S wait
 
 
 def _warehouse(ew_home):
@@ -332,7 +332,6 @@ def _failures(outcome) -> dict:
     return {e.label: e.unexpected_count for e in outcome.failed}
 
 
-@pytest.mark.slow
 def test_second_load_validates_only_the_new_file(users_check):
     load, validate = users_check
     load("users_20260520.csv", [_user(f"U{i:03d}") for i in range(5)])
@@ -353,7 +352,6 @@ def test_second_load_validates_only_the_new_file(users_check):
     assert len(outcome.expectations) == _users_suite_with_a_critical_time_rule().expectation_count
 
 
-@pytest.mark.slow
 def test_bad_rows_are_caught_until_validated_and_full_refresh_revalidates(users_check, ew_home):
     load, validate = users_check
     load("users_20260520.csv", [_user(f"U{i:03d}") for i in range(4)])
@@ -387,7 +385,6 @@ def test_bad_rows_are_caught_until_validated_and_full_refresh_revalidates(users_
     assert outcome.passed and outcome.rows == 9 and scope["new_loads"] == 3
 
 
-@pytest.mark.slow
 def test_a_key_repeated_across_an_old_and_a_new_file_is_caught(users_check):
     load, validate = users_check
     load("users_20260520.csv", [_user("U001"), _user("U002")])
@@ -402,7 +399,6 @@ def test_a_key_repeated_across_an_old_and_a_new_file_is_caught(users_check):
     assert scope["watermark_advanced"] and validate()[0].rows == 0
 
 
-@pytest.mark.slow
 def test_batches_give_the_same_outcome_as_one_frame(users_check, ew_home, tmp_path):
     load, validate = users_check
     load("users_20260520.csv", [_user("U001"), _user("U002", registered_at="2099-01-01T00:00:00Z")])
@@ -461,7 +457,6 @@ def test_released_quarantined_rows_are_validated(tmp_path):
     con.close()
 
 
-@pytest.mark.slow
 def test_scoped_check_metadata_in_a_dagster_run(ew_home, tmp_path):
     d = tmp_path / "scoped"
     d.mkdir()
@@ -480,6 +475,7 @@ def test_scoped_check_metadata_in_a_dagster_run(ew_home, tmp_path):
     (ew_home.landing_dir / "campaigns" / "campaigns_20260601.csv").write_text(
         CAMPAIGNS.splitlines()[0] + "\nC3,会员日,coupon,app,2026-06-10 00:00:00,2026-06-11 00:00:00,9999.00\n",
         encoding="utf-8")
+    (ew_home.landing_dir / "campaigns" / "campaigns_20260601.csv.done").touch()
     _, ev = _run(ew_home, d)
     md = ev.metadata
     assert not ev.passed and md["rows"].value == 1 and md["unexpected_count"].value == 1
