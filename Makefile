@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install install-superset browser demo test bench generate run serve stop status sql clean
+.PHONY: install install-superset browser demo test check bench generate run serve stop status sql clean
 
 install: $(VENV)/.installed install-superset
 
@@ -41,6 +41,16 @@ demo: install
 
 test: install browser
 	$(BIN)/pytest
+
+# Lint, generated files and the fast tier, in under 3 minutes; CI runs it before `make test`. The fast
+# tier leaves out the tests marked e2e: they need a warehouse built by the pipeline, Superset, a
+# browser or `ecomwh run`/`serve` as a subprocess.
+# Nothing is written into the repository (tests/test_end_to_end.py checks): ruff runs without its cache.
+check: install
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/sqlfluff lint --processes 2 dbt/models dbt/tests
+	$(BIN)/python superset/build_bundle.py --check
+	$(BIN)/pytest -m "not e2e"
 
 # Benchmarks are not tests: they print timings and ratios measured in the same run and write
 # docs/benchmarks.md. Presets S (demo) and M by default; `make bench PRESETS="S M L"` for L.

@@ -73,7 +73,8 @@ def _figures(con) -> dict[str, str]:
     first_month, first_rate = charted[0]
     first_complete = q("select is_complete from marts.mart_repurchase_period where period_grain = 'month' "
                        f"and strftime(period_start, '%Y-%m') = '{first_month}'")
-    out[f"B2 first month {first_month} (cut by the data start): rate, complete?"] = f"{_pct(first_rate)}, {first_complete}"
+    out[f"B2 first month {first_month} (cut by the data start): rate, complete?"] = (
+        f"{_pct(first_rate)}, {first_complete}")
     out["B2 quarters flagged complete"] = _str(q(
         "select string_agg(strftime(period_start, '%Y-%m'), ', ' order by period_start) "
         "from marts.mart_repurchase_period where period_grain = 'quarter' and is_complete"))
@@ -109,7 +110,8 @@ def _figures(con) -> dict[str, str]:
         select count(*) from marts.mart_product_slow_movers s
         where s.is_slow_mover and s.month_start = {latest}
           and (select count(distinct order_date) from marts.fct_order_items i
-               where i.sku_id = s.sku_id and i.is_valid and date_trunc('month', i.order_date) = s.month_start) >= 10"""))
+               where i.sku_id = s.sku_id and i.is_valid
+                 and date_trunc('month', i.order_date) = s.month_start) >= 10"""))
     out["B5 overstocked SKUs (售罄率 < 5%), latest complete month"] = str(q(
         f"select count(*) from marts.mart_product_slow_movers where is_overstock and month_start = {latest}")) \
         if q("select count(is_overstock) from marts.mart_product_slow_movers") is not None else NA
@@ -170,7 +172,8 @@ def _figures(con) -> dict[str, str]:
 
     # B12 repeat revenue share, coupon redemption, the payment step
     out["B12 repeat revenue share, all months"] = _pct(q(
-        "select sum(repeat_net_revenue) / sum(net_revenue) from marts.mart_repurchase_period where period_grain = 'month'"))
+        "select sum(repeat_net_revenue) / sum(net_revenue) from marts.mart_repurchase_period "
+        "where period_grain = 'month'"))
     out["B12 coupon redemption rate"] = _pct(q(
         "select sum(claimers_redeemed) / sum(coupon_claimers) from marts.mart_coupon_redemption"))
     row = q("""select sum(sessions) filter (where step_order = 4), sum(sessions) filter (where step_order = 5)

@@ -5,9 +5,10 @@
 The generator holds its whole world in memory (about 1 GB per 20,000 customers x 180 days), so the
 benchmark presets M and L are built from one generated world replicated K times. Each landing file
 keeps its name and holds the rows of all K replicas (one daily export per source, K times bigger,
-as a bigger shop sends), with every person- and transaction-level id made unique to the replica (user, order, event, session, device,
-return, shipment, ticket and touch ids get the suffix `r<NN>`; phone hashes get their first two hex
-digits replaced by the replica number, so they stay 64 hex digits and unify only within a replica).
+as a bigger shop sends), with every person- and transaction-level id made unique to the replica
+(user, order, event, session, device, return, shipment, ticket and touch ids get the suffix `r<NN>`;
+phone hashes get their first two hex digits replaced by the replica number, so they stay 64 hex
+digits and unify only within a replica).
 Replica 0 is the original rows, unchanged, bad rows included. The SKU catalogue, campaigns and
 inventory snapshots are shared and written once. Each replica behaves exactly like the original
 customers (same rates, same seasonality), which is what a speed benchmark needs; it is not a new

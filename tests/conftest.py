@@ -1,4 +1,11 @@
-"""Every test gets its own EW_HOME, so nothing is written into the repo or the real state folder."""
+"""Every test gets its own EW_HOME, so nothing is written into the repo or the real state folder.
+
+Tiers: a test that needs a warehouse built by the pipeline, Superset, a browser or `ecomwh run`/`serve` as
+a subprocess is marked `e2e`. `make test` runs everything; `make check` runs `-m "not e2e"`, the fast
+tier, in under 3 minutes. Asking for the `truth_warehouse` fixture marks a test `e2e` by itself, so a
+new metric test cannot slip into the fast tier. A test that lands a file it wrote whole puts a `.done`
+marker beside it: otherwise ingest waits EW_LANDING_SETTLE_S (10 s) for the file to settle.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,12 @@ import os
 import pytest
 
 from dagster_project.settings import export_env, get_settings
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "truth_warehouse" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture()

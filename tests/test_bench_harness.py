@@ -72,19 +72,22 @@ def test_report_names_the_full_builds_slowest_steps_and_dbt_nodes(tmp_path):
     # a result that carries the full build's step times and dbt nodes gets two rows, slowest first;
     # one measured before they were recorded (the other tests' results) gets neither
     r = _result("L", "2026-01-02 09:00", 900.0) | {
-        "full_steps": {"raw__orders": 30.0, "raw__events": 700.0, "dbt_models": 120.0, "raw__events_ge_raw_events": 650.0},
+        "full_steps": {"raw__orders": 30.0, "raw__events": 700.0, "dbt_models": 120.0,
+                       "raw__events_ge_raw_events": 650.0},
         "full_breakdown": {"dbt_slowest": {"stg_tracking__events": 40.0, "fct_orders": 9.5}},
     }
     src = tmp_path / "l.json"
     src.write_text(json.dumps([r, _result("S", "2026-01-02 09:00", 10.0)]))
     out = tmp_path / "report.md"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--report-from", str(src), "--out", str(out)],
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--report-from", str(src),
+                    "--out", str(out)],
                    check=True, capture_output=True, cwd=REPO)
     text = out.read_text()
     l_part = text.split("## Preset L")[1]
     assert ("| &nbsp;&nbsp;slowest steps of the full build | raw__events 11.7 min; raw__events_ge_raw_events "
             "10.8 min; dbt_models 120.0 s; raw__orders 30.0 s |") in l_part
-    assert "| &nbsp;&nbsp;slowest dbt nodes of the full build | stg_tracking__events 40.0 s; fct_orders 9.5 s |" in l_part
+    assert ("| &nbsp;&nbsp;slowest dbt nodes of the full build | stg_tracking__events 40.0 s; fct_orders 9.5 s |"
+            in l_part)
     assert "slowest steps of the full build" not in text.split("## Preset S")[1].split("## Preset L")[0]
 
 

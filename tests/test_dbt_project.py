@@ -354,3 +354,37 @@ def test_unique_since_verified_counts_keys_built_after_the_last_passing_build(db
         assert con.execute("select count(*) from raw._dbt_verified").fetchone() == (0,)
     finally:
         con.close()
+
+
+INTEGRITY_TESTS = {"fct_orders": "assert_fct_orders_reconciles_to_staging",
+                   "dim_customers": "assert_dim_customers_reconciles_to_staging",
+                   "fct_sessions": "assert_fct_sessions_reconciles_to_staging"}
+
+
+def test_integrity_tests_reconcile_the_core_marts_to_staging_and_fail_on_drift(dbt_build, run_dbt, tmp_path):
+    """dbt/tests/integrity: fct_orders, dim_customers and fct_sessions add up to staging in the build, and
+    each test counts exactly the measures that drift when a mart loses a row or changes an amount."""
+    import shutil
+
+    statuses = _statuses(dbt_build[0])
+    assert {statuses[name] for name in INTEGRITY_TESTS.values()} == {"pass"}
+
+    db_path = tmp_path / "warehouse.duckdb"
+    shutil.copy(dbt_build[1], db_path)
+    con = duckdb.connect(str(db_path))
+    try:
+        # one valid order's net revenue off by a yuan: only the net_revenue measure
+        con.execute("update marts.fct_orders set net_revenue = net_revenue + 1 "
+                    "where order_id = (select min(order_id) from marts.fct_orders where is_valid)")
+        # one customer claims a user it does not have: only the users measure
+        con.execute("update marts.dim_customers set n_users = n_users + 1 "
+                    "where customer_key = (select min(customer_key) from marts.dim_customers)")
+        # a session lost: sessions, distinct session ids, events, and the paid sessions if it was one
+        (paid,) = con.execute("delete from marts.fct_sessions where session_id = "
+                              "(select min(session_id) from marts.fct_sessions) returning has_payment_success"
+                              ).fetchone()
+    finally:
+        con.close()
+    expected = {"fct_orders": 1, "dim_customers": 1, "fct_sessions": 4 if paid else 3}
+    for mart, name in INTEGRITY_TESTS.items():
+        assert _dbt_test(run_dbt, db_path, tmp_path, name) == ("fail", expected[mart]), mart

@@ -486,7 +486,7 @@ def _independent_tracking(con) -> tuple[dict, dict]:
         if eid not in ev_newest or k > ev_newest[eid][0]:
             ev_newest[eid] = (k, name, oid, ts)
     first_event: dict[str, datetime] = {}
-    for _, name, oid, ts in ev_newest.values():
+    for _, _name, oid, ts in ev_newest.values():
         if oid is not None and (oid not in first_event or ts < first_event[oid]):
             first_event[oid] = ts
     return paid, first_event
@@ -519,7 +519,7 @@ def test_tracking_coverage_and_lag_match_independent_figures(runner, truth_wareh
     assert sum(r["rows_checked"] for r in cov.values()) == len(paid)
     assert sum(r["rows_checked"] - r["unexpected_count"] for r in cov.values()) == len(covered)
     by_day_paid, by_day_lags = defaultdict(int), defaultdict(list)
-    for oid, ts in paid.items():
+    for ts in paid.values():
         by_day_paid[_shanghai_date(ts)] += 1
     for oid, lag in zip(covered, lags):
         by_day_lags[_shanghai_date(paid[oid])].append(lag)

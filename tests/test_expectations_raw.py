@@ -641,6 +641,7 @@ def test_the_future_is_judged_against_the_run_time(monkeypatch):
     past = [f"{now - timedelta(days=d):%Y-%m-%d %H:%M:%S}" for d in range(1, 9)]
     soon, later = now + timedelta(hours=12), now + timedelta(days=3)
     rows = _orders(past + [f"{soon:%Y-%m-%d %H:%M:%S}", f"{later:%Y-%m-%d %H:%M:%S}"])  # raw holds UTC
-    assert _implausible(rows, monkeypatch) == {"O9": f"{later:%Y-%m-%d %H:%M:%S} is more than 24.0 h after this run (UTC)"}
+    assert _implausible(rows, monkeypatch) == {
+        "O9": f"{later:%Y-%m-%d %H:%M:%S} is more than 24.0 h after this run (UTC)"}
     assert _implausible(rows, monkeypatch, EW_QUALITY_FUTURE_HOURS="100") == {}
     assert set(_implausible(rows, monkeypatch, EW_QUALITY_FUTURE_HOURS="6")) == {"O8", "O9"}

@@ -109,7 +109,7 @@ def test_all_sources_and_formats(run):
 
 def test_headers_match_contract(run):
     landing, _, _ = run
-    for src, fmt in FORMAT.items():
+    for src in FORMAT:
         for f in _landed(landing / src):
             header, _ = _rows(landing, src, f)
             assert list(header) == list(SOURCES[src].column_names), f.name
@@ -235,7 +235,8 @@ def test_good_rows_valid(run):
                     order_ids.add(r["order_id"])
                     cents = {c: round(float(r[c] or 0) * 100) for c in
                              ("items_amount", "discount_amount", "shipping_fee", "pay_amount")}
-                    assert cents["pay_amount"] == cents["items_amount"] - cents["discount_amount"] + cents["shipping_fee"]
+                    assert cents["pay_amount"] == (cents["items_amount"] - cents["discount_amount"]
+                                                   + cents["shipping_fee"])
                 if src == "order_items":
                     assert r["sku_id"] in skus
     for f in _landed(landing / "order_items"):

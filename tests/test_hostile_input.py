@@ -329,7 +329,8 @@ def test_survey_names_every_file_no_source_loads_and_why(wh):
         listed = dict(ingest.not_loaded(con, wh.landing_dir))
     finally:
         con.close()
-    assert listed["orders/orders_20260526.csv"] == "same content as orders_20260525.csv, which is loaded: not loaded again"
+    assert listed["orders/orders_20260526.csv"] == (
+        "same content as orders_20260525.csv, which is loaded: not loaded again")
     assert set(listed) == set(got) | {"orders/orders_20260526.csv"}
     assert "rename it to orders_20260520.csv" in got["orders/orders_20260520.CSV"]
     assert "in a subfolder" in got["orders/2026/orders_20260521.csv"]

@@ -112,7 +112,8 @@ def test_a_corrupt_redelivery_keeps_the_day_it_would_have_replaced(hostile):
               [hostile["snapshot_date"]]) == [(n_skus,)]
     refused = _q(db, "select f.file_name, q.row_number, q.rule from raw._files f join raw.quarantine q "
                      "using (load_id) where f.status = 'refused' order by 1")
-    assert refused == sorted([(hostile["inventory_gz"], 0, "unreadable_file"), (hostile["orders_gz"], 0, "unreadable_file")])
+    assert refused == sorted([(hostile["inventory_gz"], 0, "unreadable_file"),
+                              (hostile["orders_gz"], 0, "unreadable_file")])
 
 
 def test_a_value_downstream_sums_cannot_hold_is_quarantined_and_the_run_finishes(hostile):

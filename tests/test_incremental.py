@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -233,7 +232,9 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
     # the corrections really reached the marts (otherwise equality would prove little)
     con = duckdb.connect(str(inc.db), read_only=True)
     try:
-        ids = lambda kind: "(" + ",".join(f"'{e}'" for e in sorted(changed[kind])) + ")"
+        def ids(kind):
+            return "(" + ",".join(f"'{e}'" for e in sorted(changed[kind])) + ")"
+
         dropped = con.execute(f"select count(*) from staging.stg_tracking__events where event_id in {ids('dropped')}"
                               ).fetchone()[0]
         renamed = con.execute(f"select count(*) from staging.stg_tracking__events where event_id in {ids('renamed')} "

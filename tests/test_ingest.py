@@ -99,7 +99,8 @@ def test_same_file_again_changes_nothing_and_copy_under_new_name_is_skipped(wh):
 
 
 def test_corrected_redelivery_replaces_exactly_that_files_rows(wh):
-    wh.write("orders", "orders_20260520.csv", orders_csv([GOOD, "O2,U2,web,2026-05-20 10:00:00,,created,abc,0,0,0,,,,"]))
+    wh.write("orders", "orders_20260520.csv",
+             orders_csv([GOOD, "O2,U2,web,2026-05-20 10:00:00,,created,abc,0,0,0,,,,"]))
     wh.write("orders", "orders_20260521.csv", orders_csv([GOOD.replace(",paid,", ",shipped,")]))
     wh.ingest("orders")
     assert wh.q("select count(*) from raw.quarantine")[0][0] == 1
@@ -116,7 +117,8 @@ def test_corrected_redelivery_replaces_exactly_that_files_rows(wh):
 
 def test_gbk_and_bom_files_load_with_correct_chinese_text(wh):
     wh.write("orders", "orders_20260520.csv", orders_csv([GOOD], encoding="gb18030"))
-    wh.write("orders", "orders_20260521.csv", orders_csv([GOOD.replace("O1", "O2").replace("杭州市", "宁波市")], bom=True))
+    wh.write("orders", "orders_20260521.csv",
+             orders_csv([GOOD.replace("O1", "O2").replace("杭州市", "宁波市")], bom=True))
     res = wh.ingest("orders")
     assert [f.encoding for f in res.files] == ["gb18030", "utf-8-sig"]
     assert wh.q("select order_id, province, city from raw.orders order by 1") == [
@@ -157,7 +159,8 @@ def test_jsonl_parquet_and_gzip_formats(wh):
     path.parent.mkdir(parents=True)
     pq.write_table(table, path)
     wh.ingest("shipments")
-    assert wh.q("select shipment_id, carrier, shipped_at from raw.shipments") == [("SH1", "顺丰", datetime(2026, 5, 21, 2))]
+    assert wh.q("select shipment_id, carrier, shipped_at from raw.shipments") == [
+        ("SH1", "顺丰", datetime(2026, 5, 21, 2))]
     assert wh.q("select row_number, rule, column_name from raw.quarantine where source='shipments'") == [
         (2, "missing_required", "order_id")]
 

@@ -8,7 +8,6 @@ from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
-import pytest
 
 RAW_PURCHASE_DAYS = """
     -- independent of dbt: newest row per order by file date, valid = paid and not cancelled,

@@ -238,7 +238,8 @@ def test_campaign_roi_by_tier_matches_planted(con, ops, truth_warehouse):
     rows = {r["campaign_tier"]: r for r in _rows(con, """
         select campaign_tier, sum(tagged_gmv) as gmv, sum(cost_amount) as cost, list(campaign_id) as ids
         from marts.mart_campaign_roi group by campaign_tier""")}
-    assert sorted(rows["big_promotion"]["ids"]) == sorted(truth_warehouse.truth["planted"]["big_promotion_campaign_ids"])
+    planted = truth_warehouse.truth["planted"]["big_promotion_campaign_ids"]
+    assert sorted(rows["big_promotion"]["ids"]) == sorted(planted)
     for tier, t in ops["campaign_roi"].items():
         roi = float(rows[tier]["gmv"]) / float(rows[tier]["cost"])
         assert roi == pytest.approx(t["roi"], abs=1e-9), tier
@@ -261,7 +262,8 @@ def test_product_marts_are_consistent(con, end_date):
     # ABC: A covers the first 80% of revenue (plus the SKU crossing it), C includes every SKU without revenue
     (share_a,) = con.execute("select sum(revenue_share) from marts.mart_product_abc where abc_class = 'A'").fetchone()
     assert 0.8 <= share_a < 0.95
-    (bad,) = con.execute("select count(*) from marts.mart_product_abc where revenue_amount = 0 and abc_class <> 'C'").fetchone()
+    (bad,) = con.execute(
+        "select count(*) from marts.mart_product_abc where revenue_amount = 0 and abc_class <> 'C'").fetchone()
     assert bad == 0
     # ten ranks per day and metric, fewer only on days fewer SKUs sold
     (days,) = con.execute("""
@@ -279,7 +281,8 @@ def test_product_marts_are_consistent(con, end_date):
         select count(*) from marts.mart_product_sell_through a
         join (select month_start, sum(active_skus) as s, sum(skus_with_sales) as w from marts.mart_product_sell_through
               where category_l1 <> 'all' group by month_start) c using (month_start)
-        where a.category_l1 = 'all' and (a.active_skus <> c.s or a.skus_with_sales <> c.w or a.sell_through_rate > 1)""").fetchone()
+        where a.category_l1 = 'all'
+            and (a.active_skus <> c.s or a.skus_with_sales <> c.w or a.sell_through_rate > 1)""").fetchone()
     assert bad == 0
     (latest,) = con.execute("select max(snapshot_date) from marts.mart_inventory_cover").fetchone()
     assert latest == end_date

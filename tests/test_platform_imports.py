@@ -58,7 +58,8 @@ def _expected(tables, platform: str) -> dict[str, dict]:
     """Each order of the channel as the world ends it, keyed by the platform's order number."""
     orders = tables["orders"].filter(pl.col("channel") == platform).group_by("order_id", maintain_order=True).last()
     refunds = dict(tables["returns"].group_by("return_id", maintain_order=True).last()
-                   .filter(pl.col("status") == "completed").group_by("order_id").agg(pl.col("amount").sum()).iter_rows())
+                   .filter(pl.col("status") == "completed").group_by("order_id").agg(pl.col("amount").sum())
+                   .iter_rows())
     lines: dict[str, list] = {}
     for r in tables["order_items"].iter_rows(named=True):
         lines.setdefault(r["order_id"], []).append((r["sku_id"], r["quantity"], r["unit_price"]))
@@ -221,8 +222,9 @@ def _write(path: Path, rows: list[list], encoding="utf-8") -> Path:
     return path
 
 
-JD_HEAD = ["订单号", "商品ID", "商品名称", "订购数量", "下单时间", "京东价", "订单金额", "应付金额", "订单状态", "下单帐号",
-           "联系电话", "客户地址", "运费金额", "付款确认时间", "出库时间", "快递公司", "运单号", "货号", "订单完成时间"]
+JD_HEAD = ["订单号", "商品ID", "商品名称", "订购数量", "下单时间", "京东价", "订单金额", "应付金额", "订单状态",
+           "下单帐号", "联系电话", "客户地址", "运费金额", "付款确认时间", "出库时间", "快递公司", "运单号", "货号",
+           "订单完成时间"]
 
 
 def _jd_row(oid, sku, qty, price, status="完成", items="300.00", pay="306.00"):
@@ -233,7 +235,8 @@ def _jd_row(oid, sku, qty, price, status="完成", items="300.00", pay="306.00")
 def test_jd_repeated_order_amounts_are_taken_once_never_summed(tmp_path):
     path = _write(tmp_path / "jd.csv", [JD_HEAD, _jd_row("300000000001", "SKU1", 1, "100.00"),
                                         _jd_row("300000000001", "SKU2", 2, "100.00"),
-                                        _jd_row("300000000002", "SKU1", 1, "100.00", "(删除)已取消", "100.00", "106.00")],
+                                        _jd_row("300000000002", "SKU1", 1, "100.00", "(删除)已取消", "100.00",
+                                                "106.00")],
                   "gb18030")
     conv = platforms.convert_export(path, platforms.shipped_mapping("jd"))
     o = {r["order_id"]: r for r in conv.orders}
@@ -295,8 +298,8 @@ def test_header_not_on_line_one_and_tabs_in_cells(fixtures):
 
 
 def test_statuses_map_to_the_contracts_six_and_unknown_ones_are_refused(tmp_path):
-    head = ["订单编号", "买家会员名", "买家应付货款", "买家应付邮费", "总金额", "买家实际支付金额", "订单状态", "订单创建时间",
-            "退款金额"]
+    head = ["订单编号", "买家会员名", "买家应付货款", "买家应付邮费", "总金额", "买家实际支付金额", "订单状态",
+            "订单创建时间", "退款金额"]
     rows = [head] + [[f'="19300000000000000{i:02d}"', "t_1", "10.00", "0.00", "10.00", "10.00", st,
                       "2026-06-01 10:00:00", refund] for i, (st, refund) in enumerate([
                           ("等待买家付款", "0"), ("买家已付款，等待卖家发货", "0"), ("卖家已发货，等待买家确认", "0"),
@@ -382,7 +385,8 @@ def test_identity_map_links_masked_buyers_by_phone(tmp_path, fixtures):
 @pytest.mark.parametrize("text, where", [
     ("platform: x\nchannel: taobao\nreports:\n  - name: a\n    kind: orders\n    detect: [A]\n    fields:\n"
      "      order_id: A\n      order_ts: B\n      status: C\n      pay_amount: D\n      items_amount: E\n"
-     "      colour: F\n    status_map: {x: paid}\n", ":13: reports[0].fields: 'colour' is not a field of orders reports"),
+     "      colour: F\n    status_map: {x: paid}\n",
+     ":13: reports[0].fields: 'colour' is not a field of orders reports"),
     ("platform: x\nchannel: taobao\nreports:\n  - name: a\n    kind: orders\n    detect: [A]\n    fields:\n"
      "      order_id: A\n      order_ts: B\n      status: C\n      pay_amount: D\n      items_amount: E\n"
      "    status_map:\n      付款: shipping_soon\n", ":14: reports[0].status_map.付款: 'shipping_soon' is not one"),

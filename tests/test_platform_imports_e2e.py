@@ -95,7 +95,8 @@ def test_same_marts_from_exports_as_from_contract_files(builds):
         # customer in the contract build -> customer in the export build, through their orders
         key_b = dict(b.execute("select order_id, customer_key from marts.fct_orders").fetchall())
         mapping: dict[str, str] = {}
-        for order_id, channel, key in a.execute("select order_id, channel, customer_key from marts.fct_orders").fetchall():
+        orders = a.execute("select order_id, channel, customer_key from marts.fct_orders").fetchall()
+        for order_id, channel, key in orders:
             bid = export_order_id(channel, order_id) if channel in PLATFORM_CHANNELS else order_id
             assert mapping.setdefault(key, key_b[bid]) == key_b[bid], (key, order_id)
         assert len(set(mapping.values())) == len(mapping), "two customers became one"

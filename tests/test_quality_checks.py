@@ -47,6 +47,8 @@ def _run(ew_home, suites_dir, build_docs: bool = False, with_docs_asset: bool = 
     landing = ew_home.landing_dir / "campaigns"
     landing.mkdir(parents=True, exist_ok=True)
     (landing / "campaigns_20260520.csv").write_text(CAMPAIGNS, encoding="utf-8")
+    # written whole: the marker lets ingest load it at once instead of waiting EW_LANDING_SETTLE_S (10 s)
+    (landing / "campaigns_20260520.csv.done").touch()
     raw_campaigns = next(a for a in build_raw_assets(suites_dir) if dg.AssetKey(RAW) in a.keys)
 
     @dg.asset(key=dg.AssetKey(REPORT), deps=[dg.AssetKey(RAW)])
@@ -189,7 +191,8 @@ def test_render_docs_renders_the_queue_in_one_call_and_empties_it(tmp_path, monk
     with pytest.warns(UserWarning, match="unreadable entry dropped"):
         assert runner.render_docs() == 2
     assert len(builds) == 1
-    assert {p.relative_to(site / "validations").parts[0] for p in (site / "validations").rglob("*.html")} == {"s1", "s2"}
+    validations = site / "validations"
+    assert {p.relative_to(validations).parts[0] for p in validations.rglob("*.html")} == {"s1", "s2"}
     assert (site / "index.html").exists()
     assert _queued(tmp_path / "gx") == 0 and runner.render_docs() == 0 and len(builds) == 1
 
@@ -273,6 +276,7 @@ def _land_users(ew_home, name: str, rows: list[str]) -> None:
     landing = ew_home.landing_dir / "users"
     landing.mkdir(parents=True, exist_ok=True)
     (landing / name).write_text(USERS_HEADER + "".join(rows), encoding="utf-8")
+    (landing / f"{name}.done").touch()  # written whole: loads at once, no EW_LANDING_SETTLE_S wait
 
 
 def _warehouse(ew_home):
@@ -471,6 +475,7 @@ def test_scoped_check_metadata_in_a_dagster_run(ew_home, tmp_path):
     (ew_home.landing_dir / "campaigns" / "campaigns_20260601.csv").write_text(
         CAMPAIGNS.splitlines()[0] + "\nC3,会员日,coupon,app,2026-06-10 00:00:00,2026-06-11 00:00:00,9999.00\n",
         encoding="utf-8")
+    (ew_home.landing_dir / "campaigns" / "campaigns_20260601.csv.done").touch()
     _, ev = _run(ew_home, d)
     md = ev.metadata
     assert not ev.passed and md["rows"].value == 1 and md["unexpected_count"].value == 1

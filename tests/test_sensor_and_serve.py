@@ -12,6 +12,7 @@ import sys
 import urllib.request
 
 import dagster as dg
+import pytest
 
 
 def test_landing_sensor_requests_runs_only_for_new_or_changed_files(ew_home):
@@ -65,6 +66,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.e2e
 def test_serve_starts_a_loaded_dagster_ui_and_stop_ends_it(tmp_path):
     port, metrics_port = _free_port(), _free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("EW_") and k != "DAGSTER_HOME"},

@@ -269,8 +269,8 @@ def test_dagster_ui_refuses_requests_a_web_page_could_forge(served):
     assert page.status_code == 200 and "Dagster" in page.text
     r = requests.post(f"{base}/graphql", json={"query": stop}, headers=own, timeout=60)
     assert r.status_code == 200 and sensor_state()["status"] == "STOPPED"
-    start = f'mutation {{ startSensor(sensorSelector: {{repositoryLocationName: "ecom_warehouse", ' \
-            f'repositoryName: "__repository__", sensorName: "landing_sensor"}}) {{ __typename }} }}'
+    start = 'mutation { startSensor(sensorSelector: {repositoryLocationName: "ecom_warehouse", ' \
+            'repositoryName: "__repository__", sensorName: "landing_sensor"}) { __typename } }'
     assert requests.post(f"{base}/graphql", json={"query": start}, headers=own, timeout=60).status_code == 200
     assert sensor_state()["status"] == "RUNNING"
 
@@ -426,7 +426,8 @@ def test_every_dashboard_renders_every_chart_in_both_languages(served, tmp_path)
                           const hs = document.querySelectorAll("[data-test-chart-id]");
                           if (hs.length < n) return false;
                           return [...hs].every(h => !h.querySelector('.loading, [data-test=loading-indicator]')
-                                                  && h.querySelector('[data-test=chart-container] *, .chart-container *, canvas, svg, table'));
+                                                  && h.querySelector('[data-test=chart-container] *, '
+                                                                     + '.chart-container *, canvas, svg, table'));
                         }""", arg=n_charts, timeout=90_000)
                 except Exception as exc:  # noqa: BLE001 - reported below with the dashboard's name
                     problems.append(f"{lang}/{slug}: charts did not finish rendering ({exc.__class__.__name__})")

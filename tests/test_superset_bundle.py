@@ -243,7 +243,8 @@ def _chart(key: str) -> dict:
 def _where(chart: dict) -> set[tuple]:
     """(column, operator, value) of the chart's filters, in its form data and in its saved query."""
     form = {(f["subject"], f["operator"], json.dumps(f["comparator"])) for f in chart["params"]["adhoc_filters"]}
-    query = {(f["col"], f["op"], json.dumps(f.get("val"))) for f in json.loads(chart["query_context"])["queries"][0]["filters"]}
+    filters = json.loads(chart["query_context"])["queries"][0]["filters"]
+    query = {(f["col"], f["op"], json.dumps(f.get("val"))) for f in filters}
     assert {(c, o) for c, o, _ in form} == {(c, o) for c, o, _ in query}, chart["slice_name"]
     return form
 

@@ -16,7 +16,7 @@ file, whose writer lock a run holds) and the Dagster instance's run history:
 | ew_scrape_errors | part | 1 when that part could not be read this scrape |
 
 docs/prometheus.yml and docs/prometheus-alerts.yml are a sample scrape config and alert rules.
-"""
+"""  # noqa: E501 (a table's rows)
 
 from __future__ import annotations
 

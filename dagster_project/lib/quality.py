@@ -16,7 +16,7 @@ Every expectation carries GE's own `severity`: `critical` failures fail the Dags
 ERROR severity (what that stops: defs/quality/checks.py), `warning` failures with WARN (never
 blocking), `info` is reported only. Critical is for a broken contract, key or cross-source link;
 what is only implausible warns (docs/quality.md). Validation runs on the pandas route (a DataFrame from the
-query), which works with DuckDB unpatched (see stack_notes.md), and writes GE Data Docs into the
+query), which works with DuckDB unpatched (docs/decisions.md), and writes GE Data Docs into the
 state folder: once per run for all of its suites (`QualityRunner.render_docs`), not after each one.
 """
 

@@ -20,7 +20,9 @@ month_ends as (
     select calendar.date_day as as_of_date
     from calendar
     cross join end_date
-    where calendar.date_day = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'calendar.month_start')) }} as date)
+    where
+        calendar.date_day
+        = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'calendar.month_start')) }} as date)
         and calendar.date_day <= end_date.data_end_date
 
 ),

@@ -45,13 +45,15 @@ candidates as (
         customer_touches.channel as touch_channel,
         case
             when customer_touches.clicked_at <= orders.order_at
-                and customer_touches.clicked_at > {{ dbt.dateadd('day', -var('ops_attribution_click_days'), 'orders.order_at') }}
+                and customer_touches.clicked_at
+                > {{ dbt.dateadd('day', -var('ops_attribution_click_days'), 'orders.order_at') }}
                 then 1
             else 2
         end as rule_priority,
         case
             when customer_touches.clicked_at <= orders.order_at
-                and customer_touches.clicked_at > {{ dbt.dateadd('day', -var('ops_attribution_click_days'), 'orders.order_at') }}
+                and customer_touches.clicked_at
+                > {{ dbt.dateadd('day', -var('ops_attribution_click_days'), 'orders.order_at') }}
                 then customer_touches.clicked_at
             else customer_touches.opened_at
         end as credited_at
@@ -63,11 +65,13 @@ candidates as (
         and (
             (
                 customer_touches.clicked_at <= orders.order_at
-                and customer_touches.clicked_at > {{ dbt.dateadd('day', -var('ops_attribution_click_days'), 'orders.order_at') }}
+                and customer_touches.clicked_at
+                > {{ dbt.dateadd('day', -var('ops_attribution_click_days'), 'orders.order_at') }}
             )
             or (
                 customer_touches.opened_at <= orders.order_at
-                and customer_touches.opened_at > {{ dbt.dateadd('day', -var('ops_attribution_open_days'), 'orders.order_at') }}
+                and customer_touches.opened_at
+                > {{ dbt.dateadd('day', -var('ops_attribution_open_days'), 'orders.order_at') }}
             )
         )
 

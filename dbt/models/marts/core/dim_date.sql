@@ -66,8 +66,10 @@ calendar as (
             when holidays.holiday_name_zh in ({{ promotion_holiday_list() }}) then holidays.holiday_name_zh
         end as promotion_name_zh,
         case
-            when extract(month from days.date_day) = 6 and extract(day from days.date_day) <= 18 then '618 mid-year sale'
-            when extract(month from days.date_day) = 11 and extract(day from days.date_day) <= 11 then 'Singles Day (11.11)'
+            when extract(month from days.date_day) = 6 and extract(day from days.date_day) <= 18
+                then '618 mid-year sale'
+            when extract(month from days.date_day) = 11 and extract(day from days.date_day) <= 11
+                then 'Singles Day (11.11)'
             when extract(month from days.date_day) = 12 and extract(day from days.date_day) = 12 then 'Double 12'
             when extract(month from days.date_day) = 3 and extract(day from days.date_day) = 8 then 'Women''s Day sale'
             when holidays.holiday_name_zh in ({{ promotion_holiday_list() }}) then holidays.holiday_name_en

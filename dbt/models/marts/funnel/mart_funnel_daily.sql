@@ -11,7 +11,8 @@
 -- Session funnel per business date, platform and new/returning customer: sessions reaching each of
 -- the five steps (in order within the session, see int_sessions_funnel_steps), with step and overall
 -- conversion and drop-off. Payment success counts the order system's payment for logged-in sessions
--- whose payment_success event tracking lost; untracked_sessions reports those apart. One row per step for every day/platform/customer_type that has sessions.
+-- whose payment_success event tracking lost; untracked_sessions reports those apart. One row per
+-- step for every day/platform/customer_type that has sessions.
 -- Incremental by date: the dates fct_sessions or int_sessions_funnel_steps rebuilt since this
 -- table's last build are recomputed whole (macros/incremental.sql).
 with

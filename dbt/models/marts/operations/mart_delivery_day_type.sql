@@ -62,7 +62,9 @@ final as (
         p50_ship_to_deliver_hours,
         p90_ship_to_deliver_hours,
         max(case when day_type = 'weekend' then avg_order_to_ship_hours end) over (partition by carrier)
-            / nullif(max(case when day_type = 'weekday' then avg_order_to_ship_hours end) over (partition by carrier), 0)
+            / nullif(
+                max(case when day_type = 'weekday' then avg_order_to_ship_hours end) over (partition by carrier), 0
+            )
             as weekend_weekday_ratio
     from by_day_type
 

@@ -86,7 +86,9 @@ sku_months as (
         products.sku_id,
         products.category_l1,
         cast(
-            {{ dbt.datediff('complete_months.month_start', period_end('month', 'complete_months.month_start'), 'day') }} + 1
+            {{ dbt.datediff(
+                'complete_months.month_start', period_end('month', 'complete_months.month_start'), 'day'
+            ) }} + 1
             as integer
         ) as days_in_month,
         coalesce(monthly_sales.units_sold, 0) as units_sold,
@@ -107,7 +109,8 @@ sku_months as (
         )
         and (
             products.delisted_at is null
-            or {{ to_business_date('products.delisted_at') }} >= {{ period_end('month', 'complete_months.month_start') }}
+            or {{ to_business_date('products.delisted_at') }}
+            >= {{ period_end('month', 'complete_months.month_start') }}
         )
 
 ),

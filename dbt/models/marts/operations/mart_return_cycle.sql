@@ -27,7 +27,9 @@ categorized as (
         returns.return_status,
         case
             when returns.return_status = 'completed' and returns.completed_at is not null
-                then cast({{ dbt.datediff('returns.requested_at', 'returns.completed_at', 'second') }} as double) / 86400.0
+                then
+                    cast({{ dbt.datediff('returns.requested_at', 'returns.completed_at', 'second') }} as double)
+                    / 86400.0
         end as cycle_days
     from returns
     left join products

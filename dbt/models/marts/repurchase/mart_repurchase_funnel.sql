@@ -106,7 +106,9 @@ final as (
     where
         -- the cohort's youngest members (first purchase on the month's last day) observed through day N
         cast(
-            {{ dbt.dateadd('day', 'cohorts_aggregated.horizon_days', period_end('month', 'cohorts_aggregated.cohort_month')) }}
+            {{ dbt.dateadd(
+                'day', 'cohorts_aggregated.horizon_days', period_end('month', 'cohorts_aggregated.cohort_month')
+            ) }}
             as date
         ) <= data_end.data_end_date
 

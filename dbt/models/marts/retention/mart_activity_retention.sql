@@ -44,7 +44,9 @@ first_registrations as (
         registrations_ranked.customer_key,
         registrations_ranked.registration_date,
         registrations_ranked.channel in (
-            {%- for channel in var('tracked_channels') %}'{{ channel }}'{{ ', ' if not loop.last }}{% endfor -%}
+            {%- for channel in var('tracked_channels') %}
+            '{{ channel }}'{{ ',' if not loop.last }}
+            {%- endfor %}
         ) as is_tracked_channel
     from registrations_ranked
     cross join data_end
@@ -71,14 +73,18 @@ customer_retention as (
         first_registrations.registration_date,
         first_registrations.is_tracked_channel,
         {%- for n in [1, 7, 30] %}
-        max(case when {{ dbt.datediff('first_registrations.registration_date', 'active_days.event_date', 'day') }} = {{ n }}
-            then 1 else 0 end) as is_active_d{{ n }}{{ ',' if not loop.last }}
+        max(case
+            when {{ dbt.datediff('first_registrations.registration_date', 'active_days.event_date', 'day') }} = {{ n }}
+                then 1
+            else 0
+        end) as is_active_d{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
     from first_registrations
     left join active_days
         on first_registrations.customer_key = active_days.customer_key
         and active_days.event_date > first_registrations.registration_date
-        and active_days.event_date <= cast({{ dbt.dateadd('day', 30, 'first_registrations.registration_date') }} as date)
+        and active_days.event_date
+        <= cast({{ dbt.dateadd('day', 30, 'first_registrations.registration_date') }} as date)
     group by
         first_registrations.customer_key,
         first_registrations.registration_date,
@@ -93,7 +99,8 @@ per_date as (
         sum(case when is_tracked_channel then 1 else 0 end) as new_users,
         sum(case when is_tracked_channel then 0 else 1 end) as excluded_users,
         {%- for n in [1, 7, 30] %}
-        sum(case when is_tracked_channel then is_active_d{{ n }} else 0 end) as active_d{{ n }}{{ ',' if not loop.last }}
+        sum(case when is_tracked_channel then is_active_d{{ n }} else 0 end)
+        as active_d{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
     from customer_retention
     group by registration_date

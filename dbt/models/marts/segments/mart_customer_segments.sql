@@ -73,7 +73,8 @@ purchases_as_of as (
         sum(
             case
                 when purchase_days.order_date > cast({{ dbt.dateadd('day', -180, 'as_of_dates.as_of_date') }} as date)
-                    and purchase_days.order_date <= cast({{ dbt.dateadd('day', -90, 'as_of_dates.as_of_date') }} as date)
+                    and purchase_days.order_date
+                    <= cast({{ dbt.dateadd('day', -90, 'as_of_dates.as_of_date') }} as date)
                     then 1
                 else 0
             end
