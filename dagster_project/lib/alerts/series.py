@@ -67,14 +67,24 @@ def fetch_series(con: duckdb.DuckDBPyConnection, loaded: LoadedRule) -> pl.DataF
     return frame
 
 
+DAILY_OF = 7  # a group with rows on each of the 7 days before a date is daily from then on
+
+
 def _fill_missing_days(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every group gets every date from the series' first to its last (over all groups), 0 where it
-    had no row: a source that sent nothing on a day is a 0 that day, not a gap."""
+    """Every group gets every date up to the series' last (over all groups), 0 where it had no row,
+    from the first date on which it had rows on each of the DAILY_OF days before: a daily
+    source that sent nothing on a day is a 0 that day, not a gap; a young shop's sparse source
+    (a few service tickets a week) is not yet daily, and its quiet days are no outage."""
     first, last = frame["metric_date"].min(), frame["metric_date"].max()
     days = pl.DataFrame({"metric_date": [first + timedelta(days=i) for i in range((last - first).days + 1)]})
     spine = days.join(frame.select("dims").unique(), how="cross")
-    return (spine.join(frame, on=["metric_date", "dims"], how="left")
-            .with_columns(pl.col("value").fill_null(0.0)).select(list(SERIES_SCHEMA)).sort("dims", "metric_date"))
+    filled = spine.join(frame, on=["metric_date", "dims"], how="left").sort("dims", "metric_date")
+    recent = (pl.col("value").is_not_null().cast(pl.Int32).shift(1)
+              .rolling_sum(DAILY_OF, min_samples=1).fill_null(0).over("dims"))
+    return (filled.with_columns((recent >= DAILY_OF).alias("_daily"))
+            .with_columns(pl.col("_daily").cum_max().over("dims"))
+            .filter(pl.col("value").is_not_null() | pl.col("_daily"))
+            .with_columns(pl.col("value").fill_null(0.0)).select(list(SERIES_SCHEMA)))
 
 
 def fetch_calendar(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
