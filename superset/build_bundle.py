@@ -319,6 +319,12 @@ def metrics(*items: tuple) -> dict:
     return {name: (sql, label, fmt) for name, sql, label, fmt in items}
 
 
+# the rule (title in both languages) and severity as every alerts dataset shows them
+ALERT_RULE_CALC = {"rule_label": ("title_zh || ' · ' || title_en", "规则 · Rule", "VARCHAR"),
+                   **label("severity_label", "severity", SEVERITIES, "级别 · Severity")}
+ALERT_LABELS = {"dims": "分组 · Group", "since": "开始日期 · Since", "baseline": "基线 · Baseline",
+                "team": "团队 · Team"}
+
 DATASETS = [
     Dataset("fct_orders", "order_date", calc=channel_label("channel"), metrics=metrics(
         m("gmv", "SUM(CASE WHEN is_valid THEN pay_amount ELSE 0 END)", "成交额GMV(元) · GMV (CNY)"),
@@ -692,11 +698,8 @@ JOIN {SCHEMA}.mart_campaign_roi AS c ON c.campaign_id = k.campaign_id""", column
                              "最小样本 · Minimum sample", "VARCHAR")},
         labels={"conversion_rate": "转化率 · Conversion rate"}),
     Dataset("mart_metric_alerts", "metric_date", calc={
-        "rule_label": ("title_zh || ' · ' || title_en", "规则 · Rule", "VARCHAR"),
-        **label("state_label", "state", ALERT_STATES, "状态 · State"),
-        **label("severity_label", "severity", SEVERITIES, "级别 · Severity")},
-        labels={"metric_date": "日期 · Date", "dims": "分组 · Group", "since": "开始日期 · Since",
-                "baseline": "基线 · Baseline", "team": "团队 · Team"},
+        **ALERT_RULE_CALC, **label("state_label", "state", ALERT_STATES, "状态 · State")},
+        labels={**ALERT_LABELS, "metric_date": "日期 · Date"},
         metrics=metrics(
             m("firing_days", "COUNT(CASE WHEN state = 'firing' THEN 1 END)", "告警天数 · Firing days", ",d"),
             m("evaluations", "COUNT(*)", "评估次数 · Evaluations", ",d"),
@@ -726,10 +729,7 @@ WHERE a.state = 'firing'""", columns=dict(
         rule_id="VARCHAR", team="VARCHAR", title_zh="VARCHAR", title_en="VARCHAR", severity="VARCHAR",
         dims="VARCHAR", since="DATE", metric_date="DATE", value="DOUBLE", baseline="DOUBLE", threshold="DOUBLE",
         unit="VARCHAR"),
-        calc={"rule_label": ("title_zh || ' · ' || title_en", "规则 · Rule", "VARCHAR"),
-              **label("severity_label", "severity", SEVERITIES, "级别 · Severity")},
-        labels={"metric_date": "最新日期 · Latest date", "dims": "分组 · Group", "since": "开始日期 · Since",
-                "baseline": "基线 · Baseline", "team": "团队 · Team"},
+        calc=ALERT_RULE_CALC, labels={**ALERT_LABELS, "metric_date": "最新日期 · Latest date"},
         description="正在告警的规则(各规则和分组最新评估日) · Rules firing on their latest evaluated date"),
     # one row per episode: its firing days and the date it resolved (null while it still fires)
     Dataset("alert_episodes", "since", sql=f"""SELECT f.rule_id,
@@ -748,11 +748,9 @@ WHERE f.state = 'firing'
 GROUP BY f.rule_id, f.title_zh, f.title_en, f.severity, f.dims, f.since""", columns=dict(
         rule_id="VARCHAR", title_zh="VARCHAR", title_en="VARCHAR", severity="VARCHAR", dims="VARCHAR",
         since="DATE", last_firing_date="DATE", days_firing="BIGINT", resolved_date="DATE"),
-        calc={"rule_label": ("title_zh || ' · ' || title_en", "规则 · Rule", "VARCHAR"),
-              **label("severity_label", "severity", SEVERITIES, "级别 · Severity")},
-        labels={"dims": "分组 · Group", "since": "开始日期 · Since",
-                "last_firing_date": "最后告警日 · Last firing date", "days_firing": "告警天数 · Days firing",
-                "resolved_date": "恢复日期 · Resolved on"},
+        calc=ALERT_RULE_CALC, labels={
+            **ALERT_LABELS, "last_firing_date": "最后告警日 · Last firing date",
+            "days_firing": "告警天数 · Days firing", "resolved_date": "恢复日期 · Resolved on"},
         description="告警事件:开始、持续天数与恢复日期 · Alert episodes: since, days firing, resolved on"),
     Dataset("mart_kpi_targets", "period_start", calc={
         "metric_label": ("metric_name_zh || ' · ' || metric_name_en", "指标 · Metric", "VARCHAR"),
