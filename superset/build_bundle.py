@@ -1531,9 +1531,10 @@ def alerts_dashboard() -> Dashboard:
     share_targets = [("segment_type", "==", "all"), ("unit", "==", "share")]
 
     def rule_vs_baseline(rule_id, title, metrics_, fmt, groupby=()):
+        # an anomaly rule's threshold on a noisy day can be below 0: the axis starts at 0 all the same
         return series(f"alerts_{rule_id.replace('.', '_')}", title, "mart_metric_alerts", "metric_date", metrics_,
                       grain=DAY, groupby=groupby, filters=[("rule_id", "==", rule_id)], fmt=fmt,
-                      extra={"markerSize": 3})
+                      extra={"markerSize": 3, "y_axis_bounds": [0, None]})
 
     return Dashboard(
         "alerts", "告警 Alerts", "指标告警、告警历史与KPI目标达成 · Metric alerts, their history and KPI targets "
@@ -1552,9 +1553,9 @@ def alerts_dashboard() -> Dashboard:
                  formats={"value": ",.3f", "baseline": ",.3f", "threshold": ",.3f"},
                  description="各规则与分组最新评估日仍在告警的 · rules and groups firing on their latest "
                              "evaluated date"), 12)],
-         [(heatmap("alerts_history", "告警历史·规则×日期 · Alert history, rule by date", "mart_metric_alerts",
-                   "metric_date", "rule_label", "firing_days", fmt=",d", bounds=(0, 1),
-                   extra={"left_margin": 260}), 8),
+         [(series("alerts_history", "告警历史·每周告警天数按规则 · Alert history: firing days per week by rule",
+                  "mart_metric_alerts", "metric_date", ["firing_days"], kind="bar", grain=WEEK,
+                  groupby=["rule_label"], stack=True, fmt=",d", extra=WRAP_LEGEND), 8),
           (series("alerts_states", "每日评估状态 · Evaluations per day by state", "mart_metric_alerts",
                   "metric_date", ["evaluations"], kind="bar", grain=DAY, groupby=["state_label"], stack=True,
                   fmt=",d"), 4)],
