@@ -34,9 +34,11 @@ def incident_world(tmp_path_factory):
     assert run.returncode == 0, run.stdout + run.stderr
     truth = json.loads((home / "truth.json").read_text())
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        alerts = con.sql("select rule_id, dims, metric_date, state from marts.mart_metric_alerts").fetchall()
+        rows = con.sql("select rule_id, dims, metric_date, state, since from marts.mart_metric_alerts").fetchall()
         promo = {r[0] for r in con.sql("select date_day from marts.dim_date where is_promotion_day").fetchall()}
-    return truth, alerts, promo
+    alerts = [r[:4] for r in rows]
+    since = {(r[0], r[1], r[2]): r[4] for r in rows if r[3] == "firing"}
+    return truth, alerts, promo, since
 
 
 def _incident(truth, kind):
@@ -54,7 +56,7 @@ def _dates(first, last):
 
 
 def test_retention_dip_fires_on_its_week_and_resolves_the_day_after(incident_world):
-    truth, alerts, _ = incident_world
+    truth, alerts, _, _ = incident_world
     inc, first, last = _incident(truth, "retention_dip")
     states = _states(alerts, inc["rule_id"])
     firing = sorted(d for d, s in states.items() if s == "firing")
@@ -63,7 +65,7 @@ def test_retention_dip_fires_on_its_week_and_resolves_the_day_after(incident_wor
 
 
 def test_payment_failure_spike_fires_on_its_platform_only(incident_world):
-    truth, alerts, _ = incident_world
+    truth, alerts, _, _ = incident_world
     inc, first, last = _incident(truth, "payment_failure_spike")
     states = _states(alerts, inc["rule_id"], inc["dims"])
     firing = sorted(d for d, s in states.items() if s == "firing")
@@ -74,20 +76,22 @@ def test_payment_failure_spike_fires_on_its_platform_only(incident_world):
     assert {g for r, g, _, _ in alerts if r == inc["rule_id"]} >= {"platform=ios", "platform=android", inc["dims"]}
 
 
-def test_stopped_source_fires_from_its_first_missing_day_to_the_end(incident_world):
-    truth, alerts, _ = incident_world
+def test_stopped_source_fires_from_its_second_missing_day_to_the_end(incident_world):
+    truth, alerts, _, since = incident_world
     inc, first, last = _incident(truth, "source_stopped")
     assert last == date.fromisoformat(truth["generator"]["start"]) + timedelta(days=truth["generator"]["days"] - 1)
     states = _states(alerts, inc["rule_id"], inc["dims"])
     firing = sorted(d for d, s in states.items() if s == "firing")
-    assert firing == _dates(first, last), states
-    # the other watched sources delivered on those days
+    # two days without a ticket in a row: firing from the second, since the first
+    assert firing == _dates(first + timedelta(days=1), last), states
+    assert {since[(inc["rule_id"], inc["dims"], d)] for d in firing} == {first}
+    # the sources the general rule watches delivered on those days
     for dims in ("source=orders", "source=order_items", "source=events"):
-        assert _states(alerts, inc["rule_id"], dims)[last] == "ok"
+        assert _states(alerts, "data.source_stopped_delivering", dims)[last] == "ok"
 
 
 def test_nothing_fires_on_promotion_days(incident_world):
-    _, alerts, promo = incident_world
+    _, alerts, promo, _ = incident_world
     assert date(2026, 11, 11) in promo and date(2026, 10, 1) in promo
     fired = sorted((r, g, d) for r, g, d, s in alerts if s == "firing" and d in promo)
     assert not fired
@@ -97,7 +101,7 @@ def test_nothing_fires_on_promotion_days(incident_world):
 
 def test_nothing_else_fires(incident_world):
     """Every firing row belongs to a planted incident: the rules raise no alarm on an ordinary day."""
-    truth, alerts, _ = incident_world
+    truth, alerts, _, _ = incident_world
     planted = set()
     for inc in truth["incidents"]:
         _, first, last = _incident(truth, inc["kind"])
@@ -120,7 +124,7 @@ def test_a_short_world_records_its_incidents_as_skipped(days):
     else:
         # 618 (June 1-18) and the Dragon Boat holiday leave no 28 normal days before a window
         assert skipped == {"retention_dip", "payment_failure_spike"}
-        assert plan["stop_first"] == days - 2
+        assert plan["stop_first"] == days - 3
 
 
 def test_missing_days_count_as_zero_only_once_a_source_delivers_daily():
@@ -139,3 +143,6 @@ def test_missing_days_count_as_zero_only_once_a_source_delivers_daily():
     assert {(d - d0).days for d, v in tickets.items() if v == 0} == {13, 16, 17, 18, 19}
     assert {(d - d0).days for d in tickets} == set(sparse) | {13, 16, 17, 18, 19}
     assert filled.filter(pl.col("dims") == "source=orders").height == 20
+    # watched alone, the tickets still run to the table's latest date (the other sources' days)
+    alone = _fill_missing_days(pl.DataFrame(rows[20:], schema=SERIES_SCHEMA, orient="row"), d0 + timedelta(days=19))
+    assert dict(alone.select("metric_date", "value").iter_rows()) == tickets

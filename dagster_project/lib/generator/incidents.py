@@ -4,7 +4,7 @@
 |---|---|---|
 | retention_dip | D1 retention (growth.d1_retention_drop) | users registered on 7 consecutive normal days rarely come back the next day |
 | payment_failure_spike | payment success after submit, platform mini_program (operations.payment_success_drop) | the last 3 normal days (before the stopped source) on which most checkouts of that platform submit a payment that fails |
-| source_stopped | rows landed, cs_tickets (data.source_stopped_delivering) | no cs_tickets file for the last 2 days |
+| source_stopped | rows landed, cs_tickets (data.service_tickets_stopped) | no cs_tickets file for the last 3 days |
 
 Anomaly incidents sit on normal days (no promotion or public holiday of dim_date) with the history
 the anomaly rules need before them (28 normal days in the 8 weeks before, as the rules' defaults),
@@ -29,7 +29,7 @@ SPIKE_DAYS = 3
 SPIKE_PLATFORM = "mini_program"
 SPIKE_SUCCESS_RATE = 0.15  # payment success after submit on the spike's days (normally ~0.65)
 STOPPED_SOURCE = "cs_tickets"
-STOPPED_DAYS = 2
+STOPPED_DAYS = 3
 STOPPED_MIN_DAYS = 14     # a source must have delivered for a while before it can stop
 
 
@@ -88,7 +88,7 @@ def plan_incidents(start: date, days: int) -> dict:
               SPIKE_DAYS, too_short.format(n=SPIKE_DAYS + 1) + " and the retention dip",
               channel=SPIKE_PLATFORM, source=None, dims=f"platform={SPIKE_PLATFORM}",
               planted={"success_rate": SPIKE_SUCCESS_RATE}),
-        entry("source_stopped", "rows_landed", "data.source_stopped_delivering", stop_first, STOPPED_DAYS,
+        entry("source_stopped", "rows_landed", "data.service_tickets_stopped", stop_first, STOPPED_DAYS,
               f"{days} days: a source stops only after {STOPPED_MIN_DAYS} days of deliveries",
               channel=None, source=STOPPED_SOURCE, dims=f"source={STOPPED_SOURCE}"),
     ]
