@@ -63,6 +63,12 @@ PYTHON_MART_TYPES = {
     "mart_data_quality": dict(check_name="varchar", source="varchar", check_date="date", status="varchar",
                               unexpected_count="bigint", value="double", threshold="double",
                               threshold_op="varchar", rows_checked="bigint", suite="varchar"),
+    "mart_metric_alerts": dict(rule_id="varchar", team="varchar", rule_name="varchar", title_zh="varchar",
+                               title_en="varchar", kind="varchar", severity="varchar", metric="varchar",
+                               unit="varchar", dims="varchar", metric_date="date", value="double",
+                               baseline="double", threshold="double", direction="varchar", deviation="double",
+                               z_score="double", is_breach="boolean", state="varchar", since="date",
+                               reason="varchar", chart="varchar", evaluated_at="timestamp"),
 }
 
 
@@ -242,6 +248,14 @@ VARIANTS = {"control": "对照组 control", "treatment": "实验组 treatment"}
 VERDICTS = {"treatment_wins": "实验组胜出 treatment wins", "treatment_loses": "实验组更差 treatment loses",
             "no_significant_difference": "无显著差异 no significant difference",
             "invalid_srm": "无效:样本比例失衡 invalid (SRM)", "insufficient_sample": "样本不足 insufficient sample"}
+ALERT_STATES = {"firing": "告警中 firing", "resolved": "已恢复 resolved", "ok": "正常 ok",
+                "not_evaluated": "未评估 not evaluated"}
+SEVERITIES = {"critical": "严重 critical", "warning": "警告 warning"}
+TARGET_STATUSES = {"met": "达成 met", "missed": "未达成 missed", "no_data": "无数据 no data",
+                   "no_actual_yet": "暂无实际值 no actual yet"}
+ALERT_COLORS = {"告警中 firing": "#EE5A52", "已恢复 resolved": "#5AC189", "正常 ok": "#A0D6F5",
+                "未评估 not evaluated": "#BBBBBB", "达成 met": "#5AC189", "未达成 missed": "#EE5A52",
+                "无数据 no data": "#BBBBBB", "暂无实际值 no actual yet": "#FCC700"}
 BASKET_SCOPES = {"order": "同一订单 same order", "customer_30d": "同一客户30天内 same customer within 30 days"}
 
 
@@ -304,6 +318,12 @@ def m(name: str, sql: str, label: str, fmt: str = ",.0f") -> tuple:
 def metrics(*items: tuple) -> dict:
     return {name: (sql, label, fmt) for name, sql, label, fmt in items}
 
+
+# the rule (title in both languages) and severity as every alerts dataset shows them
+ALERT_RULE_CALC = {"rule_label": ("title_zh || ' · ' || title_en", "规则 · Rule", "VARCHAR"),
+                   **label("severity_label", "severity", SEVERITIES, "级别 · Severity")}
+ALERT_LABELS = {"dims": "分组 · Group", "since": "开始日期 · Since", "baseline": "基线 · Baseline",
+                "team": "团队 · Team"}
 
 DATASETS = [
     Dataset("fct_orders", "order_date", calc=channel_label("channel"), metrics=metrics(
@@ -677,6 +697,69 @@ JOIN {SCHEMA}.mart_campaign_roi AS c ON c.campaign_id = k.campaign_id""", column
         "min_sample_label": ("CASE WHEN has_min_sample THEN '达到 ✓ met' ELSE '不足 ✗ not met' END",
                              "最小样本 · Minimum sample", "VARCHAR")},
         labels={"conversion_rate": "转化率 · Conversion rate"}),
+    Dataset("mart_metric_alerts", "metric_date", calc={
+        **ALERT_RULE_CALC, **label("state_label", "state", ALERT_STATES, "状态 · State")},
+        labels={**ALERT_LABELS, "metric_date": "日期 · Date"},
+        metrics=metrics(
+            m("firing_days", "COUNT(CASE WHEN state = 'firing' THEN 1 END)", "告警天数 · Firing days", ",d"),
+            m("evaluations", "COUNT(*)", "评估次数 · Evaluations", ",d"),
+            m("value_avg", "AVG(value)", "值 · Value", ",.3f"),
+            m("baseline_avg", "AVG(baseline)", "基线 · Baseline", ",.3f"),
+            m("threshold_avg", "AVG(threshold)", "告警阈值 · Alert threshold", ",.3f"))),
+    # the latest evaluated date of each rule and group, when it is firing: what needs attention now
+    Dataset("alerts_firing_now", "metric_date", sql=f"""SELECT a.rule_id,
+       a.team,
+       a.title_zh,
+       a.title_en,
+       a.severity,
+       a.dims,
+       a.since,
+       a.metric_date,
+       a.value,
+       a.baseline,
+       a.threshold,
+       a.unit
+FROM {SCHEMA}.mart_metric_alerts AS a
+JOIN (SELECT l.rule_id, l.dims, MAX(l.metric_date) AS latest_date
+      FROM {SCHEMA}.mart_metric_alerts AS l
+      WHERE l.state <> 'not_evaluated'
+      GROUP BY l.rule_id, l.dims) AS k
+  ON k.rule_id = a.rule_id AND k.dims = a.dims AND k.latest_date = a.metric_date
+WHERE a.state = 'firing'""", columns=dict(
+        rule_id="VARCHAR", team="VARCHAR", title_zh="VARCHAR", title_en="VARCHAR", severity="VARCHAR",
+        dims="VARCHAR", since="DATE", metric_date="DATE", value="DOUBLE", baseline="DOUBLE", threshold="DOUBLE",
+        unit="VARCHAR"),
+        calc=ALERT_RULE_CALC, labels={**ALERT_LABELS, "metric_date": "最新日期 · Latest date"},
+        description="正在告警的规则(各规则和分组最新评估日) · Rules firing on their latest evaluated date"),
+    # one row per episode: its firing days and the date it resolved (null while it still fires)
+    Dataset("alert_episodes", "since", sql=f"""SELECT f.rule_id,
+       f.title_zh,
+       f.title_en,
+       f.severity,
+       f.dims,
+       f.since,
+       MAX(f.metric_date) AS last_firing_date,
+       COUNT(DISTINCT f.metric_date) AS days_firing,
+       MIN(r.metric_date) AS resolved_date
+FROM {SCHEMA}.mart_metric_alerts AS f
+LEFT JOIN {SCHEMA}.mart_metric_alerts AS r
+  ON r.rule_id = f.rule_id AND r.dims = f.dims AND r.since = f.since AND r.state = 'resolved'
+WHERE f.state = 'firing'
+GROUP BY f.rule_id, f.title_zh, f.title_en, f.severity, f.dims, f.since""", columns=dict(
+        rule_id="VARCHAR", title_zh="VARCHAR", title_en="VARCHAR", severity="VARCHAR", dims="VARCHAR",
+        since="DATE", last_firing_date="DATE", days_firing="BIGINT", resolved_date="DATE"),
+        calc=ALERT_RULE_CALC, labels={
+            **ALERT_LABELS, "last_firing_date": "最后告警日 · Last firing date",
+            "days_firing": "告警天数 · Days firing", "resolved_date": "恢复日期 · Resolved on"},
+        description="告警事件:开始、持续天数与恢复日期 · Alert episodes: since, days firing, resolved on"),
+    Dataset("mart_kpi_targets", "period_start", calc={
+        "metric_label": ("metric_name_zh || ' · ' || metric_name_en", "指标 · Metric", "VARCHAR"),
+        **label("target_status_label", "status", TARGET_STATUSES, "达成情况 · Status")},
+        labels={"period_start": "月份 · Month", "target_value": "目标 · Target", "actual_value": "实际 · Actual",
+                "gap": "差距 · Gap", "is_final": "月份已完整 · Month complete"},
+        metrics=metrics(
+            m("actual_avg", "AVG(actual_value)", "实际 · Actual", ".1%"),
+            m("target_avg", "AVG(target_value)", "目标 · Target", ".1%"))),
     Dataset("mart_basket_pairs", None, calc={
         **category_label("category_a", "品类A(已购) · Category A (bought)"),
         **label("category_b_label", "category_b", CATEGORIES, "品类B(连带) · Category B (also bought)"),
@@ -1439,7 +1522,63 @@ def operations_dashboards() -> list[Dashboard]:
                            formats={"support": ".1%", "confidence": ".1%", "lift": ".2f", "transactions_with_both": ",d"},
                            description="可按口径、品类筛选或搜索 · filter by scope or category, or search"), 7)]],
                   heights={0: 26, 1: 72, 2: 60, 4: 72, 5: 50, 6: 66}, note_height=26),
+        alerts_dashboard(),
     ]
+
+
+def alerts_dashboard() -> Dashboard:
+    """Alerts of alerts/*.yml and KPI targets (docs/alerts.md): what fires now, history, targets vs actuals."""
+    share_targets = [("segment_type", "==", "all"), ("unit", "==", "share")]
+
+    def rule_vs_baseline(rule_id, title, metrics_, fmt, groupby=()):
+        # an anomaly rule's threshold on a noisy day can be below 0: the axis starts at 0 all the same
+        return series(f"alerts_{rule_id.replace('.', '_')}", title, "mart_metric_alerts", "metric_date", metrics_,
+                      grain=DAY, groupby=groupby, filters=[("rule_id", "==", rule_id)], fmt=fmt,
+                      extra={"markerSize": 3, "y_axis_bounds": [0, None]})
+
+    return Dashboard(
+        "alerts", "告警 Alerts", "指标告警、告警历史与KPI目标达成 · Metric alerts, their history and KPI targets "
+        "against actuals.",
+        "来源 Source: marts.mart_metric_alerts (规则 rules: alerts/*.yml, docs/alerts.md) 与 and "
+        "marts.mart_kpi_targets (dbt/seeds/kpi_targets.csv). **告警中 Firing**: 连续达到规则条件的日期,"
+        "自首个违规日起 · dates breaching the rule, since the first breaching date; **已恢复 Resolved**: "
+        "告警后第一个正常日 · the first good date after firing; **未评估 Not evaluated**: 数据不足、促销日或节假日"
+        "无去年同日可比 · too little history, or a promotion day or holiday without the same day a year "
+        "earlier. **基线 Baseline**: 比较对象(固定阈值、上周同日或季节性基线) · what the value was compared with. "
+        "**KPI目标 Targets**: 按月比较,未完整的月份为暂估 · compared per month; an incomplete month is "
+        "provisional.",
+        [[(table("alerts_firing_now", "正在告警 · Firing now", "alerts_firing_now",
+                 columns=["rule_label", "severity_label", "dims", "since", "metric_date", "value", "baseline",
+                          "threshold"], order=[("since", True)], page=10, time_col=None,
+                 formats={"value": ",.3f", "baseline": ",.3f", "threshold": ",.3f"},
+                 description="各规则与分组最新评估日仍在告警的 · rules and groups firing on their latest "
+                             "evaluated date"), 12)],
+         [(series("alerts_history", "告警历史·每周告警天数按规则 · Alert history: firing days per week by rule",
+                  "mart_metric_alerts", "metric_date", ["firing_days"], kind="bar", grain=WEEK,
+                  groupby=["rule_label"], stack=True, fmt=",d", extra=WRAP_LEGEND), 8),
+          (series("alerts_states", "每日评估状态 · Evaluations per day by state", "mart_metric_alerts",
+                  "metric_date", ["evaluations"], kind="bar", grain=DAY, groupby=["state_label"], stack=True,
+                  fmt=",d"), 4)],
+         [(rule_vs_baseline("growth.d1_retention_drop", "新用户次日留存·值/基线/阈值 · D1 retention: value, "
+                            "baseline, alert threshold", ["value_avg", "baseline_avg", "threshold_avg"], PCT), 4),
+          (rule_vs_baseline("operations.gmv_anomaly", "日GMV·值/基线/阈值 · Daily GMV: value, baseline, alert "
+                            "threshold", ["value_avg", "baseline_avg", "threshold_avg"], ",.0f"), 4),
+          (rule_vs_baseline("operations.payment_success_drop", "支付成功率·按平台 · Payment success rate by "
+                            "platform", ["value_avg"], PCT, groupby=["dims"]), 4)],
+         [(series("alerts_targets", "KPI目标与实际·按月 · KPI targets vs actuals by month", "mart_kpi_targets",
+                  "period_start", ["actual_avg", "target_avg"], kind="bar", grain=MONTH, groupby=["metric_label"],
+                  filters=share_targets, fmt=PCT, extra={"x_axis_time_format": "%Y-%m", **WRAP_LEGEND}), 6),
+          (table("alerts_targets_table", "KPI目标达成 · KPI targets and status", "mart_kpi_targets",
+                 columns=["period_start", "metric_label", "target_value", "actual_value", "gap", "is_final",
+                          "target_status_label"], filters=[("segment_type", "==", "all")],
+                 order=[("period_start", False), ("metric", True)], page=12,
+                 formats={"target_value": ".3~f", "actual_value": ".3f", "gap": "+.3f"}), 6)],
+         [(table("alerts_episodes", "告警事件 · Alert episodes", "alert_episodes",
+                 columns=["rule_label", "severity_label", "dims", "since", "last_firing_date", "days_firing",
+                          "resolved_date"], order=[("since", False)], page=15, time_col="since",
+                 formats={"days_firing": ",d"},
+                 description="恢复日期为空表示仍在告警 · no resolved date: still firing"), 12)]],
+        heights={1: 60, 2: 50, 3: 56}, colors=ALERT_COLORS, note_height=20)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1519,6 +1658,7 @@ SELECT_FILTERS = [
     ("campaign_tier_label", "活动档位 · Campaign tier", ("campaign_tier",)),
     ("touch_channel_label", "触达渠道 · Touch channel", ("channel",)),
     ("scope_label", "购物篮口径 · Basket scope", ("scope",)),
+    ("rule_label", "规则 · Rule", ("rule_id",)),
 ]
 
 

@@ -7,7 +7,7 @@ are bound parameters.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import duckdb
 import polars as pl
@@ -43,10 +43,15 @@ def fetch_series(con: duckdb.DuckDBPyConnection, loaded: LoadedRule) -> pl.DataF
     check_columns(con, loaded)
     m = loaded.rule.metric
     conditions, params = [], []
+    ungrouped, ungrouped_params = [], []  # the filters on other columns than the groups
     for col, wanted in m.where.items():
         values = list(wanted) if isinstance(wanted, tuple) else [wanted]
-        conditions.append(f"{col} in ({', '.join('?' for _ in values)})")
+        condition = f"{col} in ({', '.join('?' for _ in values)})"
+        conditions.append(condition)
         params += values
+        if col not in m.by:
+            ungrouped.append(condition)
+            ungrouped_params += values
     if m.value is not None:
         measure = "count(*)" if m.agg == "count" else f"{m.agg}({m.value})"
         select = f"cast({measure} as double) as value, cast(null as double) as denominator"
@@ -63,18 +68,32 @@ def fetch_series(con: duckdb.DuckDBPyConnection, loaded: LoadedRule) -> pl.DataF
     frame = frame.with_columns(dims.alias("dims")) if frame.height else pl.DataFrame(schema=SERIES_SCHEMA)
     frame = frame.select(list(SERIES_SCHEMA)).cast(SERIES_SCHEMA)
     if m.missing == "zero" and frame.height:
-        frame = _fill_missing_days(frame)
+        # the dates run to the table's latest for this metric, whichever group has it: a source that
+        # stopped while the others kept delivering is 0 on their days, also when it is watched alone
+        last = con.execute(f"select max(cast({m.date} as date)) from {SCHEMA}.{m.table} where {m.date} is not null"
+                           + "".join(f" and {c}" for c in ungrouped), ungrouped_params).fetchone()[0]
+        frame = _fill_missing_days(frame, last)
     return frame
 
 
-def _fill_missing_days(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every group gets every date from the series' first to its last (over all groups), 0 where it
-    had no row: a source that sent nothing on a day is a 0 that day, not a gap."""
-    first, last = frame["metric_date"].min(), frame["metric_date"].max()
+DAILY_OF = 7  # a group with rows on each of the 7 days before a date is daily from then on
+
+
+def _fill_missing_days(frame: pl.DataFrame, last: date | None = None) -> pl.DataFrame:
+    """Every group gets every date up to `last` (default: the series' last over all groups), 0 where
+    it had no row, from the first date on which it had rows on each of the DAILY_OF days before: a
+    daily source that sent nothing on a day is a 0 that day, not a gap; a young shop's sparse source
+    (a few service tickets a week) is not yet daily, and its quiet days are no outage."""
+    first, last = frame["metric_date"].min(), max(last or frame["metric_date"].max(), frame["metric_date"].max())
     days = pl.DataFrame({"metric_date": [first + timedelta(days=i) for i in range((last - first).days + 1)]})
     spine = days.join(frame.select("dims").unique(), how="cross")
-    return (spine.join(frame, on=["metric_date", "dims"], how="left")
-            .with_columns(pl.col("value").fill_null(0.0)).select(list(SERIES_SCHEMA)).sort("dims", "metric_date"))
+    filled = spine.join(frame, on=["metric_date", "dims"], how="left").sort("dims", "metric_date")
+    recent = (pl.col("value").is_not_null().cast(pl.Int32).shift(1)
+              .rolling_sum(DAILY_OF, min_samples=1).fill_null(0).over("dims"))
+    return (filled.with_columns((recent >= DAILY_OF).alias("_daily"))
+            .with_columns(pl.col("_daily").cum_max().over("dims"))
+            .filter(pl.col("value").is_not_null() | pl.col("_daily"))
+            .with_columns(pl.col("value").fill_null(0.0)).select(list(SERIES_SCHEMA)))
 
 
 def fetch_calendar(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:

@@ -59,6 +59,7 @@ def generate(landing_dir: Path, *, customers: int = 20000, days: int = 180, seed
     t_files = time.perf_counter()
     truth = compute_truth(world.tables, start=start, days=days, offset=world.clock.offset, timezone_name=timezone,
                           planted_params=world.planted, planted_bad=planter.planted, rows_per_file=rows_per_file)
+    truth["incidents"] = world.incidents
     truth["generator"] = {"customers": customers, "days": days, "seed": seed, "bad_rate": bad_rate,
                           "start": start.isoformat(), "timezone": timezone}
     truth_path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from . import incidents as inc
+
 DAY = 86400
 HOUR = 3600
 
@@ -184,6 +186,7 @@ class World:
     clock: Clock
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     planted: dict = field(default_factory=dict)
+    incidents: list = field(default_factory=list)
 
 
 def _tod(rng, n):
@@ -356,6 +359,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     P = customers
     wk = clock.weekday[:days]
     weekend = wk >= 5
+    plan = inc.plan_incidents(start, days)
 
     products, sku_cat, sku_list, sku_cost, sku_launch = make_products(rng, clock)
     campaigns, active_camp, promo_mult, camp_kind, camp_s, camp_e = make_campaigns(rng, clock)
@@ -495,6 +499,11 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     u_alive_src = u_person
     u_can_visit = u_track | u_anonweb
     u_engage = engage[u_person] * np.where(u_primary, 1.0, 0.5) * np.where(u_anonweb, 0.3, 1.0)
+    # planted retention dip: the dip's new users seldom come back on their first day after registering
+    u_day1_factor = np.ones(U)
+    if plan["dip"] is not None:
+        dip_cohort = (u_reg_day >= plan["dip"]) & (u_reg_day < plan["dip"] + inc.DIP_DAYS)
+        u_day1_factor[dip_cohort] = inc.DIP_VISIT_FACTOR
     buy_p, buy_d, vis_u, vis_d = [], [], [], []
     exp_factor = PARAMS["experiment_factor"]
     for d in range(days):
@@ -508,7 +517,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         buy_p.append(bi); buy_d.append(np.full(len(bi), d))
         age = d - u_reg_day
         pv = u_engage * (0.3 + 0.7 * np.exp(-np.maximum(age, 0) / 5.0)) * visit_mult[d]
-        pv = pv * np.where(alive[u_alive_src], 1.0, 0.4)
+        pv = pv * np.where(alive[u_alive_src], 1.0, 0.4) * np.where(age == 1, u_day1_factor, 1.0)
         vis = u_can_visit & (age >= 1) & (rng.random(U) < pv)
         vi = np.nonzero(vis)[0]
         vis_u.append(vi); vis_d.append(np.full(len(vi), d))
@@ -826,7 +835,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         orders_arrays=dict(o_user=o_user, o_ts=o_ts, paid=paid, cancelled=cancelled, order_ids=order_ids,
                            first_sku=l_sku[first_line]),
         visits=(vis_u, vis_d), assigned_day=assigned_day, sku_cat=sku_cat, sku_ids=sku_ids,
-        sku_launch=sku_launch, active_camp=active_camp)
+        sku_launch=sku_launch, active_camp=active_camp, spike_first=plan["spike"])
     ea_user, ea_ts, ea2_user, ea2_ts = exp_rows
     aa_treat = np.array([hashlib.sha256(f"{AA_EXPERIMENT_ID}:{u}".encode()).digest()[0] % 2 == 1
                          for u in user_ids[ea_user]], dtype=bool)
@@ -859,6 +868,11 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         "campaigns": campaigns, "marketing_touches": touches, "inventory_snapshots": inv,
         "experiment_assignments": exp,
     }
+    if plan["stop_first"] is not None:
+        # planted stopped source: its files of the last days never land, so the rows in them do not exist
+        src = inc.STOPPED_SOURCE
+        W.tables[src] = W.tables[src].filter(pl.col("_day") < plan["stop_first"])
+    W.incidents = plan["truth"]
     W.planted = dict(PARAMS)
     W.planted.update({
         "experiment_id": EXPERIMENT_ID, "experiment_start_day_index": int(exp_day),
@@ -924,7 +938,7 @@ def _expected_experiment_lift(clock, ea_user, ea_ts, assigned_day, alive_at_assi
 
 
 def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned_day, sku_cat, sku_ids,
-                 sku_launch, active_camp):
+                 sku_launch, active_camp, spike_first):
     ua, oa = users_arrays, orders_arrays
     user_ids, u_person, u_primary, u_reg_ts = ua["user_ids"], ua["u_person"], ua["u_primary"], ua["u_reg_ts"]
     u_track, u_anonweb, u_platform, fav = ua["u_track"], ua["u_anonweb"], ua["u_platform"], ua["fav"]
@@ -981,7 +995,11 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
     target_sub = PARAMS["payment_submit_dropoff_share"] / (1 - PARAMS["payment_submit_dropoff_share"]) \
         * n_purchase_sessions - int((oa["cancelled"] & u_track[oa["o_user"]]).sum())
     q = min(1.0, max(target_sub, 0) / max(int(co.sum()), 1))
-    sub = co & (rng.random(S) < q)
+    u_sub = rng.random(S)
+    sub = co & (u_sub < q)
+    if spike_first is not None:
+        atc, co, sub = _plant_payment_failures(clock, spike_first, u_platform, vu, vd, reach_pv, u_sub,
+                                               atc, co, sub, oa)
     n_f = atc.astype(int) + co + sub
     k_t = rng.integers(0, 4, S)
     cnt = k_e + n_pv + n_f + k_t
@@ -1156,6 +1174,29 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
                       "sku_id", "order_id", "page", "campaign_id", "properties", "_day", "_evday"])
     evs = evs.sort(["_day", "_evday", "event_ts", "event_id"], maintain_order=True).drop("_evday")
     return evs, (ea_user, ea_ts, ea2_user, ea2_ts)
+
+
+def _plant_payment_failures(clock, spike_first, u_platform, vu, vd, reach_pv, u_sub, atc, co, sub, oa):
+    """The payment-failure spike: on each of its days, enough browse sessions of the platform that saw
+    a product go through checkout and submit a payment that fails to bring the platform's success
+    rate after submit down to SPIKE_SUCCESS_RATE (failures = successes x (1 - rate) / rate)."""
+    plat = PLATFORMS.index(inc.SPIKE_PLATFORM)
+    o_user, o_ts, paid, cancelled = oa["o_user"], oa["o_ts"], oa["paid"], oa["cancelled"]
+    o_plat = u_platform[o_user] == plat
+    o_day = clock.day_of(o_ts)
+    atc, co, sub = atc.copy(), co.copy(), sub.copy()
+    for d in range(spike_first, spike_first + inc.SPIKE_DAYS):
+        on_day = o_plat & (o_day == d)
+        successes = int((on_day & (paid >= 0)).sum()) * (1 - PARAMS["payment_success_missing_p"])
+        failed_orders = int((on_day & cancelled).sum())
+        wanted = successes * (1 - inc.SPIKE_SUCCESS_RATE) / inc.SPIKE_SUCCESS_RATE - failed_orders
+        cand = (u_platform[vu] == plat) & (vd == d) & reach_pv
+        p = min(1.0, max(wanted, 0.0) / max(int(cand.sum()), 1))
+        pick = cand & (u_sub < p)
+        atc |= pick
+        co |= pick
+        sub = np.where(cand, pick, sub)
+    return atc, co, sub
 
 
 def _gather_nullable(values: np.ndarray, idx: pl.Series) -> list:

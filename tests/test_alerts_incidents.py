@@ -1,0 +1,148 @@
+"""The shipped alert rules catch the generator's planted incidents, on their dates from truth.json,
+and stay quiet on promotion days.
+
+One world built by the whole pipeline: 16,000 customers over 87 days from 2026-08-20, so it holds
+the incidents (the retention dip after 28 normal days of history, the payment-failure spike at the
+end of October, the stopped source on the last days) and the promotion days of National Day and
+11.11, with ~100 new users and ~70 mini-program payments a day: the incidents are many binomial
+standard deviations from the usual rates, which the 2,500-customer session world
+(`truth_warehouse`, ~10 new users and payments a day per platform) cannot show.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from dagster_project.lib.generator.incidents import plan_incidents
+
+
+@pytest.fixture(scope="module")
+def incident_world(tmp_path_factory):
+    home = tmp_path_factory.mktemp("incidents") / "ew"
+    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent)}
+    exe = [sys.executable, "-m", "dagster_project.cli"]
+    gen = subprocess.run(exe + ["generate", "--customers", "16000", "--days", "87", "--seed", "42",
+                                "--start", "2026-08-20"], env=env, capture_output=True, text=True, timeout=600)
+    assert gen.returncode == 0, gen.stderr
+    run = subprocess.run(exe + ["run"], env=env, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout + run.stderr
+    truth = json.loads((home / "truth.json").read_text())
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.sql("select rule_id, dims, metric_date, state, since from marts.mart_metric_alerts").fetchall()
+        promo = {r[0] for r in con.sql("select date_day from marts.dim_date where is_promotion_day").fetchall()}
+    alerts = [r[:4] for r in rows]
+    since = {(r[0], r[1], r[2]): r[4] for r in rows if r[3] == "firing"}
+    return truth, alerts, promo, since
+
+
+def _incident(truth, kind):
+    inc = next(i for i in truth["incidents"] if i["kind"] == kind)
+    assert not inc["skipped"], inc
+    return inc, date.fromisoformat(inc["first_date"]), date.fromisoformat(inc["last_date"])
+
+
+def _states(alerts, rule_id, dims=""):
+    return {d: s for r, g, d, s in alerts if r == rule_id and g == dims}
+
+
+def _dates(first, last):
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def test_retention_dip_fires_on_its_week_and_resolves_the_day_after(incident_world):
+    truth, alerts, _, _ = incident_world
+    inc, first, last = _incident(truth, "retention_dip")
+    states = _states(alerts, inc["rule_id"])
+    firing = sorted(d for d, s in states.items() if s == "firing")
+    assert firing == _dates(first, last), states
+    assert states[last + timedelta(days=1)] == "resolved"
+
+
+def test_payment_failure_spike_fires_on_its_platform_only(incident_world):
+    truth, alerts, _, _ = incident_world
+    inc, first, last = _incident(truth, "payment_failure_spike")
+    states = _states(alerts, inc["rule_id"], inc["dims"])
+    firing = sorted(d for d, s in states.items() if s == "firing")
+    assert firing == _dates(first, last), states
+    assert states[last + timedelta(days=1)] == "resolved"
+    others = {(g, d) for r, g, d, s in alerts if r == inc["rule_id"] and g != inc["dims"] and s == "firing"}
+    assert not others
+    assert {g for r, g, _, _ in alerts if r == inc["rule_id"]} >= {"platform=ios", "platform=android", inc["dims"]}
+
+
+def test_stopped_source_fires_from_its_second_missing_day_to_the_end(incident_world):
+    truth, alerts, _, since = incident_world
+    inc, first, last = _incident(truth, "source_stopped")
+    assert last == date.fromisoformat(truth["generator"]["start"]) + timedelta(days=truth["generator"]["days"] - 1)
+    states = _states(alerts, inc["rule_id"], inc["dims"])
+    firing = sorted(d for d, s in states.items() if s == "firing")
+    # two days without a ticket in a row: firing from the second, since the first
+    assert firing == _dates(first + timedelta(days=1), last), states
+    assert {since[(inc["rule_id"], inc["dims"], d)] for d in firing} == {first}
+    # the sources the general rule watches delivered on those days
+    for dims in ("source=orders", "source=order_items", "source=events"):
+        assert _states(alerts, "data.source_stopped_delivering", dims)[last] == "ok"
+
+
+def test_nothing_fires_on_promotion_days(incident_world):
+    _, alerts, promo, _ = incident_world
+    assert date(2026, 11, 11) in promo and date(2026, 10, 1) in promo
+    fired = sorted((r, g, d) for r, g, d, s in alerts if s == "firing" and d in promo)
+    assert not fired
+    evaluated = {(r, d) for r, g, d, s in alerts if d in promo}
+    assert ("operations.gmv_anomaly", date(2026, 11, 11)) in evaluated
+
+
+def test_nothing_else_fires(incident_world):
+    """Every firing row belongs to a planted incident: the rules raise no alarm on an ordinary day."""
+    truth, alerts, _, _ = incident_world
+    planted = set()
+    for inc in truth["incidents"]:
+        _, first, last = _incident(truth, inc["kind"])
+        planted |= {(inc["rule_id"], inc.get("dims") or "", d) for d in _dates(first, last)}
+    # the floor under D1 retention is breached by the same dip (3 days running, then firing)
+    _, first, last = _incident(truth, "retention_dip")
+    planted |= {("growth.d1_retention_floor", "", d) for d in _dates(first, last)}
+    fired = {(r, g, d) for r, g, d, s in alerts if s == "firing"}
+    assert fired - planted == set()
+
+
+@pytest.mark.parametrize("days", [7, 20, 40])
+def test_a_short_world_records_its_incidents_as_skipped(days):
+    plan = plan_incidents(date(2026, 5, 20), days)
+    skipped = {i["kind"] for i in plan["truth"] if i["skipped"]}
+    assert all(i["reason"] for i in plan["truth"] if i["skipped"])
+    if days == 7:
+        assert skipped == {"retention_dip", "payment_failure_spike", "source_stopped"}
+        assert plan["dip"] is plan["spike"] is plan["stop_first"] is None
+    else:
+        # 618 (June 1-18) and the Dragon Boat holiday leave no 28 normal days before a window
+        assert skipped == {"retention_dip", "payment_failure_spike"}
+        assert plan["stop_first"] == days - 3
+
+
+def test_missing_days_count_as_zero_only_once_a_source_delivers_daily():
+    """A young shop's sparse source (a ticket every few days) is no outage; once it delivered on each
+    of 7 days, a day without rows is a 0 and a breach."""
+    import polars as pl
+
+    from dagster_project.lib.alerts.series import SERIES_SCHEMA, _fill_missing_days
+
+    d0 = date(2026, 6, 1)
+    sparse = [0, 3, 6, 7, 8, 9, 10, 11, 12, 14, 15]  # daily from day 13 (days 6..12 delivered)
+    rows = ([(d0 + timedelta(days=i), "source=orders", 5.0, None) for i in range(20)]
+            + [(d0 + timedelta(days=i), "source=cs_tickets", 2.0, None) for i in sparse])
+    filled = _fill_missing_days(pl.DataFrame(rows, schema=SERIES_SCHEMA, orient="row"))
+    tickets = dict(filled.filter(pl.col("dims") == "source=cs_tickets").select("metric_date", "value").iter_rows())
+    assert {(d - d0).days for d, v in tickets.items() if v == 0} == {13, 16, 17, 18, 19}
+    assert {(d - d0).days for d in tickets} == set(sparse) | {13, 16, 17, 18, 19}
+    assert filled.filter(pl.col("dims") == "source=orders").height == 20
+    # watched alone, the tickets still run to the table's latest date (the other sources' days)
+    alone = _fill_missing_days(pl.DataFrame(rows[20:], schema=SERIES_SCHEMA, orient="row"), d0 + timedelta(days=19))
+    assert dict(alone.select("metric_date", "value").iter_rows()) == tickets
