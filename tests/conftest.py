@@ -16,9 +16,13 @@ import pytest
 from dagster_project.settings import export_env, get_settings
 
 
+# fixtures that generate a world and run the whole pipeline: whoever asks for one is end to end
+PIPELINE_FIXTURES = {"truth_warehouse", "incident_world"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "truth_warehouse" in getattr(item, "fixturenames", ()):
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
 
 

@@ -1,10 +1,12 @@
 """Planted incidents: known faults with known dates, so the shipped alert rules can be tested.
 
-| kind | metric (rule) | planted as |
-|---|---|---|
-| retention_dip | D1 retention (growth.d1_retention_drop) | users registered on 7 consecutive normal days rarely come back the next day |
-| payment_failure_spike | payment success after submit, platform mini_program (operations.payment_success_drop) | the last 3 normal days (before the stopped source) on which most checkouts of that platform submit a payment that fails |
-| source_stopped | rows landed, cs_tickets (data.service_tickets_stopped) | no cs_tickets file for the last 3 days |
+- retention_dip, D1 retention (growth.d1_retention_drop): users registered on 7 consecutive normal
+  days rarely come back the next day.
+- payment_failure_spike, payment success after submit on platform mini_program
+  (operations.payment_success_drop): on the last 3 normal days before the stopped source, most
+  checkouts of that platform submit a payment that fails.
+- source_stopped, rows landed of cs_tickets (data.service_tickets_stopped): no cs_tickets file for
+  the last 3 days.
 
 Anomaly incidents sit on normal days (no promotion or public holiday of dim_date) with the history
 the anomaly rules need before them (28 normal days in the 8 weeks before, as the rules' defaults),
