@@ -257,3 +257,23 @@ def test_two_files_for_one_team_are_refused(tmp_path):
     (tmp_path / "b.yml").write_text(body)
     with pytest.raises(RuleFileError, match="team growth is already defined in .*a.yml: one file per team"):
         load_rules(tmp_path)
+
+
+def test_a_shop_younger_than_the_settle_window_has_nothing_evaluated(tmp_path):
+    """Two dates of a rule that holds back its last 3: both are still filling in. The slice
+    days[:2 - 3] kept the first date, so a two-day-old shop could fire on it."""
+    rule = rule_from(tmp_path, """\
+        - name: payment_lag
+          title: {zh: 支付事件延迟, en: Payment events late}
+          metric: {table: mart_data_quality, date: check_date, value: lag_hours, unit: count}
+          threshold: {above: 8}
+          settle_days: 3
+        """)
+    days = [date(2026, 7, 1), date(2026, 7, 2)]
+    out = evaluate(rule, series([50.0, 50.0], days), None, NOW)
+    assert out["state"].to_list() == ["not_evaluated", "not_evaluated"]
+    assert all("still filling in" in r for r in out["reason"].to_list())
+    # with a fourth date the first is settled and, far above 8, breaches
+    days4 = days + [date(2026, 7, 3), date(2026, 7, 4)]
+    out4 = evaluate(rule, series([50.0] * 4, days4), None, NOW)
+    assert out4["state"].to_list() == ["firing", "not_evaluated", "not_evaluated", "not_evaluated"]

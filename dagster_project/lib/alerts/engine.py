@@ -225,7 +225,8 @@ def evaluate(loaded: LoadedRule, series: pl.DataFrame, calendar: pl.DataFrame | 
         values = dict(zip(group["metric_date"].to_list(), group["value"].to_list()))
         sizes = dict(zip(group["metric_date"].to_list(), group["denominator"].to_list()))
         days = sorted(values)
-        settled = set(days[:len(days) - rule.settle_days]) if rule.settle_days else set(days)
+        # a shop with fewer dates than settle_days has none settled yet (a negative slice would keep some)
+        settled = set(days[:max(0, len(days) - rule.settle_days)])
         streak: list[date] = []
         firing_since: date | None = None
         for day in days:
