@@ -14,6 +14,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 UPDATE_COMMAND = "EW_UPDATE_SNAPSHOT=1 .venv/bin/pytest tests/test_definitions_snapshot.py"
 # read at import: the ew_home fixture clears every EW_ variable before the test runs
@@ -55,6 +57,7 @@ def test_definitions_match_the_snapshot(ew_home):
     if UPDATE:
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(current)
+        pytest.fail(f"snapshot rewritten at {SNAPSHOT}: review its diff and run again without EW_UPDATE_SNAPSHOT")
     assert SNAPSHOT.exists(), f"no snapshot yet: write it with `{UPDATE_COMMAND}`"
     saved = SNAPSHOT.read_text()
     if current != saved:
