@@ -5,7 +5,9 @@ from datetime import date, timedelta
 import dagster as dg
 import duckdb
 import polars as pl
+from dagster_dbt import get_asset_key_for_model
 
+from dagster_project.defs.dbt.assets import dbt_models
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib import ltv_marts
 from dagster_project.settings import get_settings
@@ -14,9 +16,10 @@ PREDICTED = dg.AssetKey(["marts", "mart_ltv_predicted"])
 MODEL = dg.AssetKey(["marts", "mart_ltv_model"])
 BACKTEST = dg.AssetKey(["marts", "mart_ltv_backtest"])
 STATUS = dg.AssetKey(["marts", "mart_ltv_status"])
-FCT_ORDERS = dg.AssetKey(["marts", "fct_orders"])
+# dbt outputs found through the manifest: a renamed model fails when the definitions load
+FCT_ORDERS = get_asset_key_for_model([dbt_models], "fct_orders")
 # The one data end date of every mart (docs/metrics.md), var as_of_date included.
-DATA_END = dg.AssetKey(["intermediate", "int_data_end_dates_resolved"])
+DATA_END = get_asset_key_for_model([dbt_models], "int_data_end_dates_resolved")
 
 
 def _write(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], df: pl.DataFrame | None,
@@ -58,9 +61,9 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     with warehouse.connect() as con:
         purchases = pl.from_arrow(con.sql(
             "select customer_key, order_date as purchase_date, cast(sum(net_revenue) as double) as amount "
-            "from marts.fct_orders where is_valid group by all").to_arrow_table())
+            f"from {'.'.join(FCT_ORDERS.path)} where is_valid group by all").to_arrow_table())
         (data_end,) = con.execute(
-            "select data_end_date from intermediate.int_data_end_dates_resolved").fetchone()
+            f"select data_end_date from {'.'.join(DATA_END.path)}").fetchone()
         as_of = date.fromisoformat(settings.ltv_as_of) if settings.ltv_as_of else data_end
         # A shop too young for the model (no repeat buyers yet, a handful of customers, no orders)
         # gets empty predictions and the reason, not a failed run.
