@@ -51,10 +51,14 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         landing_dir = Path(dg.EnvVar("EW_LANDING_DIR").get_value())
         current = landing_fingerprints(landing_dir) | import_fingerprints(Path(dg.EnvVar("EW_HOME").get_value()))
         index = loaded_index_path(Path(dg.EnvVar("EW_DUCKDB_PATH").get_value()))
-        # First tick: files a run (e.g. `ecomwh run`) already loaded are not news.
-        seen = json.loads(context.cursor) if context.cursor else (
-            json.loads(index.read_text()) if index.exists() else {})
-        changed = sorted(k for k, v in current.items() if seen.get(k) != v)
+        if context.cursor:
+            seen = json.loads(context.cursor)
+            changed = sorted(k for k, v in current.items() if seen.get(k) != v)
+        else:
+            # First tick: files a run (e.g. `ecomwh run`) already loaded are not news. The run's
+            # index holds [size, mtime] only: a loaded file's `.done` marker is not news either.
+            seen = json.loads(index.read_text()) if index.exists() else {}
+            changed = sorted(k for k, v in current.items() if seen.get(k) != v[:2])
         if not changed:
             return dg.SkipReason(f"no new or changed files among {len(current)} landed")
         run_key = hashlib.sha256(json.dumps(changed + [current[k] for k in changed]).encode()).hexdigest()[:16]
