@@ -20,10 +20,37 @@ from dagster_project.settings import export_env, get_settings
 PIPELINE_FIXTURES = {"truth_warehouse", "incident_world"}
 
 
-def pytest_collection_modifyitems(items):
+# `make test` runs on two xdist workers (`--dist loadgroup --no-loadscope-reorder`). A module is one
+# unit of work, so its module fixtures are built once; the modules sharing a session-built world are one
+# unit, so the world is built once. Units start heaviest first (seconds alone on 2 cores, measured with
+# --durations): a long unit started last would leave one worker running alone at the end. A module not
+# listed here starts after the listed ones, the e2e ones before the fast ones.
+SLOW_UNITS = {
+    "truth_warehouse": 720, "tests/test_fault_injection.py": 270, "tests/test_valid_data_loads.py": 240,
+    "tests/test_platform_imports_e2e.py": 190, "tests/test_faults.py": 180, "tests/test_incremental.py": 160,
+    "tests/test_end_to_end.py": 140, "incident_world": 120, "tests/test_hostile_run.py": 90,
+    "tests/test_experiment_power.py": 40, "tests/test_dbt_project.py": 35, "tests/test_sensor_and_serve.py": 30,
+}
+
+
+def _unit(item, shared: dict[str, str]) -> str:
+    module = item.nodeid.split("::")[0]
+    return shared.get(module, module)
+
+
+def pytest_collection_modifyitems(config, items):
+    shared: dict[str, str] = {}
     for item in items:
-        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if used:
             item.add_marker(pytest.mark.e2e)
+            shared[item.nodeid.split("::")[0]] = sorted(used)[0]
+    e2e_units = {_unit(i, shared) for i in items if i.get_closest_marker("e2e")}
+    order = {u: n for n, u in enumerate(dict.fromkeys(_unit(i, shared) for i in items))}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_unit(item, shared)))
+    items.sort(key=lambda i: (-SLOW_UNITS.get(_unit(i, shared), 0), _unit(i, shared) not in e2e_units,
+                              order[_unit(i, shared)]))
 
 
 @pytest.fixture()
