@@ -54,7 +54,7 @@ check: install
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/sqlfluff lint --processes 2 dbt/models dbt/tests
 	$(BIN)/python superset/build_bundle.py --check
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e" $(PYTEST_WORKERS)
 
 # Benchmarks are not tests: they print timings and ratios measured in the same run and write
 # docs/benchmarks.md. Presets S (demo) and M by default; `make bench PRESETS="S M L"` for L.
