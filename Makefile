@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 # Two workers: most of the suite's time is pipeline runs that leave a core idle; tests/conftest.py
 # groups the tests so that a module's (and a shared world's) fixtures are built once.
-PYTEST_WORKERS ?= -n 2 --dist loadgroup --no-loadscope-reorder
+PYTEST_WORKERS ?= -n 2 --dist loadscope --no-loadscope-reorder
 
 .PHONY: install install-superset browser demo test check bench generate run serve stop status sql clean
 
