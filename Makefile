@@ -11,6 +11,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
+# Two workers: most of the suite's time is pipeline runs that leave a core idle; tests/conftest.py
+# groups the tests so that a module's (and a shared world's) fixtures are built once.
+PYTEST_WORKERS ?= -n 2 --dist loadscope --no-loadscope-reorder
+
 .PHONY: install install-superset browser demo test check bench generate run serve stop status sql clean
 
 install: $(VENV)/.installed install-superset
@@ -40,7 +44,7 @@ demo: install
 	$(BIN)/ecomwh serve
 
 test: install browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_WORKERS)
 
 # Lint, generated files and the fast tier, in under 3 minutes; CI runs it before `make test`. The fast
 # tier leaves out the tests marked e2e: they need a warehouse built by the pipeline, Superset, a
@@ -50,7 +54,7 @@ check: install
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/sqlfluff lint --processes 2 dbt/models dbt/tests
 	$(BIN)/python superset/build_bundle.py --check
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e" $(PYTEST_WORKERS)
 
 # Benchmarks are not tests: they print timings and ratios measured in the same run and write
 # docs/benchmarks.md. Presets S (demo) and M by default; `make bench PRESETS="S M L"` for L.

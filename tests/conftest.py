@@ -9,7 +9,10 @@ marker beside it: otherwise ingest waits EW_LANDING_SETTLE_S (10 s) for the file
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -20,10 +23,53 @@ from dagster_project.settings import export_env, get_settings
 PIPELINE_FIXTURES = {"truth_warehouse", "incident_world"}
 
 
-def pytest_collection_modifyitems(items):
+# `make test` runs on two xdist workers (`-n 2 --dist loadscope --no-loadscope-reorder`), with the
+# scheduler below: a module is one unit of work, so its module fixtures are built once, and every module
+# that asks for a session-built world is in one unit, so each world is built once. Units start heaviest
+# first (seconds alone on 2 cores, from --durations): a long unit started last would leave one worker
+# running alone at the end. A module not listed starts after the listed ones, e2e ones before fast ones.
+# (xdist's own --dist loadgroup cannot be used: it renames items through an attribute pytest 9.2 no
+# longer reads.)
+SHARED_WORLDS = "shared worlds"
+SLOW_UNITS = {
+    SHARED_WORLDS: 850, "tests/test_fault_injection.py": 270, "tests/test_valid_data_loads.py": 240,
+    "tests/test_platform_imports_e2e.py": 190, "tests/test_faults.py": 180, "tests/test_incremental.py": 160,
+    "tests/test_end_to_end.py": 140, "tests/test_hostile_run.py": 90, "tests/test_experiment_power.py": 40,
+    "tests/test_dbt_project.py": 35, "tests/test_sensor_and_serve.py": 30,
+}
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def _unit(module: str) -> str:
+    """The unit of work of a test module (a rootdir-relative path, as in node ids)."""
+    text = (_ROOT / module).read_text(encoding="utf-8")
+    return SHARED_WORLDS if re.search(rf"\b({'|'.join(sorted(PIPELINE_FIXTURES))})\b", text) else module
+
+
+def _unit_of(nodeid: str) -> str:
+    return _unit(nodeid.split("::")[0])
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit_of(nodeid)
+
+    return UnitScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config, items):
     for item in items:
         if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+    e2e_units = {_unit_of(i.nodeid) for i in items if i.get_closest_marker("e2e")}
+    order = {u: n for n, u in enumerate(dict.fromkeys(_unit_of(i.nodeid) for i in items))}
+    items.sort(key=lambda i: (-SLOW_UNITS.get(_unit_of(i.nodeid), 0), _unit_of(i.nodeid) not in e2e_units,
+                              order[_unit_of(i.nodeid)]))
 
 
 @pytest.fixture()
