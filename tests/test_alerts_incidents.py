@@ -91,12 +91,31 @@ def test_stopped_source_fires_from_its_second_missing_day_to_the_end(incident_wo
 
 
 def test_nothing_fires_on_promotion_days(incident_world):
-    _, alerts, promo, _ = incident_world
+    """Rules are evaluated on every promotion day of the world (threshold rules always; a change rule
+    on 11.11 against 11.04, both promotion days), and none fires there."""
+    truth, alerts, promo, _ = incident_world
     assert date(2026, 11, 11) in promo and date(2026, 10, 1) in promo
+    start = date.fromisoformat(truth["generator"]["start"])
+    in_world = {d for d in promo if start <= d < start + timedelta(days=truth["generator"]["days"])}
+    assert len(in_world) >= 11
     fired = sorted((r, g, d) for r, g, d, s in alerts if s == "firing" and d in promo)
     assert not fired
-    evaluated = {(r, d) for r, g, d, s in alerts if d in promo}
-    assert ("operations.gmv_anomaly", date(2026, 11, 11)) in evaluated
+    evaluated = {(r, d) for r, g, d, s in alerts if d in promo and s != "not_evaluated"}
+    for d in sorted(in_world):
+        assert ("data.source_stopped_delivering", d) in evaluated, d
+        assert ("growth.d1_retention_floor", d) in evaluated, d
+    assert ("operations.orders_down_vs_last_week", date(2026, 11, 11)) in evaluated
+
+
+def test_nothing_fires_on_the_aa_experiment(incident_world):
+    """The A/A experiment's treatment is compared with its control on every assignment date whose
+    30-day windows are complete, and never differs beyond noise."""
+    truth, alerts, _, _ = incident_world
+    aa = truth["planted"]["aa_experiment_id"]
+    states = _states(alerts, "operations.experiment_variant_worse", f"experiment_id={aa}, variant=treatment")
+    evaluated = [d for d, s in states.items() if s != "not_evaluated"]
+    assert len(evaluated) >= 30, states
+    assert "firing" not in states.values()
 
 
 def test_nothing_else_fires(incident_world):
@@ -146,3 +165,44 @@ def test_missing_days_count_as_zero_only_once_a_source_delivers_daily():
     # watched alone, the tickets still run to the table's latest date (the other sources' days)
     alone = _fill_missing_days(pl.DataFrame(rows[20:], schema=SERIES_SCHEMA, orient="row"), d0 + timedelta(days=19))
     assert dict(alone.select("metric_date", "value").iter_rows()) == tickets
+
+
+def test_no_incidents_plants_none_and_says_so_in_truth(tmp_path):
+    """`ecomwh generate --no-incidents`: every incident skipped with the reason, recorded in
+    truth.json's generator block, and the stopped source's last days delivered like the others."""
+    plan = plan_incidents(date(2026, 5, 20), 180, enabled=False)
+    assert plan["dip"] is plan["spike"] is plan["stop_first"] is None
+    assert {i["reason"] for i in plan["truth"]} == {"generated with --no-incidents"}
+    home = tmp_path / "ew"
+    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    exe = [sys.executable, "-m", "dagster_project.cli", "generate", "--customers", "300", "--days", "30"]
+    for flag, wanted in (([], True), (["--no-incidents"], False)):
+        gen = subprocess.run(exe + flag, env=env, capture_output=True, text=True, timeout=600)
+        assert gen.returncode == 0, gen.stderr
+        truth = json.loads((home / "truth.json").read_text())
+        assert truth["generator"]["incidents"] is wanted
+        stopped = next(i for i in truth["incidents"] if i["kind"] == "source_stopped")
+        assert stopped["skipped"] is not wanted
+        last_day = date(2026, 5, 20) + timedelta(days=29)
+        tickets = {p.name for p in (home / "landing").rglob("*cs_tickets*") if last_day.strftime("%Y%m%d") in p.name
+                   or last_day.isoformat() in p.name}
+        assert bool(tickets) is not wanted, tickets
+
+
+def test_a_small_shop_raises_no_spurious_alert(truth_warehouse):
+    """The 2,500-customer world (~15 valid orders, ~10 new users and payments per platform a day):
+    every firing row is a planted incident's, on its dates (the stopped source from its second
+    day); rates and counts too small to judge are not_evaluated (min_volume), not alarms. Before
+    min_volume, valid orders 22 -> 12 on a weekday fired orders_down_vs_last_week."""
+    truth = truth_warehouse.truth
+    with duckdb.connect(str(truth_warehouse.db), read_only=True) as con:
+        rows = con.sql("select rule_id, dims, metric_date, state, reason from marts.mart_metric_alerts").fetchall()
+    planted = set()
+    for inc in truth["incidents"]:
+        if not inc["skipped"]:
+            first, last = date.fromisoformat(inc["first_date"]), date.fromisoformat(inc["last_date"])
+            planted |= {(inc["rule_id"], inc.get("dims") or "", d) for d in _dates(first, last)}
+    fired = {(r, g, d) for r, g, d, s, _ in rows if s == "firing"}
+    assert fired - planted == set()
+    small = {r for r, _, _, s, why in rows if s == "not_evaluated" and why and "min_volume" in why}
+    assert {"growth.d1_retention_floor", "growth.d1_retention_drop"} <= small
