@@ -29,6 +29,7 @@ changes no state.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import NormalDist
@@ -90,6 +91,19 @@ class _Point:
     reason: str | None = None
 
 
+class _Series(dict):
+    """One group's values by date, with its dates in order: an anomaly's window is found by bisection,
+    so a rule over N dates costs N x the window, not N^2."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.days = sorted(self)
+
+    def between(self, start: date, end: date) -> list[tuple[date, float | None]]:
+        """Dates start <= d < end with their values."""
+        return [(d, self[d]) for d in self.days[bisect_left(self.days, start):bisect_left(self.days, end)]]
+
+
 @dataclass(frozen=True)
 class _Sample:
     """A date's sample sizes: the denominator of a rate, and a variants rule's control rate and size."""
@@ -148,7 +162,7 @@ def _change(rule, values: dict[date, float | None], day: date, cal: Calendar, sa
     return _Point(v, base, base * (1 + c.rise), "above", dev, breach=dev >= c.rise)
 
 
-def _anomaly(rule, values: dict[date, float | None], day: date, cal: Calendar, sample: _Sample) -> _Point:
+def _anomaly(rule, values: _Series, day: date, cal: Calendar, sample: _Sample) -> _Point:
     a = rule.anomaly
     v = values.get(day)
     if v is None:
@@ -162,7 +176,7 @@ def _anomaly(rule, values: dict[date, float | None], day: date, cal: Calendar, s
                                     f"to compare with")
         return _compare(a, v, base, None)
     start = day - timedelta(weeks=a.window_weeks)
-    history = [(d, x) for d, x in values.items() if start <= d < day and x is not None and not cal.kind(d)]
+    history = [(d, x) for d, x in values.between(start, day) if x is not None and not cal.kind(d)]
     if len(history) < a.min_history_days:
         return _Point(v, reason=f"{len(history)} normal days of history, need {a.min_history_days}")
     same_weekday = [x for d, x in history if d.weekday() == day.weekday()]
@@ -258,7 +272,7 @@ def evaluate(loaded: LoadedRule, series: pl.DataFrame, calendar: pl.DataFrame | 
     series = series.select(list(PAIRED_SCHEMA)).cast(PAIRED_SCHEMA)
     for (dims,), group in series.sort("metric_date").group_by(["dims"], maintain_order=True):
         days = group["metric_date"].to_list()
-        values = dict(zip(days, group["value"].to_list()))
+        values = _Series(zip(days, group["value"].to_list()))
         samples = {d: _Sample(*s) for d, *s in group.select(
             "metric_date", "denominator", "reference", "reference_denominator").iter_rows()}
         volumes = _volumes(rule, days, group["value"].to_list(), samples)
