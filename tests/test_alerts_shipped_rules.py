@@ -211,3 +211,13 @@ def test_d1_retention_is_not_judged_after_the_last_event_date(stop):
         assert evaluated["metric_date"].max() == last_session - timedelta(days=1)
         floor = evaluated.filter(pl.col("rule_id") == "growth.d1_retention_floor")
         assert floor.height == stop
+
+
+def test_a_variants_message_says_what_was_compared():
+    from dagster_project.lib.alerts.notify import why
+
+    row = {"kind": "variants", "unit": "share", "value": 0.10, "baseline": 0.20, "deviation": -0.5,
+           "z_score": -3.96, "threshold": 0.16, "direction": "below"}
+    assert why(row, "en") == ("converts at 10.0% against the control's 20.0% "
+                              "(two-proportion z = 4.0, significantly lower)")
+    assert why(row, "zh") == "转化率 10.0%，对照组 20.0%（双比例z检验 z=4.0，显著偏低）"
