@@ -221,3 +221,27 @@ def test_a_variants_message_says_what_was_compared():
     assert why(row, "en") == ("converts at 10.0% against the control's 20.0% "
                               "(two-proportion z = 4.0, significantly lower)")
     assert why(row, "zh") == "转化率 10.0%，对照组 20.0%（双比例z检验 z=4.0，显著偏低）"
+
+
+def test_a_source_quiet_over_the_spring_festival_has_not_stopped():
+    """cs_tickets delivers daily from January, nothing over the 2026 Spring Festival holiday
+    (02-15..02-23 in the holidays seed, is_public_holiday in dim_date), and stops for real on
+    03-02..03-04: only the real stop fires (from its second day). Before, the daily flag stuck and
+    each holiday day was a 0."""
+    rule = shipped("data.service_tickets_stopped")
+    d = days(70, date(2026, 1, 10))
+    holiday = set(days(9, date(2026, 2, 15)))
+    stop = set(days(3, date(2026, 3, 2)))
+    with duckdb.connect() as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.mart_data_quality (check_date date, check_name varchar, source varchar, "
+                    "rows_checked integer)")
+        con.executemany("insert into marts.mart_data_quality values (?, 'quarantined_rows', ?, ?)",
+                        [(x, "cs_tickets", 40) for x in d if x not in holiday | stop]
+                        + [(x, "orders", 300) for x in d])
+        con.execute("create table marts.dim_date (date_day date, is_public_holiday boolean)")
+        con.executemany("insert into marts.dim_date values (?, ?)", [(x, x in holiday) for x in d])
+        out = evaluate(rule, fetch_series(con, rule), None, NOW)
+    firing = sorted(out.filter(pl.col("state") == "firing")["metric_date"].to_list())
+    assert firing == sorted(stop)[1:]
+    assert not holiday & set(out["metric_date"].to_list())

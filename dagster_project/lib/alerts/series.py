@@ -79,7 +79,7 @@ def fetch_series(con: duckdb.DuckDBPyConnection, loaded: LoadedRule) -> pl.DataF
         # stopped while the others kept delivering is 0 on their days, also when it is watched alone
         last = con.execute(f"select max(cast({m.date} as date)) from {SCHEMA}.{m.table} where {m.date} is not null"
                            + "".join(f" and {c}" for c in ungrouped), ungrouped_params).fetchone()[0]
-        frame = _fill_missing_days(frame, last)
+        frame = _fill_missing_days(frame, last, public_holidays(con))
     return frame
 
 
@@ -98,11 +98,22 @@ def _paired_with_control(frame: pl.DataFrame, column: str, control: str) -> pl.D
 DAILY_OF = 7  # a group with rows on each of the 7 days before a date is daily from then on
 
 
-def _fill_missing_days(frame: pl.DataFrame, last: date | None = None) -> pl.DataFrame:
+def public_holidays(con: duckdb.DuckDBPyConnection) -> frozenset[date]:
+    """dim_date's public holidays (none before dbt has built it)."""
+    if "is_public_holiday" not in table_columns(con, "dim_date"):
+        return frozenset()
+    return frozenset(r[0] for r in con.execute(
+        f"select date_day from {SCHEMA}.dim_date where is_public_holiday").fetchall())
+
+
+def _fill_missing_days(frame: pl.DataFrame, last: date | None = None,
+                       closed: frozenset[date] = frozenset()) -> pl.DataFrame:
     """Every group gets every date up to `last` (default: the series' last over all groups), 0 where
     it had no row, from the first date on which it had rows on each of the DAILY_OF days before: a
     daily source that sent nothing on a day is a 0 that day, not a gap; a young shop's sparse source
-    (a few service tickets a week) is not yet daily, and its quiet days are no outage."""
+    (a few service tickets a week) is not yet daily, and its quiet days are no outage. Once daily, a
+    group stays daily, except on `closed` dates (public holidays): a day of the Spring Festival
+    without service tickets or shipments is the shop closed, not a source that stopped."""
     first, last = frame["metric_date"].min(), max(last or frame["metric_date"].max(), frame["metric_date"].max())
     days = pl.DataFrame({"metric_date": [first + timedelta(days=i) for i in range((last - first).days + 1)]})
     spine = days.join(frame.select("dims").unique(), how="cross")
@@ -111,7 +122,7 @@ def _fill_missing_days(frame: pl.DataFrame, last: date | None = None) -> pl.Data
               .rolling_sum(DAILY_OF, min_samples=1).fill_null(0).over("dims"))
     return (filled.with_columns((recent >= DAILY_OF).alias("_daily"))
             .with_columns(pl.col("_daily").cum_max().over("dims"))
-            .filter(pl.col("value").is_not_null() | pl.col("_daily"))
+            .filter(pl.col("value").is_not_null() | (pl.col("_daily") & ~pl.col("metric_date").is_in(list(closed))))
             .with_columns(pl.col("value").fill_null(0.0)).select(list(SERIES_SCHEMA)))
 
 
