@@ -70,7 +70,9 @@ def plan_incidents(start: date, days: int, enabled: bool = True) -> dict:
     data_end = (stop_first if stop_first is not None else days) - 1
     # D1 of the resolving day needs the day after it
     dip = _anomaly_window(start, days, special, DIP_DAYS, 0, data_end - 1) if enabled else None
-    # as late as possible: a young shop has few payments a day per platform, and a rate of few is noisy
+    # as late as possible: a young shop has few payments a day per platform, and a rate of few is noisy.
+    # Its resolving day is the stop's eve, STOPPED_DAYS (3) before the end: payment_success_drop's
+    # settle_days (3, late callbacks) leave exactly that day evaluated
     spike = _anomaly_window(start, days, special, SPIKE_DAYS, dip + DIP_DAYS + 1 if dip is not None else 0,
                             data_end, last=True) if enabled else None
 
