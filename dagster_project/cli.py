@@ -92,6 +92,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         timezone=settings.timezone,
         truth_path=settings.home / "truth.json",
         platform_exports=exports_dir,
+        incidents=args.incidents,
     )
     took = time.perf_counter() - started
     rows = summary.get("rows_per_source", {})
@@ -928,6 +929,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--platform-exports", action="store_true", dest="platform_exports",
                    help="also write the platform channels' orders as seller-centre exports into EW_HOME/exports/ "
                         "(and leave them out of the landing folder)")
+    g.add_argument("--no-incidents", action="store_false", dest="incidents",
+                   help="plant no alert incidents (retention dip, payment-failure spike, stopped source); "
+                        "truth.json records each as skipped")
     g.set_defaults(func=cmd_generate)
 
     i = sub.add_parser("import", help="convert seller-centre exports (taobao, tmall, jd, douyin, pinduoduo, "

@@ -20,7 +20,7 @@ from dagster_project.settings import export_env, get_settings
 
 
 # fixtures that generate a world and run the whole pipeline: whoever asks for one is end to end
-PIPELINE_FIXTURES = {"truth_warehouse", "incident_world"}
+PIPELINE_FIXTURES = {"truth_warehouse", "incident_world", "incident_home"}
 
 
 # `make test` runs on two xdist workers (`-n 2 --dist loadscope --no-loadscope-reorder`), with the

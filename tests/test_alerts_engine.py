@@ -217,12 +217,12 @@ def test_the_shipped_rule_files_are_valid():
     rules = load_rules(RULES_DIR)
     assert len(rules) >= 5
     assert len({r.rule_id for r in rules}) == len(rules)
-    assert {r.rule.kind for r in rules} == {"threshold", "change", "anomaly"}
+    assert {r.rule.kind for r in rules} == {"threshold", "change", "anomaly", "variants"}
 
 
 @pytest.mark.parametrize("body, expected", [
     ("- name: x\n  title: {zh: a, en: b}\n  metric: {table: t, date: d, value: v}\n",
-     "growth.yml:3: rules[0] (x): give exactly one of threshold, change or anomaly"),
+     "growth.yml:3: rules[0] (x): give exactly one of threshold, change, anomaly or variants"),
     ("- name: x\n  title: {zh: a, en: b}\n  metric: {table: t, date: d, value: v}\n"
      "  threshold: {below: eighty}\n",
      "growth.yml:6: rules[0] (x).threshold.below: Input should be a valid number"),

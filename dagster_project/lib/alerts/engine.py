@@ -29,8 +29,10 @@ changes no state.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from statistics import NormalDist
 
 import numpy as np
 import polars as pl
@@ -68,6 +70,9 @@ EVALUATION_SCHEMA: dict[str, pl.DataType] = {
 # sampling noise of a share of that many); null otherwise
 SERIES_SCHEMA: dict[str, pl.DataType] = {"metric_date": pl.Date, "dims": pl.Utf8, "value": pl.Float64,
                                          "denominator": pl.Float64}
+# a variants rule's series adds the control's rate and denominator on the same group and date
+PAIRED_SCHEMA: dict[str, pl.DataType] = SERIES_SCHEMA | {"reference": pl.Float64,
+                                                         "reference_denominator": pl.Float64}
 CALENDAR_COLUMNS = ["date_day", "iso_day_of_week", "is_promotion_day", "is_public_holiday",
                     "promotion_name_en", "holiday_name_en"]
 
@@ -84,6 +89,28 @@ class _Point:
     z_score: float | None = None
     breach: bool | None = None
     reason: str | None = None
+
+
+class _Series(dict):
+    """One group's values by date, with its dates in order: an anomaly's window is found by bisection,
+    so a rule over N dates costs N x the window, not N^2."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.days = sorted(self)
+
+    def between(self, start: date, end: date) -> list[tuple[date, float | None]]:
+        """Dates start <= d < end with their values."""
+        return [(d, self[d]) for d in self.days[bisect_left(self.days, start):bisect_left(self.days, end)]]
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """A date's sample sizes: the denominator of a rate, and a variants rule's control rate and size."""
+
+    n: float | None = None
+    reference: float | None = None
+    reference_n: float | None = None
 
 
 class Calendar:
@@ -107,7 +134,7 @@ def _relative(value: float, baseline: float) -> float | None:
     return (value - baseline) / abs(baseline) if baseline else None
 
 
-def _threshold(rule, values: dict[date, float | None], day: date, cal: Calendar, n: float | None) -> _Point:
+def _threshold(rule, values: dict[date, float | None], day: date, cal: Calendar, sample: _Sample) -> _Point:
     t = rule.threshold
     v = values.get(day)
     if v is None:
@@ -117,7 +144,7 @@ def _threshold(rule, values: dict[date, float | None], day: date, cal: Calendar,
     return _Point(v, t.above, t.above, "above", _relative(v, t.above), breach=v > t.above)
 
 
-def _change(rule, values: dict[date, float | None], day: date, cal: Calendar, n: float | None) -> _Point:
+def _change(rule, values: dict[date, float | None], day: date, cal: Calendar, sample: _Sample) -> _Point:
     c = rule.change
     v = values.get(day)
     if v is None:
@@ -135,7 +162,7 @@ def _change(rule, values: dict[date, float | None], day: date, cal: Calendar, n:
     return _Point(v, base, base * (1 + c.rise), "above", dev, breach=dev >= c.rise)
 
 
-def _anomaly(rule, values: dict[date, float | None], day: date, cal: Calendar, n: float | None) -> _Point:
+def _anomaly(rule, values: _Series, day: date, cal: Calendar, sample: _Sample) -> _Point:
     a = rule.anomaly
     v = values.get(day)
     if v is None:
@@ -149,17 +176,17 @@ def _anomaly(rule, values: dict[date, float | None], day: date, cal: Calendar, n
                                     f"to compare with")
         return _compare(a, v, base, None)
     start = day - timedelta(weeks=a.window_weeks)
-    history = [(d, x) for d, x in values.items() if start <= d < day and x is not None and not cal.kind(d)]
+    history = [(d, x) for d, x in values.between(start, day) if x is not None and not cal.kind(d)]
     if len(history) < a.min_history_days:
         return _Point(v, reason=f"{len(history)} normal days of history, need {a.min_history_days}")
     same_weekday = [x for d, x in history if d.weekday() == day.weekday()]
     if len(same_weekday) < 4:
         return _Point(v, reason=f"{len(same_weekday)} earlier normal {day:%A}s in the window, need 4")
     baseline, spread = seasonal_baseline(history, day, a.level_days)
-    if n and 0 < baseline < 1:
+    if sample.n and 0 < baseline < 1:
         # a share of n cannot be steadier than binomial sampling: a quiet stretch must not make
         # an ordinary small-sample day look like an anomaly
-        spread = max(spread, float(np.sqrt(baseline * (1 - baseline) / n)))
+        spread = max(spread, float(np.sqrt(baseline * (1 - baseline) / sample.n)))
     return _compare(a, v, baseline, spread)
 
 
@@ -208,30 +235,63 @@ def _compare(a, v: float, base: float, spread: float | None) -> _Point:
     return _Point(v, base, bound, side, dev, z, breach=watched and far and strong)
 
 
-COMPARE = {"threshold": _threshold, "change": _change, "anomaly": _anomaly}
+def _variants(rule, values: dict[date, float | None], day: date, cal: Calendar, sample: _Sample) -> _Point:
+    """The variant's rate against its control's on the same date: a pooled two-proportion z-test.
+    It fires when the difference in the watched direction is significant at `alpha` (one-sided for
+    below / above, two-sided for both); the bound shown is the rate at which it would."""
+    t = rule.variants
+    p1, n1, p2, n2 = values.get(day), sample.n, sample.reference, sample.reference_n
+    if p1 is None or not n1:
+        return _Point(p1, reason="no users of the variant with a complete window")
+    if p2 is None or not n2:
+        return _Point(p1, reason="no users of the control with a complete window")
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    se = float(np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)))
+    critical = NormalDist().inv_cdf(1 - (t.alpha / 2 if t.direction == "both" else t.alpha))
+    z = (p1 - p2) / se if se else 0.0
+    side = t.direction if t.direction != "both" else ("below" if p1 < p2 else "above")
+    bound = p2 - critical * se if side == "below" else p2 + critical * se
+    breach = z <= -critical if side == "below" else z >= critical
+    return _Point(p1, p2, bound, side, _relative(p1, p2), z, breach=breach)
+
+
+COMPARE = {"threshold": _threshold, "change": _change, "anomaly": _anomaly, "variants": _variants}
+VOLUME_DAYS = 28  # a value metric's volume: the median of this many dates before
 
 
 def evaluate(loaded: LoadedRule, series: pl.DataFrame, calendar: pl.DataFrame | None,
-             evaluated_at: datetime) -> pl.DataFrame:
-    """Evaluate one rule over every date of every group of its series (see the module docstring)."""
+             evaluated_at: datetime, through: date | None = None) -> pl.DataFrame:
+    """Evaluate one rule over every date of every group of its series (see the module docstring);
+    dates after `through` (the rule's observed_through bound) are not evaluated."""
     rule = loaded.rule
     cal = Calendar(calendar)
     compare = COMPARE[rule.kind]
     rows = []
-    if "denominator" not in series.columns:
-        series = series.with_columns(pl.lit(None, dtype=pl.Float64).alias("denominator"))
-    series = series.select(list(SERIES_SCHEMA)).cast(SERIES_SCHEMA)
+    series = series.with_columns([pl.lit(None, dtype=pl.Float64).alias(c) for c in PAIRED_SCHEMA
+                                  if c not in series.columns])
+    series = series.select(list(PAIRED_SCHEMA)).cast(PAIRED_SCHEMA)
     for (dims,), group in series.sort("metric_date").group_by(["dims"], maintain_order=True):
-        values = dict(zip(group["metric_date"].to_list(), group["value"].to_list()))
-        sizes = dict(zip(group["metric_date"].to_list(), group["denominator"].to_list()))
-        days = sorted(values)
+        days = group["metric_date"].to_list()
+        values = _Series(zip(days, group["value"].to_list()))
+        samples = {d: _Sample(*s) for d, *s in group.select(
+            "metric_date", "denominator", "reference", "reference_denominator").iter_rows()}
+        volumes = _volumes(rule, days, group["value"].to_list(), samples)
         # a shop with fewer dates than settle_days has none settled yet (a negative slice would keep some)
         settled = set(days[:max(0, len(days) - rule.settle_days)])
         streak: list[date] = []
         firing_since: date | None = None
         for day in days:
-            p = compare(rule, values, day, cal, sizes[day]) if day in settled else _Point(
-                values[day], reason=f"within the last {rule.settle_days} dates, still filling in")
+            if through is not None and day > through:
+                bound = rule.observed_through
+                p = _Point(values[day], reason=f"{bound.table}.{bound.date} has no data {bound.lag_days} day(s) "
+                                               f"after this date yet")
+            elif day not in settled:
+                p = _Point(values[day], reason=f"within the last {rule.settle_days} dates, still filling in")
+            elif rule.min_volume is not None and (volumes[day] is None or volumes[day] < rule.min_volume):
+                p = _Point(values[day], reason=f"volume {_shown(volumes[day])} under min_volume "
+                                               f"{_shown(rule.min_volume)}: too small to judge")
+            else:
+                p = compare(rule, values, day, cal, samples[day])
             state, since = "not_evaluated", None
             if p.breach is not None:
                 if p.breach:
@@ -260,6 +320,26 @@ def evaluate(loaded: LoadedRule, series: pl.DataFrame, calendar: pl.DataFrame | 
     return frame.with_columns(
         [pl.lit(v, dtype=EVALUATION_SCHEMA[k]).alias(k) for k, v in constants.items()]
     ).select(list(EVALUATION_SCHEMA))
+
+
+def _volumes(rule, days: list[date], values: list[float | None],
+             samples: dict[date, _Sample]) -> dict[date, float | None]:
+    """Each date's volume for min_volume: a rate's denominator (a variants rule's smaller arm), a
+    value metric's median of its VOLUME_DAYS dates before (its usual size: a quiet day of a small
+    shop is still small; the first date has none and is not evaluated)."""
+    if rule.metric.denominator is not None:
+        return {d: (min(s.n or 0, s.reference_n or 0) if rule.kind == "variants" else s.n)
+                for d, s in samples.items()}
+    out, seen = {}, []
+    for day, value in zip(days, values):
+        out[day] = float(np.median(seen[-VOLUME_DAYS:])) if seen else None
+        if value is not None:
+            seen.append(value)
+    return out
+
+
+def _shown(x: float | None) -> str:
+    return "unknown" if x is None else f"{x:g}"
 
 
 def current_states(evaluations: pl.DataFrame) -> pl.DataFrame:

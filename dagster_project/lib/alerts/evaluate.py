@@ -9,7 +9,7 @@ import polars as pl
 
 from dagster_project.lib.alerts.engine import EVALUATION_SCHEMA, evaluate
 from dagster_project.lib.alerts.rules import LoadedRule, RuleFileError
-from dagster_project.lib.alerts.series import fetch_calendar, fetch_series
+from dagster_project.lib.alerts.series import fetch_calendar, fetch_series, observed_through
 
 TABLE = "marts.mart_metric_alerts"
 # Typed DDL of marts.mart_metric_alerts (primary key rule_id, dims, metric_date).
@@ -49,7 +49,8 @@ def evaluate_all(con: duckdb.DuckDBPyConnection, rules: list[LoadedRule],
     frames, problems = [], []
     for rule in rules:
         try:
-            frames.append(evaluate(rule, fetch_series(con, rule), calendar, evaluated_at))
+            frames.append(evaluate(rule, fetch_series(con, rule), calendar, evaluated_at,
+                                   through=observed_through(con, rule)))
         except RuleFileError as exc:
             problems.extend(exc.problems)
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=EVALUATION_SCHEMA)

@@ -60,6 +60,13 @@ def why(row: dict, lang: str, compare_to: str | None = None) -> str:
         if lang == "zh":
             return f"较{ref_zh}{'下降' if down else '上升'} {pct}（{fmt(base, unit)} → {fmt(v, unit)}）"
         return f"{'down' if down else 'up'} {pct} on {ref_en} ({fmt(base, unit)} -> {fmt(v, unit)})"
+    if row["kind"] == "variants":
+        z = f"{abs(row['z_score'] or 0):.1f}"
+        if lang == "zh":
+            return (f"转化率 {fmt(v, unit)}，对照组 {fmt(base, unit)}"
+                    f"（双比例z检验 z={z}，显著{'偏低' if down else '偏高'}）")
+        return (f"converts at {fmt(v, unit)} against the control's {fmt(base, unit)} "
+                f"(two-proportion z = {z}, significantly {'lower' if down else 'higher'})")
     z = f"{abs(row['z_score']):.1f}" if row.get("z_score") is not None else None
     if lang == "zh":
         return (f"比同星期几的基线{'低' if down else '高'} {pct}"

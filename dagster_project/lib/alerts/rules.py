@@ -7,7 +7,9 @@ or segment and filtered) and exactly one kind:
 - `threshold`: `below: 80%` or `above: 8` (a percentage is read as a share: 80% -> 0.8);
 - `change`: against the previous day or the same weekday last week, `drop: 20%` or `rise: 50%`;
 - `anomaly`: against a seasonal baseline that knows weekdays, holidays and promotion days
-  (dagster_project/lib/alerts/engine.py says how).
+  (dagster_project/lib/alerts/engine.py says how);
+- `variants`: each variant of an A/B test against its control on the same date, a two-proportion
+  z-test at a strict `alpha` (a ratio metric whose rows carry a variant column).
 
 docs/alerts.md is the user's guide; this module is the schema.
 """
@@ -25,6 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from dagster_project.settings import REPO_ROOT
 
 RULES_DIR = REPO_ROOT / "alerts"
+KINDS = ("threshold", "change", "anomaly", "variants")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -131,6 +134,24 @@ class Anomaly(_Strict):
     min_history_days: int = Field(28, ge=14)
 
 
+class ObservedThrough(_Strict):
+    """The metric of a date needs another table's data up to `lag_days` after it (D1 retention needs
+    the next day's events): later dates, and every date when that table is empty, are not evaluated."""
+
+    table: Identifier
+    date: Identifier
+    lag_days: int = Field(0, ge=0, le=366)
+
+
+class Variants(_Strict):
+    column: Identifier = "variant"          # the metric table's variant column
+    control: Scalar = "control"             # its control value; every other value is compared with it
+    direction: Literal["below", "above", "both"] = "below"   # below: the variant converts worse
+    # per date and variant: at 0.001 an A/A test of 90 days raises a false alarm ~9% of the time,
+    # and for_days 2 makes that a few in a million
+    alpha: Number = Field(0.001, gt=0, lt=0.5)
+
+
 class Rule(_Strict):
     name: Annotated[str, Field(pattern=NAME.pattern)]
     title: Text
@@ -138,23 +159,32 @@ class Rule(_Strict):
     threshold: Threshold | None = None
     change: Change | None = None
     anomaly: Anomaly | None = None
+    variants: Variants | None = None
     severity: Literal["warning", "critical"] = "warning"
     for_days: int = Field(1, ge=1, le=60)   # consecutive breaching days before it fires
     settle_days: int = Field(0, ge=0, le=60)  # the latest N dates are still filling in: not evaluated
+    # a date whose denominator (a value metric: the median of its 28 dates before) is smaller is
+    # not evaluated: a small shop's rates and counts are noise
+    min_volume: Number | None = Field(None, ge=0)
+    observed_through: ObservedThrough | None = None
     chart: str | None = None                # dashboard slug (or path) the message links to
     why: Text | None = None                 # one-line why; otherwise written from the kind
 
     @model_validator(mode="after")
     def _one_kind(self) -> Rule:
-        kinds = [k for k in ("threshold", "change", "anomaly") if getattr(self, k) is not None]
+        kinds = [k for k in KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("give exactly one of threshold, change or anomaly"
+            raise ValueError("give exactly one of threshold, change, anomaly or variants"
                              + (f" (got {', '.join(kinds)})" if kinds else ""))
+        if self.variants is not None and self.metric.numerator is None:
+            raise ValueError("variants compares rates: give the metric a numerator and a denominator")
+        if self.variants is not None and self.variants.column in self.metric.by:
+            raise ValueError("variants.column is compared within each group: leave it out of metric.by")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("threshold", "change", "anomaly") if getattr(self, k) is not None)
+        return next(k for k in KINDS if getattr(self, k) is not None)
 
 
 class TeamFile(_Strict):

@@ -30,18 +30,20 @@ __all__ = ["generate", "FORMAT"]
 def generate(landing_dir: Path, *, customers: int = 20000, days: int = 180, seed: int = 42,
              bad_rate: float = 0.002, start: date = date(2026, 5, 20), timezone: str = "Asia/Shanghai",
              truth_path: Path | None = None, platform_exports: Path | None = None,
-             platform_channels: bool = False, identifiable_only: bool = False) -> dict:
+             platform_channels: bool = False, identifiable_only: bool = False, incidents: bool = True) -> dict:
     """platform_exports: also write the orders of platform channels as seller-centre exports into
     that folder (exports.py), and leave them out of the landing folder: importing the exports
     completes it. platform_channels: the world with every shipped platform's buyers (implied by
     platform_exports), so a contract-only build of the same world can be compared with it.
-    identifiable_only: without what exports cannot carry (exports.identifiable_world)."""
+    identifiable_only: without what exports cannot carry (exports.identifiable_world).
+    incidents: plant the alert incidents (incidents.py); False records each as skipped."""
     t_start = time.perf_counter()
     landing_dir = Path(landing_dir)
     truth_path = Path(truth_path) if truth_path is not None else landing_dir.parent / "truth.json"
     if days < 7:
         raise ValueError("days must be >= 7")
-    world = build_world(customers=customers, days=days, seed=seed, start=start, timezone=timezone)
+    world = build_world(customers=customers, days=days, seed=seed, start=start, timezone=timezone,
+                        incidents=incidents)
     if platform_channels or platform_exports is not None:
         world.tables = platform_world(world.tables, seed)
     if identifiable_only:
@@ -61,7 +63,7 @@ def generate(landing_dir: Path, *, customers: int = 20000, days: int = 180, seed
                           planted_params=world.planted, planted_bad=planter.planted, rows_per_file=rows_per_file)
     truth["incidents"] = world.incidents
     truth["generator"] = {"customers": customers, "days": days, "seed": seed, "bad_rate": bad_rate,
-                          "start": start.isoformat(), "timezone": timezone}
+                          "start": start.isoformat(), "timezone": timezone, "incidents": incidents}
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     t_end = time.perf_counter()

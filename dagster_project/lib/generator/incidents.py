@@ -62,16 +62,19 @@ def _anomaly_window(start: date, days: int, special: set[date], length: int, ear
     return None
 
 
-def plan_incidents(start: date, days: int) -> dict:
-    """Day indexes of each incident (None when skipped) and the truth.json entries describing them."""
+def plan_incidents(start: date, days: int, enabled: bool = True) -> dict:
+    """Day indexes of each incident (None when skipped) and the truth.json entries describing them;
+    with enabled False (ecomwh generate --no-incidents) every one is skipped, with that reason."""
     special = special_days(start, days)
-    stop_first = days - STOPPED_DAYS if days >= STOPPED_MIN_DAYS + STOPPED_DAYS else None
+    stop_first = days - STOPPED_DAYS if days >= STOPPED_MIN_DAYS + STOPPED_DAYS and enabled else None
     data_end = (stop_first if stop_first is not None else days) - 1
     # D1 of the resolving day needs the day after it
-    dip = _anomaly_window(start, days, special, DIP_DAYS, 0, data_end - 1)
-    # as late as possible: a young shop has few payments a day per platform, and a rate of few is noisy
-    spike = _anomaly_window(start, days, special, SPIKE_DAYS,
-                            dip + DIP_DAYS + 1 if dip is not None else 0, data_end, last=True)
+    dip = _anomaly_window(start, days, special, DIP_DAYS, 0, data_end - 1) if enabled else None
+    # as late as possible: a young shop has few payments a day per platform, and a rate of few is noisy.
+    # Its resolving day is the stop's eve, STOPPED_DAYS (3) before the end: payment_success_drop's
+    # settle_days (3, late callbacks) leave exactly that day evaluated
+    spike = _anomaly_window(start, days, special, SPIKE_DAYS, dip + DIP_DAYS + 1 if dip is not None else 0,
+                            data_end, last=True) if enabled else None
 
     def entry(kind, metric, rule, first, length, reason, **extra):
         e = {"kind": kind, "metric": metric, "rule_id": rule, **extra}
@@ -81,17 +84,19 @@ def plan_incidents(start: date, days: int) -> dict:
                 "last_date": (start + timedelta(days=first + length - 1)).isoformat()}
 
     too_short = (f"{days} days hold no {{n}} normal days (no promotion or holiday) after "
-                 f"{MIN_HISTORY_DAYS} normal days of history")
+                 f"{MIN_HISTORY_DAYS} normal days of history" if enabled else "generated with --no-incidents")
     incidents = [
         entry("retention_dip", "d1_retention_rate", "growth.d1_retention_drop", dip, DIP_DAYS,
               too_short.format(n=DIP_DAYS + 1), channel=None, source=None,
               planted={"day1_visit_factor": DIP_VISIT_FACTOR}),
         entry("payment_failure_spike", "payment_success_rate", "operations.payment_success_drop", spike,
-              SPIKE_DAYS, too_short.format(n=SPIKE_DAYS + 1) + " and the retention dip",
+              SPIKE_DAYS,
+              too_short.format(n=SPIKE_DAYS + 1) + (" and the retention dip" if enabled else ""),
               channel=SPIKE_PLATFORM, source=None, dims=f"platform={SPIKE_PLATFORM}",
               planted={"success_rate": SPIKE_SUCCESS_RATE}),
         entry("source_stopped", "rows_landed", "data.service_tickets_stopped", stop_first, STOPPED_DAYS,
-              f"{days} days: a source stops only after {STOPPED_MIN_DAYS} days of deliveries",
+              f"{days} days: a source stops only after {STOPPED_MIN_DAYS} days of deliveries" if enabled
+              else "generated with --no-incidents",
               channel=None, source=STOPPED_SOURCE, dims=f"source={STOPPED_SOURCE}"),
     ]
     return {"dip": dip, "spike": spike, "stop_first": stop_first, "truth": incidents}

@@ -352,14 +352,14 @@ def make_campaigns(rng, clock: Clock):
 # ----------------------------------------------------------------------------------------------
 
 
-def build_world(*, customers: int, days: int, seed: int, start: date, timezone: str) -> World:
+def build_world(*, customers: int, days: int, seed: int, start: date, timezone: str, incidents: bool = True) -> World:
     rng = np.random.Generator(np.random.PCG64(seed))
     clock = Clock(start, days, tz_offset_seconds(timezone, start))
     W = World(clock)
     P = customers
     wk = clock.weekday[:days]
     weekend = wk >= 5
-    plan = inc.plan_incidents(start, days)
+    plan = inc.plan_incidents(start, days, enabled=incidents)
 
     products, sku_cat, sku_list, sku_cost, sku_launch = make_products(rng, clock)
     campaigns, active_camp, promo_mult, camp_kind, camp_s, camp_e = make_campaigns(rng, clock)

@@ -148,14 +148,17 @@ final as (
         actual_value,
         coalesce(is_final, false) as is_final,
         actual_value - target_value as gap,
+        -- a provisional actual (a cohort younger than its window, a month still being observed) will
+        -- change: it is pending, neither met nor missed
         case
-            when actual_value is null then cast(null as boolean)
+            when actual_value is null or not coalesce(is_final, false) then cast(null as boolean)
             when direction = 'at_least' then actual_value >= target_value
             else actual_value <= target_value
         end as is_met,
         case
             when actual_source is null or segment_type <> 'all' then 'no_actual_yet'
             when actual_value is null then 'no_data'
+            when not coalesce(is_final, false) then 'pending'
             when (direction = 'at_least' and actual_value >= target_value)
                 or (direction = 'at_most' and actual_value <= target_value) then 'met'
             else 'missed'
