@@ -609,16 +609,17 @@ def status_report(settings: Settings, now: datetime | None = None) -> dict:
 
 def _quality_summary(con) -> dict | None:
     """Latest day of marts.mart_data_quality: status counts and the checks that are not passing."""
-    exists = con.execute("select count(*) from information_schema.tables "
-                         "where table_schema = 'marts' and table_name = 'mart_data_quality'").fetchall()[0][0]
-    if not exists:
+    from dagster_project.lib import dbt_outputs
+
+    reads = dbt_outputs.exposure_tables("warehouse_monitoring")
+    if not dbt_outputs.columns_in(con, reads.sql("{mart_data_quality}")):
         return None
-    rows = con.execute("""
+    rows = con.execute(reads.sql("""
         select check_name, source, check_date, status, value, threshold, threshold_op, unexpected_count
-        from marts.mart_data_quality q
-        where check_date = (select max(check_date) from marts.mart_data_quality i
+        from {mart_data_quality} q
+        where check_date = (select max(check_date) from {mart_data_quality} i
                             where i.check_name = q.check_name and i.source = q.source)
-        order by status desc, check_name, source""").fetchall()
+        order by status desc, check_name, source""")).fetchall()
     counts: dict[str, int] = {}
     for r in rows:
         counts[r[3]] = counts.get(r[3], 0) + 1

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 
+from dagster_project.lib import dbt_outputs
 from dagster_project.lib.alerts.engine import SERIES_SCHEMA
 from dagster_project.lib.alerts.rules import LoadedRule, RuleFileError
 
@@ -97,10 +98,11 @@ def _fill_missing_days(frame: pl.DataFrame, last: date | None = None) -> pl.Data
 
 
 def fetch_calendar(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
-    """dim_date's weekday, holiday and promotion columns; None before dbt has built it."""
+    """The calendar's (dim_date) weekday, holiday and promotion columns; None before dbt has built it."""
     from dagster_project.lib.alerts.engine import CALENDAR_COLUMNS
 
-    if "date_day" not in table_columns(con, "dim_date"):
+    calendar = dbt_outputs.exposure_tables("metric_alerts").sql("{dim_date}")
+    if "date_day" not in dbt_outputs.columns_in(con, calendar):
         return None
     return pl.from_arrow(con.sql(
-        f"select {', '.join(CALENDAR_COLUMNS)} from {SCHEMA}.dim_date").to_arrow_table())
+        f"select {', '.join(CALENDAR_COLUMNS)} from {calendar}").to_arrow_table())
