@@ -44,6 +44,26 @@ def relation(node: dict[str, Any]) -> str:
     return f"{node['schema']}.{table or node['name']}"
 
 
+def asset_path(node: dict[str, Any]) -> tuple[str, ...]:
+    """The Dagster asset key of a dbt model or source, by defs/dbt/assets.py's EwDbtTranslator rule:
+    meta.dagster.asset_key, else raw/<table> for a source, else <schema>/<model>."""
+    meta_key = (node.get("meta") or {}).get("dagster", {}).get("asset_key")
+    if meta_key:
+        return tuple(meta_key)
+    if node["resource_type"] == "source":
+        return ("raw", node["name"])
+    return ((node.get("config") or {}).get("schema") or node["schema"], node["name"])
+
+
+def model(name: str, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest node of dbt model `name`, for what names a model outside Python (a GE suite)."""
+    manifest = manifest if manifest is not None else load_manifest()
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["name"] == name:
+            return node
+    raise LookupError(f"no dbt model named {name} in the manifest")
+
+
 def columns_in(con, table: str) -> list[str]:
     """The columns of `table` (schema.table) in the warehouse `con` opens; [] when it is not built yet."""
     schema, name = table.split(".", 1)
