@@ -154,7 +154,7 @@ def registry(settings: Settings, read_runs: bool = True) -> CollectorRegistry:
 
 
 def start(settings: Settings, spawn) -> int:
-    """Start the exporter as a service of `ecomwh serve` (spawn: cli._spawn); returns its port."""
+    """Start the exporter as a service of `ecomwh serve` (spawn: cli/serve.py's _spawn); returns its port."""
     p = port()
     # spawn puts the command in its own session and records it by PID and start time
     spawn(settings, "metrics", [sys.executable, "-m", "dagster_project.lib.metrics_exporter", "--port", str(p)],
