@@ -65,7 +65,8 @@ def test_a_python_mart_is_created_with_the_columns_of_its_dbt_source(tmp_path):
         con.execute("insert into marts.mart_x values ('a', 1.0)")  # primary key k
 
 
-def test_the_ltv_marts_take_their_columns_from_the_dbt_sources():
+def test_the_ltv_marts_take_their_columns_from_the_dbt_sources(ew_home):
+    # ew_home: the definitions parse the dbt project into the test's state folder, not the repository
     from dagster_project.defs.models.ltv import WRITES
 
     assert {role: m.relation for role, m in WRITES.items()} == {
