@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from dagster_project.lib.alerts.engine import current_states, evaluate
-from dagster_project.lib.alerts.evaluate import TABLE, evaluate_all, write_alerts
+from dagster_project.lib.alerts.evaluate import alerts_mart, evaluate_all, write_alerts
 from dagster_project.lib.alerts.notify import StateStore, deliver
 from dagster_project.lib.alerts.rules import load_team_file
 from dagster_project.settings import get_alert_settings
@@ -255,7 +255,7 @@ def test_rules_evaluate_on_the_warehouse_and_a_bad_column_names_file_and_line(tm
     out, problems = evaluate_all(con, rules, datetime(2026, 7, 11))
     assert problems[0] == f"{path}:19: ops.typo.metric.value: marts.mart_funnel_daily has no column sesions"
     write_alerts(con, out)
-    got = con.execute(f"select dims, metric_date, value, state, since from {TABLE} "
+    got = con.execute(f"select dims, metric_date, value, state, since from {alerts_mart().relation} "
                       "where state <> 'ok' order by all").fetchall()
     con.close()
     # add_to_cart rows are filtered out: 60 / 100 on 7-9 for ios only, resolved on 7-10

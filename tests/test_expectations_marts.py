@@ -9,6 +9,7 @@ compared with the suite's observed values, daily_quality's per-date figures and 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,18 @@ MART_SUITES = ["mart_repurchase_cohort", "mart_cohort_retention", "mart_funnel_d
 CROSS_SUITES = ["cross_order_items_orders", "cross_orders_pay_amount", "cross_tracking_coverage",
                 "cross_identity_coverage", "cross_freshness"]
 TRACKED_CHANNELS = ("app", "mini_program", "web")
+
+
+@pytest.fixture(scope="module")
+def payment_tracking_view(tmp_path_factory, run_dbt) -> str:
+    """SQL creating the dbt model the tracking-coverage suite validates, as dbt compiles it, over the
+    hand-made staging tables of a test's DuckDB file."""
+    work = tmp_path_factory.mktemp("dbt_compile")
+    result = run_dbt(work / "compile.duckdb", work, "compile", "--select", "int_quality__payment_tracking")
+    assert result.success, result.exception
+    (compiled,) = (work / "target" / "compiled").rglob("int_quality__payment_tracking.sql")
+    sql = re.sub(r'"[^"]+"\."(\w+)"\."(\w+)"', r"\1.\2", compiled.read_text())  # drop dbt's database name
+    return f"\ncreate schema intermediate;\ncreate view intermediate.int_quality__payment_tracking as {sql};"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +93,9 @@ def test_suite_files_load_and_name_known_assets():
     assert suites["cross_order_items_orders"].asset == ("raw", "order_items")
     assert suites["cross_orders_pay_amount"].asset == ("raw", "orders")
     assert suites["cross_freshness"].asset == ("marts", "mart_data_quality")
-    assert suites["cross_tracking_coverage"].asset == ("staging", "stg_tracking__events")
+    # validates the dbt model whole, found through the manifest
+    assert suites["cross_tracking_coverage"].asset == ("intermediate", "int_quality__payment_tracking")
+    assert suites["cross_tracking_coverage"].query == "select * from intermediate.int_quality__payment_tracking"
     assert suites["cross_identity_coverage"].asset == ("intermediate", "int_events_attributed")
     for name in CROSS_SUITES:  # silo checks warn, except the order_items key
         sev = {e.get("severity") for e in suites[name].raw["expectations"]}
@@ -342,15 +357,15 @@ def _lag_quantiles(db: Path) -> tuple[float, float]:
     return row
 
 
-def test_cross_tracking_coverage(runner, tmp_path):
-    db = _db(tmp_path, _tracking_sql(False))
+def test_cross_tracking_coverage(runner, tmp_path, payment_tracking_view):
+    db = _db(tmp_path, _tracking_sql(False) + payment_tracking_view)
     clean = _run(runner, "cross_tracking_coverage", db)
     assert clean.passed and clean.rows == 100, clean.summary()
     assert _observed(clean, IN_SET, "has_payment_event").unexpected_count == 0
     clean_lags = np.array([i % 5 + 0.5 for i in range(100)])
     assert _lag_quantiles(db) == pytest.approx((np.quantile(clean_lags, 0.5), np.quantile(clean_lags, 0.95)))
 
-    db = _db(tmp_path, _tracking_sql(True))
+    db = _db(tmp_path, _tracking_sql(True) + payment_tracking_view)
     out = _run(runner, "cross_tracking_coverage", db)
     # coverage 97 of 100; the quantiles are on every row, so all 100 rows carry the too-high value
     assert _failures(out) == {(IN_SET, "has_payment_event"): (3, "warning"),
@@ -364,7 +379,7 @@ def test_cross_tracking_coverage(runner, tmp_path):
     assert not out.critical_failed
 
 
-def test_coverage_with_nothing_to_measure_passes(runner, tmp_path):
+def test_coverage_with_nothing_to_measure_passes(runner, tmp_path, payment_tracking_view):
     """A shop without own-channel paid orders (marketplace-only, or not paid yet) has no coverage to
     judge, and one without any event no identity share: nothing to warn about. Paid app orders and no
     events at all is a real gap: 0% coverage warns, and the lag rules, with no lag, stay quiet."""
@@ -373,7 +388,7 @@ def test_coverage_with_nothing_to_measure_passes(runner, tmp_path):
         create table staging.stg_oms__orders (order_id varchar, channel varchar, paid_at timestamp, paid_date date);
         insert into staging.stg_oms__orders values ('M1', 'tmall', timestamp '2026-03-01 10:00:00', date '2026-03-01');
         create table staging.stg_tracking__events (event_id varchar, order_id varchar, event_name varchar,
-            event_at timestamp);""")
+            event_at timestamp);""" + payment_tracking_view)
     out = _run(runner, "cross_tracking_coverage", no_tracked)
     assert out.rows == 0 and out.passed, out.summary()
     untracked = _db(tmp_path, """
@@ -382,7 +397,7 @@ def test_coverage_with_nothing_to_measure_passes(runner, tmp_path):
         insert into staging.stg_oms__orders values ('A1', 'app', timestamp '2026-03-01 10:00:00', date '2026-03-01'),
             ('A2', 'web', timestamp '2026-03-01 11:00:00', date '2026-03-01');
         create table staging.stg_tracking__events (event_id varchar, order_id varchar, event_name varchar,
-            event_at timestamp);""")
+            event_at timestamp);""" + payment_tracking_view)
     assert _failures(_run(runner, "cross_tracking_coverage", untracked)) == {
         (IN_SET, "has_payment_event"): (2, "warning")}
     no_events = _db(tmp_path, _identity_sql(0).replace("from range(100)", "from range(0)"))
@@ -530,6 +545,23 @@ def test_tracking_coverage_and_lag_match_independent_figures(runner, truth_wareh
         for d, values in by_day_lags.items():
             assert rows[d]["value"] == pytest.approx(float(np.quantile(values, q)), abs=1e-9), (check, d)
             assert rows[d]["rows_checked"] == len(values)
+
+    # (c) mart_kpi_targets' actuals (docs/metrics.md): by paid month, the share of paid tracked orders
+    # tracking saw, and the p95 of the covered orders' lag in hours
+    by_month_paid, by_month_lags = defaultdict(int), defaultdict(list)
+    for ts in paid.values():
+        by_month_paid[_shanghai_date(ts).replace(day=1)] += 1
+    for oid, lag in zip(covered, lags):
+        by_month_lags[_shanghai_date(paid[oid]).replace(day=1)].append(lag)
+    kpi = {(target, month): value for target, month, value in truth_con.execute(
+        "select target_id, period_start, actual_value from marts.mart_kpi_targets "
+        "where target_id in ('tracking_coverage', 'order_behaviour_lag')").fetchall()}
+    for month, n in by_month_paid.items():
+        assert kpi[("tracking_coverage", month)] == pytest.approx(len(by_month_lags[month]) / n, abs=1e-12)
+        month_lags = by_month_lags[month]
+        assert kpi[("order_behaviour_lag", month)] == (pytest.approx(
+            float(np.quantile(month_lags, 0.95)) / 60, abs=1e-9) if month_lags else None), month
+    assert {month for (_, month), value in kpi.items() if value is not None} == set(by_month_paid)
 
 
 def test_daily_quality_on_truth_warehouse(truth_con):

@@ -227,7 +227,7 @@ def test_values_downstream_arithmetic_cannot_hold_are_out_of_range(wh):
 
 
 def test_the_terminal_shows_the_error_not_the_carets_under_it():
-    from dagster_project.cli import _root_message
+    from dagster_project.cli.run import _root_message
 
     # the message of the failed dbt step when quantity 9223372036854775807 overflowed fct_orders
     message = textwrap.dedent("""\

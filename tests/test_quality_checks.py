@@ -200,7 +200,7 @@ def test_render_docs_renders_the_queue_in_one_call_and_empties_it(tmp_path, monk
 def test_a_failed_ecomwh_run_renders_the_docs_its_checks_queued(ew_home):
     import pandas as pd
 
-    from dagster_project import cli
+    from dagster_project.cli.run import _render_quality_docs
     from dagster_project.lib.quality import QualityRunner, SuiteFile
 
     runner = QualityRunner(ew_home.home / "gx")
@@ -208,7 +208,7 @@ def test_a_failed_ecomwh_run_renders_the_docs_its_checks_queued(ew_home):
            "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}]}
     runner.validate(SuiteFile("left", ("x",), "x", "", raw), pd.DataFrame({"a": [1]}))
     assert _queued(ew_home.home / "gx") == 1
-    cli._render_quality_docs(ew_home)
+    _render_quality_docs(ew_home)
     assert _queued(ew_home.home / "gx") == 0
     assert list((_docs_site(ew_home) / "validations" / "left").rglob("*.html"))
 

@@ -1,7 +1,8 @@
 """Predicted LTV marts from purchase days: BG/NBD x Gamma-Gamma (dagster_project/lib/clv.py).
 
 Pure: takes purchase rows, returns the three mart tables as polars DataFrames. The Dagster asset
-(defs/models/ltv.py) reads fct_orders and writes them.
+(defs/models/ltv.py) reads fct_orders and writes them with the columns their dbt sources declare
+(dbt/models/marts/ltv_model/_ltv_model__sources.yml).
 """
 
 from __future__ import annotations
@@ -14,49 +15,6 @@ import polars as pl
 
 from dagster_project.lib import clv
 
-# Column order and types of each mart: the contract the asset enforces with explicit DDL.
-PREDICTED_COLUMNS = {
-    "customer_key": "varchar not null",
-    "as_of_date": "date not null",
-    "first_purchase_date": "date not null",
-    "frequency": "bigint not null",
-    "recency_days": "double not null",
-    "t_days": "double not null",
-    "avg_order_value": "double not null",
-    "p_alive": "double not null",
-    "exp_purchases_90d": "double not null",
-    "exp_purchases_365d": "double not null",
-    "exp_spend_per_purchase": "double not null",
-    "clv_12m": "double not null",
-}
-MODEL_COLUMNS = {
-    "as_of_date": "date not null",
-    "model": "varchar not null",
-    "param": "varchar not null",
-    "value": "double not null",
-    "std_error": "double",
-    "log_likelihood": "double not null",
-    "n_customers": "bigint not null",
-    "time_unit_days": "double not null",
-    "converged": "boolean not null",
-}
-BACKTEST_COLUMNS = {
-    "as_of_date": "date not null",
-    "holdout_days": "bigint not null",
-    "customers": "bigint not null",
-    "predicted_purchases": "double not null",
-    "actual_purchases": "bigint not null",
-    "error_rate": "double",
-}
-# One row per build: whether the model could be fitted on this data, and if not why (a young shop's
-# customers have not bought twice yet). The dashboard shows it above the empty predictions.
-STATUS_COLUMNS = {
-    "as_of_date": "date",              # calibration end; null when there is no valid order at all
-    "status": "varchar not null",      # fitted | not_fitted
-    "reason": "varchar",               # why not fitted; null when fitted
-    "customers": "bigint not null",    # customers with a purchase on or before as_of_date
-    "repeat_customers": "bigint not null",  # of them, with purchases on two or more days
-}
 # BG/NBD has four parameters, fitted on every customer; Gamma-Gamma three, fitted on repeat
 # customers only. Below these counts the estimates say more about the optimiser than the shop.
 MIN_FIT_CUSTOMERS = 50
@@ -172,5 +130,4 @@ def backtest(purchases: pl.DataFrame, calibration_end: date, data_end: date, cfg
 
 
 __all__ = ["LtvConfig", "LtvTables", "fit_and_predict", "backtest", "readiness", "status_row", "Readiness",
-           "PREDICTED_COLUMNS", "MODEL_COLUMNS", "BACKTEST_COLUMNS", "STATUS_COLUMNS", "MIN_FIT_CUSTOMERS",
-           "MIN_REPEAT_CUSTOMERS"]
+           "MIN_FIT_CUSTOMERS", "MIN_REPEAT_CUSTOMERS"]

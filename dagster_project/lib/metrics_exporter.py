@@ -29,6 +29,7 @@ from datetime import datetime
 
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily
 
+from dagster_project.lib import dbt_outputs
 from dagster_project.settings import REPO_ROOT, Settings, get_settings
 
 DEFAULT_PORT = 9464
@@ -39,9 +40,6 @@ def port() -> int:
     return int(os.environ.get("EW_METRICS_PORT", str(DEFAULT_PORT)))
 
 
-def _has_table(con, table: str) -> bool:
-    return con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
-                       "and table_name = ?", [table]).fetchone()[0] > 0
 
 
 class WarehouseCollector:
@@ -79,45 +77,47 @@ class WarehouseCollector:
             con.close()
 
     def _quality(self, con):
-        if not _has_table(con, "mart_data_quality"):
+        reads = dbt_outputs.exposure_tables("warehouse_monitoring")
+        if not dbt_outputs.columns_in(con, reads.sql("{mart_data_quality}")):
             return
         fresh = GaugeMetricFamily("ew_source_freshness_minutes", "Age of the newest data at the last run",
                                   labels=["source"])
         sla = GaugeMetricFamily("ew_source_sla_minutes", "Freshness SLA", labels=["source"])
-        for source, value, threshold in con.execute("""
-                select source, value, threshold from marts.mart_data_quality
+        for source, value, threshold in con.execute(reads.sql("""
+                select source, value, threshold from {mart_data_quality}
                 where check_name = 'freshness'
-                qualify row_number() over (partition by source order by check_date desc) = 1""").fetchall():
+                qualify row_number() over (partition by source order by check_date desc) = 1""")).fetchall():
             if value is not None:
                 fresh.add_metric([source], value)
             if threshold is not None:
                 sla.add_metric([source], threshold)
         landed = GaugeMetricFamily("ew_source_rows_landed_total", "Rows landed", labels=["source"])
         quarantined = GaugeMetricFamily("ew_source_rows_quarantined_total", "Rows quarantined", labels=["source"])
-        for source, n_landed, n_quarantined in con.execute("""
-                select source, sum(rows_checked), sum(value) from marts.mart_data_quality
-                where check_name = 'quarantined_rows' group by source order by source""").fetchall():
+        for source, n_landed, n_quarantined in con.execute(reads.sql("""
+                select source, sum(rows_checked), sum(value) from {mart_data_quality}
+                where check_name = 'quarantined_rows' group by source order by source""")).fetchall():
             landed.add_metric([source], n_landed or 0)
             quarantined.add_metric([source], n_quarantined or 0)
         status = GaugeMetricFamily("ew_quality_check_status", "Latest status: 0 pass, 1 warn, 2 fail",
                                    labels=["check", "source"])
-        for check, source, st in con.execute("""
-                select check_name, source, status from marts.mart_data_quality
+        for check, source, st in con.execute(reads.sql("""
+                select check_name, source, status from {mart_data_quality}
                 qualify row_number() over (partition by check_name, source order by check_date desc) = 1
-                order by 1, 2""").fetchall():
+                order by 1, 2""")).fetchall():
             status.add_metric([check, source], STATUS_CODE.get(st, 2))
         yield from (fresh, sla, landed, quarantined, status)
 
     def _alerts(self, con):
-        if not _has_table(con, "mart_metric_alerts"):
+        reads = dbt_outputs.exposure_tables("warehouse_monitoring")
+        if not dbt_outputs.columns_in(con, reads.sql("{mart_metric_alerts}")):
             return
         g = GaugeMetricFamily("ew_alert_firing", "1 when the rule's latest evaluated date is firing",
                               labels=["rule", "team", "severity", "dims"])
-        for rule, team, severity, dims, state in con.execute("""
-                select rule_id, team, severity, dims, state from marts.mart_metric_alerts
+        for rule, team, severity, dims, state in con.execute(reads.sql("""
+                select rule_id, team, severity, dims, state from {mart_metric_alerts}
                 where state <> 'not_evaluated'
                 qualify row_number() over (partition by rule_id, dims order by metric_date desc) = 1
-                order by 1, 4""").fetchall():
+                order by 1, 4""")).fetchall():
             g.add_metric([rule, team, severity, dims], 1 if state == "firing" else 0)
         yield g
 
@@ -154,7 +154,7 @@ def registry(settings: Settings, read_runs: bool = True) -> CollectorRegistry:
 
 
 def start(settings: Settings, spawn) -> int:
-    """Start the exporter as a service of `ecomwh serve` (spawn: cli._spawn); returns its port."""
+    """Start the exporter as a service of `ecomwh serve` (spawn: cli/serve.py's _spawn); returns its port."""
     p = port()
     # spawn puts the command in its own session and records it by PID and start time
     spawn(settings, "metrics", [sys.executable, "-m", "dagster_project.lib.metrics_exporter", "--port", str(p)],

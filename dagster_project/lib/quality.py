@@ -7,6 +7,9 @@ one per raw source, per key mart and per cross-source check. Its `meta` says wha
                     "query": "select ... from raw.orders", # the rows to validate (DuckDB SQL)
                     "description": "..."}}
 
+or, for a check that dbt computes, `"model": "<dbt model>"` instead of asset and query: the suite
+validates the model's whole result and hangs on its asset, both found through the dbt manifest.
+
 A raw-table suite names its table through a placeholder, `{new_rows:raw.<table>}` (and, where a
 rule must also look at rows validated before, `{old_rows:raw.<table>}`): the Dagster check replaces
 it with the rows of the loads it has not validated yet (see `LoadScope`, `plan_scope`, `ScopeState`),
@@ -186,6 +189,13 @@ class SuiteFile:
 def load_suite_file(path: Path) -> SuiteFile:
     raw = json.loads(path.read_text())
     meta = (raw.get("meta") or {}).get("ew") or {}
+    if "model" in meta:
+        # a dbt model validated whole: its relation and asset come from the manifest
+        from dagster_project.lib import dbt_outputs
+
+        node = dbt_outputs.model(meta["model"])
+        meta = {**meta, "asset": list(dbt_outputs.asset_path(node)),
+                "query": f"select * from {dbt_outputs.relation(node)}"}
     missing = [k for k in ("asset", "query") if k not in meta]
     if missing:
         raise ValueError(f"{path}: meta.ew lacks {', '.join(missing)}")

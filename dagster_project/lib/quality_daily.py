@@ -34,6 +34,7 @@ from typing import Mapping
 import duckdb
 import polars as pl
 
+from dagster_project.lib import dbt_outputs
 from dagster_project.lib.contract import SOURCE_NAMES
 from dagster_project.lib.quality import SUITES_DIR, SuiteFile, load_suite_file
 
@@ -48,19 +49,6 @@ SCHEMA: dict[str, pl.DataType] = {
     "threshold_op": pl.Utf8,
     "rows_checked": pl.Int64,
     "suite": pl.Utf8,
-}
-# Typed DDL of marts.mart_data_quality (primary key check_name, source, check_date).
-DDL_COLUMNS: dict[str, str] = {
-    "check_name": "varchar not null",
-    "source": "varchar not null",
-    "check_date": "date not null",
-    "status": "varchar not null",
-    "unexpected_count": "bigint",
-    "value": "double",
-    "threshold": "double",
-    "threshold_op": "varchar",
-    "rows_checked": "bigint",
-    "suite": "varchar",
 }
 TRACKED_SOURCE = "events"  # the tracking system is what coverage, lag and identity measure
 
@@ -105,8 +93,11 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
 
 def daily_quality(con: duckdb.DuckDBPyConnection, *, suites_dir: Path = SUITES_DIR,
                   tz: str | None = None, now: datetime | None = None,
-                  env: Mapping[str, str] | None = None) -> pl.DataFrame:
-    """One row per (check_name, source, check_date); see the module docstring for the checks."""
+                  env: Mapping[str, str] | None = None,
+                  reads: dbt_outputs.ExposureTables | None = None) -> pl.DataFrame:
+    """One row per (check_name, source, check_date); see the module docstring for the checks.
+    `reads`: the dbt models it reads (the exposure data_quality_daily), found in the manifest."""
+    reads = reads or dbt_outputs.exposure_tables("data_quality_daily")
     tz = tz or os.environ.get("EW_TIMEZONE", "Asia/Shanghai")
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, like raw timestamps
     suite = {n: load_suite_file(suites_dir / f"{n}.json") for n in (
@@ -173,9 +164,10 @@ def daily_quality(con: duckdb.DuckDBPyConnection, *, suites_dir: Path = SUITES_D
     ic = suite["cross_identity_coverage"]
     ic_kw, ic_sev = expectation(ic, "expect_column_values_to_be_between", "is_attributed")
     ic_min = float(ic_kw["min_value"])
+    events = reads.sql("{int_events_attributed}")
     frames.append(_frame(con, f"""
         with d as (select event_date as check_date, count(*) as n, count(customer_key) as ok
-                   from intermediate.int_events_attributed group by 1)
+                   from {events} group by 1)
         select 'identity_coverage' as check_name, '{TRACKED_SOURCE}' as source, check_date,
                {_status(f"ok / n >= {ic_min}", ic_sev)} as status, n - ok as unexpected_count,
                ok / n as value, {ic_min} as threshold, '>=' as threshold_op, n as rows_checked,

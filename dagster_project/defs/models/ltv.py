@@ -3,48 +3,39 @@
 from datetime import date, timedelta
 
 import dagster as dg
-import duckdb
 import polars as pl
-from dagster_dbt import get_asset_key_for_model
 
-from dagster_project.defs.dbt.assets import dbt_models
+from dagster_project.defs.dbt.assets import translator
+from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
-from dagster_project.lib import ltv_marts
+from dagster_project.lib import dbt_outputs, ltv_marts
 from dagster_project.settings import get_settings
 
-PREDICTED = dg.AssetKey(["marts", "mart_ltv_predicted"])
-MODEL = dg.AssetKey(["marts", "mart_ltv_model"])
-BACKTEST = dg.AssetKey(["marts", "mart_ltv_backtest"])
-STATUS = dg.AssetKey(["marts", "mart_ltv_status"])
-# dbt outputs found through the manifest: a renamed model fails when the definitions load
-FCT_ORDERS = get_asset_key_for_model([dbt_models], "fct_orders")
+# What the model reads (the dbt exposure predicted_ltv) and writes (the dbt sources written by it),
+# found through the manifest: a renamed model fails when the definitions load, not in the night's run.
+_MANIFEST = dbt_outputs.load_manifest(dbt_project.manifest_path)
+READS = dbt_outputs.exposure_tables("predicted_ltv", _MANIFEST)
+WRITES = dbt_outputs.written_by("predicted_ltv", _MANIFEST)
+INPUTS = [translator.get_asset_key(node) for node in READS.nodes.values()]
+PREDICTED, MODEL, BACKTEST, STATUS = (dg.AssetKey(list(WRITES[role].key_path))
+                                      for role in ("predicted", "model", "backtest", "status"))
+PURCHASES_SQL = READS.sql("select customer_key, order_date as purchase_date, cast(sum(net_revenue) as double) "
+                          "as amount from {fct_orders} where is_valid group by all")
 # The one data end date of every mart (docs/metrics.md), var as_of_date included.
-DATA_END = get_asset_key_for_model([dbt_models], "int_data_end_dates_resolved")
-
-
-def _write(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], df: pl.DataFrame | None,
-           key: tuple[str, ...]) -> None:
-    """Replace marts.<table> with df's rows; None leaves it empty (the model could not be fitted)."""
-    ddl = ", ".join(f"{c} {t}" for c, t in columns.items())
-    pk = f", primary key ({', '.join(key)})" if key else ""
-    con.execute(f"create or replace table marts.{table} ({ddl}{pk})")
-    if df is not None and df.height:
-        con.register("ltv_frame", df.select(list(columns)))
-        con.execute(f"insert into marts.{table} select * from ltv_frame")
-        con.unregister("ltv_frame")
+DATA_END_SQL = READS.sql("select data_end_date from {int_data_end_dates_resolved}")
 
 
 @dg.multi_asset(
     name="predicted_ltv",
     specs=[
-        dg.AssetSpec(PREDICTED, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
+        dg.AssetSpec(PREDICTED, deps=INPUTS, group_name="marts", kinds={"python", "duckdb"},
                      description="Per customer and as-of date: BG/NBD p_alive, expected purchase days "
                                  "in 90 and 365 days, Gamma-Gamma spend, discounted 12-month value."),
-        dg.AssetSpec(MODEL, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
+        dg.AssetSpec(MODEL, deps=INPUTS, group_name="marts", kinds={"python", "duckdb"},
                      description="Fitted BG/NBD and Gamma-Gamma parameters, log-likelihood, customers."),
-        dg.AssetSpec(BACKTEST, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
+        dg.AssetSpec(BACKTEST, deps=INPUTS, group_name="marts", kinds={"python", "duckdb"},
                      description="Predicted vs actual purchase days after a calibration end."),
-        dg.AssetSpec(STATUS, deps=[FCT_ORDERS, DATA_END], group_name="marts", kinds={"python", "duckdb"},
+        dg.AssetSpec(STATUS, deps=INPUTS, group_name="marts", kinds={"python", "duckdb"},
                      description="Whether the model could be fitted on this data, and if not why (a young "
                                  "shop whose customers have not bought twice yet): the other three are "
                                  "then empty, and the run goes on."),
@@ -59,11 +50,8 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     settings = get_settings()
     cfg = ltv_marts.LtvConfig(settings.ltv_time_unit_days, settings.ltv_monthly_discount)
     with warehouse.connect() as con:
-        purchases = pl.from_arrow(con.sql(
-            "select customer_key, order_date as purchase_date, cast(sum(net_revenue) as double) as amount "
-            f"from {'.'.join(FCT_ORDERS.path)} where is_valid group by all").to_arrow_table())
-        (data_end,) = con.execute(
-            f"select data_end_date from {'.'.join(DATA_END.path)}").fetchone()
+        purchases = pl.from_arrow(con.sql(PURCHASES_SQL).to_arrow_table())
+        (data_end,) = con.execute(DATA_END_SQL).fetchone()
         as_of = date.fromisoformat(settings.ltv_as_of) if settings.ltv_as_of else data_end
         # A shop too young for the model (no repeat buyers yet, a handful of customers, no orders)
         # gets empty predictions and the reason, not a failed run.
@@ -80,13 +68,11 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             context.log.warning(f"LTV model not fitted: {reason}; its marts are empty until it can be")
         con.execute("begin transaction")
         try:
-            con.execute("create schema if not exists marts")
-            _write(con, "mart_ltv_predicted", ltv_marts.PREDICTED_COLUMNS, tables and tables.predicted,
-                   ("customer_key", "as_of_date"))
-            _write(con, "mart_ltv_model", ltv_marts.MODEL_COLUMNS, tables and tables.model,
-                   ("as_of_date", "model", "param"))
-            _write(con, "mart_ltv_backtest", ltv_marts.BACKTEST_COLUMNS, backtests, ("as_of_date",))
-            _write(con, "mart_ltv_status", ltv_marts.STATUS_COLUMNS, ltv_marts.status_row(as_of, ready, reason), ())
+            # None leaves a mart empty: the model could not be fitted
+            WRITES["predicted"].replace(con, tables and tables.predicted)
+            WRITES["model"].replace(con, tables and tables.model)
+            WRITES["backtest"].replace(con, backtests)
+            WRITES["status"].replace(con, ltv_marts.status_row(as_of, ready, reason))
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

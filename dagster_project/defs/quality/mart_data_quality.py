@@ -5,37 +5,22 @@ rows checked; thresholds come from the GE suite files. Rebuilt whole in one tran
 """
 
 import dagster as dg
-import polars as pl
 
+from dagster_project.defs.dbt.assets import translator
+from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
+from dagster_project.lib import dbt_outputs
 from dagster_project.lib.contract import SOURCE_NAMES
-from dagster_project.lib.quality_daily import DDL_COLUMNS, daily_quality, latest_not_passing
+from dagster_project.lib.quality_daily import daily_quality, latest_not_passing
 
-MART_DATA_QUALITY = dg.AssetKey(["marts", "mart_data_quality"])
-# What daily_quality reads: every raw table (freshness, quarantine) and the views the
-# cross-source suites query.
+# What it reads (the dbt exposure data_quality_daily: the views the cross-source suites query) and
+# the mart it writes (its dbt source), through the manifest; every raw table too (freshness, quarantine).
+_MANIFEST = dbt_outputs.load_manifest(dbt_project.manifest_path)
+READS = dbt_outputs.exposure_tables("data_quality_daily", _MANIFEST)
+MART = dbt_outputs.written_by("data_quality_daily", _MANIFEST)["quality"]
+MART_DATA_QUALITY = dg.AssetKey(list(MART.key_path))
 UPSTREAM = [dg.AssetKey(["raw", s]) for s in SOURCE_NAMES] + [
-    dg.AssetKey(["staging", "stg_oms__orders"]),
-    dg.AssetKey(["staging", "stg_tracking__events"]),
-    dg.AssetKey(["intermediate", "int_events_attributed"]),
-]
-
-
-def write_mart_data_quality(con, df: pl.DataFrame) -> None:
-    """Replace marts.mart_data_quality with `df` in one transaction."""
-    ddl = ", ".join(f"{c} {t}" for c, t in DDL_COLUMNS.items())
-    con.execute("begin transaction")
-    try:
-        con.execute("create schema if not exists marts")
-        con.execute(f"create or replace table marts.mart_data_quality ({ddl}, "
-                    "primary key (check_name, source, check_date))")
-        con.register("dq_frame", df.select(list(DDL_COLUMNS)))
-        con.execute("insert into marts.mart_data_quality select * from dq_frame")
-        con.unregister("dq_frame")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+    translator.get_asset_key(node) for node in READS.nodes.values()]
 
 
 @dg.asset(
@@ -51,8 +36,15 @@ def write_mart_data_quality(con, df: pl.DataFrame) -> None:
 )
 def mart_data_quality(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        df = daily_quality(con, tz=warehouse.timezone)
-        write_mart_data_quality(con, df)
+        df = daily_quality(con, tz=warehouse.timezone, reads=READS)
+        # rebuilt whole in one transaction: readers never see it half written
+        con.execute("begin transaction")
+        try:
+            MART.replace(con, df)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     bad = latest_not_passing(df)
     counts = {f"rows_{s}": int(n) for s, n in df.group_by("status").len().iter_rows()}
     latest = df["check_date"].max() if df.height else None

@@ -7,38 +7,19 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from dagster_project.lib import dbt_outputs
 from dagster_project.lib.alerts.engine import EVALUATION_SCHEMA, evaluate
 from dagster_project.lib.alerts.rules import LoadedRule, RuleFileError
 from dagster_project.lib.alerts.series import fetch_calendar, fetch_series, observed_through
 
-TABLE = "marts.mart_metric_alerts"
-# Typed DDL of marts.mart_metric_alerts (primary key rule_id, dims, metric_date).
-DDL_COLUMNS: dict[str, str] = {
-    "rule_id": "varchar not null",
-    "team": "varchar not null",
-    "rule_name": "varchar not null",
-    "title_zh": "varchar not null",
-    "title_en": "varchar not null",
-    "kind": "varchar not null",
-    "severity": "varchar not null",
-    "metric": "varchar not null",
-    "unit": "varchar not null",
-    "dims": "varchar not null",
-    "metric_date": "date not null",
-    "value": "double",
-    "baseline": "double",
-    "threshold": "double",
-    "direction": "varchar",
-    "deviation": "double",
-    "z_score": "double",
-    "is_breach": "boolean",
-    "state": "varchar not null",
-    "since": "date",
-    "reason": "varchar",
-    "chart": "varchar",
-    "evaluated_at": "timestamp not null",
-}
-assert list(DDL_COLUMNS) == list(EVALUATION_SCHEMA)
+
+def alerts_mart() -> dbt_outputs.PythonMart:
+    """The table as its dbt source declares it (dbt/models/marts/alerts/_alerts__sources.yml)."""
+    mart = dbt_outputs.written_by("metric_alerts")["alerts"]
+    if list(mart.columns) != list(EVALUATION_SCHEMA):
+        raise ValueError(f"the columns of {mart.relation} in its dbt source differ from the engine's "
+                         f"EVALUATION_SCHEMA: {list(mart.columns)} vs {list(EVALUATION_SCHEMA)}")
+    return mart
 
 
 def evaluate_all(con: duckdb.DuckDBPyConnection, rules: list[LoadedRule],
@@ -58,14 +39,10 @@ def evaluate_all(con: duckdb.DuckDBPyConnection, rules: list[LoadedRule],
 
 
 def write_alerts(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-    ddl = ", ".join(f"{c} {t}" for c, t in DDL_COLUMNS.items())
+    mart = alerts_mart()
     con.execute("begin transaction")
     try:
-        con.execute("create schema if not exists marts")
-        con.execute(f"create or replace table {TABLE} ({ddl}, primary key (rule_id, dims, metric_date))")
-        con.register("alerts_frame", frame.select(list(DDL_COLUMNS)))
-        con.execute(f"insert into {TABLE} select * from alerts_frame")
-        con.unregister("alerts_frame")
+        mart.replace(con, frame)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 
+from dagster_project.lib import dbt_outputs
 from dagster_project.lib.alerts.engine import PAIRED_SCHEMA, SERIES_SCHEMA
 from dagster_project.lib.alerts.rules import LoadedRule, RuleFileError
 
@@ -100,10 +101,11 @@ DAILY_OF = 7  # a group with rows on each of the 7 days before a date is daily f
 
 def public_holidays(con: duckdb.DuckDBPyConnection) -> frozenset[date]:
     """dim_date's public holidays (none before dbt has built it)."""
-    if "is_public_holiday" not in table_columns(con, "dim_date"):
+    calendar = dbt_outputs.exposure_tables("metric_alerts").sql("{dim_date}")
+    if "is_public_holiday" not in dbt_outputs.columns_in(con, calendar):
         return frozenset()
     return frozenset(r[0] for r in con.execute(
-        f"select date_day from {SCHEMA}.dim_date where is_public_holiday").fetchall())
+        f"select date_day from {calendar} where is_public_holiday").fetchall())
 
 
 def _fill_missing_days(frame: pl.DataFrame, last: date | None = None,
@@ -142,10 +144,11 @@ def observed_through(con: duckdb.DuckDBPyConnection, loaded: LoadedRule) -> date
 
 
 def fetch_calendar(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
-    """dim_date's weekday, holiday and promotion columns; None before dbt has built it."""
+    """The calendar's (dim_date) weekday, holiday and promotion columns; None before dbt has built it."""
     from dagster_project.lib.alerts.engine import CALENDAR_COLUMNS
 
-    if "date_day" not in table_columns(con, "dim_date"):
+    calendar = dbt_outputs.exposure_tables("metric_alerts").sql("{dim_date}")
+    if "date_day" not in dbt_outputs.columns_in(con, calendar):
         return None
     return pl.from_arrow(con.sql(
-        f"select {', '.join(CALENDAR_COLUMNS)} from {SCHEMA}.dim_date").to_arrow_table())
+        f"select {', '.join(CALENDAR_COLUMNS)} from {calendar}").to_arrow_table())

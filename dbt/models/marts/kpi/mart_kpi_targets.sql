@@ -1,10 +1,9 @@
 -- KPI targets (目标) against actuals, per target and calendar month. Targets are the kpi_targets seed
--- (what operations teams edit); each metric with an actual_source is computed here from its mart, over
+-- (what operations teams edit); each metric with an actual_source is computed here from its model, over
 -- the month: repurchase by first-purchase month (the cohort's 30-day rate), D1/D30 retention over the
--- month's registration dates observed so far. A target whose metric no dbt mart measures keeps its rows
--- with status 'no_actual_yet': member repurchase (no member marts yet), and tracking coverage and the
--- order-to-behaviour lag, whose daily values are in mart_data_quality, a Python asset built after dbt
--- (reading it here would make dbt wait for an asset that waits for dbt; docs/alerts.md).
+-- month's registration dates observed so far, tracking coverage and the order-to-behaviour lag (p95,
+-- hours) over the month's paid tracked orders. A target whose metric no dbt model measures keeps its
+-- rows with status 'no_actual_yet' (member repurchase: no member marts yet).
 with
 
 targets as (
@@ -28,6 +27,18 @@ repurchase_cohorts as (
 activity_retention as (
 
     select * from {{ ref('mart_activity_retention') }}
+
+),
+
+payment_tracking as (
+
+    select * from {{ ref('int_quality__payment_tracking') }}
+
+),
+
+data_end as (
+
+    select * from {{ ref('int_data_end_dates_resolved') }}
 
 ),
 
@@ -86,11 +97,56 @@ retention_actuals as (
 
 ),
 
+tracking_by_month as (
+
+    select
+        cast({{ dbt.date_trunc('month', 'paid_date') }} as date) as period_start,
+        count(*) as paid_orders,
+        sum(has_payment_event) as covered_orders,
+        {{ percentile_cont('payment_event_lag_min', 0.95) }} / 60.0 as lag_p95_hours
+    from payment_tracking
+    group by cast({{ dbt.date_trunc('month', 'paid_date') }} as date)
+
+),
+
+-- events may land up to 3 days late (raw contract): a month is final 3 days after its last day
+tracking_months_settled as (
+
+    select
+        tracking_by_month.*,
+        months.month_end <= {{ dbt.dateadd('day', -3, 'data_end.data_end_date') }} as is_final
+    from tracking_by_month
+    inner join months
+        on tracking_by_month.period_start = months.month_start
+    cross join data_end
+
+),
+
+tracking_actuals as (
+
+    select
+        'tracking_coverage' as metric,
+        period_start,
+        {{ safe_share('covered_orders', 'paid_orders') }} as actual_value,
+        is_final
+    from tracking_months_settled
+    union all
+    select
+        'order_behaviour_lag_hours' as metric,
+        period_start,
+        lag_p95_hours as actual_value,
+        is_final
+    from tracking_months_settled
+
+),
+
 actuals as (
 
     select * from repurchase_actuals
     union all
     select * from retention_actuals
+    union all
+    select * from tracking_actuals
 
 ),
 
