@@ -100,7 +100,7 @@ DAILY_OF = 7  # a group with rows on each of the 7 days before a date is daily f
 
 
 def public_holidays(con: duckdb.DuckDBPyConnection) -> frozenset[date]:
-    """dim_date's public holidays (none before dbt has built it)."""
+    """The public holidays of the calendar model (none before dbt has built it)."""
     calendar = dbt_outputs.exposure_tables("metric_alerts").sql("{dim_date}")
     if "is_public_holiday" not in dbt_outputs.columns_in(con, calendar):
         return frozenset()
