@@ -244,6 +244,28 @@ def test_quantile_expectation_validates_in_a_file_context(tmp_path):
     assert e.observed_value["values"] == [5.0, 9.5]
 
 
+def test_canary_the_numpy_bool_patch_is_still_needed_and_still_fits():
+    """pyproject pins great-expectations exactly because lib/quality.py wraps one of its methods.
+    GE's own method must still return a numpy.bool (else an upgrade fixed it: drop the patch) and the
+    wrapper a bool; a renamed class or method fails the import or the call here, not a night's run."""
+    import numpy as np
+    from great_expectations.expectations.core.expect_column_quantile_values_to_be_between import (
+        ExpectColumnQuantileValuesToBeBetween,
+    )
+
+    from dagster_project.lib.quality import _patch_numpy_bool_results
+
+    _patch_numpy_bool_results()
+    patched = ExpectColumnQuantileValuesToBeBetween._validate
+    expectation = ExpectColumnQuantileValuesToBeBetween(
+        column="lag", quantile_ranges={"quantiles": [0.5], "value_ranges": [[0, 4]]})
+    metrics = {"column.quantile_values": [5.0]}
+    unpatched = patched.__wrapped__(expectation, metrics)["success"]
+    assert isinstance(unpatched, np.bool_) and not isinstance(unpatched, bool), (
+        f"GE now returns {type(unpatched).__name__}: remove _patch_numpy_bool_results and its pin")
+    assert patched(expectation, metrics)["success"] is False
+
+
 def test_a_far_future_timestamp_is_reported_not_a_crash(tmp_path):
     import pandas as pd
 
