@@ -391,6 +391,8 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
             with procs.exclusive(settings.home / "run" / "ecomwh-run.lock", say, "one `ecomwh run` at a time"), \
                     DagsterInstance.get() as instance:
                 runs.wait_for_other_runs(instance, say)
+                from dagster_project.defs.dbt.project import prepare_dbt_project
+                prepare_dbt_project()  # the definitions load the dbt manifest
                 from dagster_project.definitions import defs
 
                 handler = _ProgressHandler(started, terminal, quiet, instance)
@@ -740,6 +742,9 @@ def start_dagster(settings: Settings, port: int) -> subprocess.Popen:
     """The Dagster daemon (schedules, the landing sensor, runs launched from the UI) and the UI,
     which runs behind a host and origin check (dagster_project/dagster_ui.py) instead of `dagster
     dev`'s open webserver."""
+    from dagster_project.defs.dbt.project import prepare_dbt_project
+
+    prepare_dbt_project()  # before the daemon and the UI load the definitions, which read the manifest
     workspace = str(REPO_ROOT / "workspace.yaml")
     _spawn(settings, "dagster-daemon", [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", workspace],
            os.environ.copy(), REPO_ROOT)

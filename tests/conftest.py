@@ -20,6 +20,14 @@ from dagster_project.settings import export_env, get_settings
 PIPELINE_FIXTURES = {"truth_warehouse", "incident_world"}
 
 
+def pytest_configure(config):
+    """Test modules load the Dagster definitions, which read the dbt manifest: parse it first (only
+    when the dbt project changed since), as `ecomwh run` does."""
+    from dagster_project.defs.dbt.project import prepare_dbt_project
+
+    prepare_dbt_project()
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):

@@ -99,3 +99,40 @@ def test_raw_suites_are_checks_of_their_raw_asset_and_the_rest_block(ew_home):
             assert graph.get_execution_set_asset_and_check_keys(key) >= {dg.AssetKey(list(suite.asset))}
         else:
             assert node.blocking, key
+
+
+def _python(tmp_path, code: str, **env: str):
+    import subprocess
+    import sys
+
+    home = tmp_path / "ew"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env})
+
+
+def test_importing_the_dbt_project_parses_nothing_and_unprepared_definitions_say_what_to_do(tmp_path):
+    """Loading the definitions used to run `dbt parse` at import time, in every process that imported
+    them (code server, daemon, each run worker). Now whoever loads them prepares the project first."""
+    proc = _python(tmp_path, """
+from dagster_project.defs.dbt.project import dbt_project
+assert not dbt_project.manifest_path.exists(), "importing the dbt project parsed it"
+try:
+    import dagster_project.definitions
+except FileNotFoundError as exc:
+    print(exc)
+""")
+    assert proc.returncode == 0, proc.stderr
+    assert "prepare_dbt_project()" in proc.stdout and str(tmp_path / "ew" / "dbt" / "target") in proc.stdout
+    assert not (tmp_path / "ew" / "dbt" / "target" / "manifest.json").exists()
+
+
+def test_dagster_dev_prepares_the_dbt_project_and_a_fresh_manifest_is_not_parsed_again(tmp_path):
+    proc = _python(tmp_path, """
+import dagster_project.definitions
+from dagster_project.defs.dbt.project import dbt_project, prepare_dbt_project
+parsed = dbt_project.manifest_path.stat().st_mtime_ns
+prepare_dbt_project()
+assert dbt_project.manifest_path.stat().st_mtime_ns == parsed, "a fresh manifest was parsed again"
+""", DAGSTER_IS_DEV_CLI="1")  # what `dagster dev` sets for the processes it starts
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "ew" / "dbt" / "target" / "manifest.json").exists()

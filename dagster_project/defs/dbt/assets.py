@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from dagster_project.defs.dbt.project import dbt_project
+from dagster_project.defs.dbt.project import dbt_project, require_manifest
 from dagster_project.defs.quality.checks import blocked_sources
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.settings import DBT_PROJECT_DIR, get_settings
@@ -100,7 +100,7 @@ def record_verified_mark(con, fingerprint: str) -> None:
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=require_manifest(),
     project=dbt_project,
     dagster_dbt_translator=translator,
     pool=WRITER_POOL,
