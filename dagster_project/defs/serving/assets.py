@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.defs.alerts.assets import mart_metric_alerts
-from dagster_project.defs.dbt.assets import dbt_models, project_fingerprint
+from dagster_project.defs.dbt.assets import FINGERPRINT_KEY, built_from, dbt_models, project_fingerprint
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.models.ltv import predicted_ltv
 from dagster_project.defs.quality.checks import GE_DOCS_KEY, QualityResource
@@ -78,11 +78,10 @@ def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     # The page shows the project (models, columns, lineage): regenerate it (12 s) only when the
     # project changed, not on every run that brings new data.
     fingerprint = project_fingerprint()
-    stamp = out_dir / "fingerprint.txt"
-    if (out_dir / "index.html").exists() and stamp.exists() and stamp.read_text() == fingerprint:
+    metadata = {"path": dg.MetadataValue.path(str(out_dir / "index.html")), FINGERPRINT_KEY: fingerprint}
+    if (out_dir / "index.html").exists() and built_from(context.instance, [DBT_DOCS], fingerprint):
         context.log.info("dbt docs unchanged: the project is the same as when they were generated")
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(out_dir / "index.html")),
-                                              "regenerated": False})
+        return dg.MaterializeResult(metadata={**metadata, "regenerated": False})
     cmd = [dbt_executable(), "docs", "generate", "--static", "--quiet",
            "--project-dir", str(dbt_project.project_dir), "--profiles-dir", str(dbt_project.profiles_dir),
            "--target-path", str(target)]
@@ -96,9 +95,7 @@ def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     tmp = out_dir / ".index.html.tmp"
     shutil.copyfile(target / "static_index.html", tmp)
     os.replace(tmp, out_dir / "index.html")
-    stamp.write_text(fingerprint)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(out_dir / "index.html")),
-                                          "regenerated": True})
+    return dg.MaterializeResult(metadata={**metadata, "regenerated": True})
 
 
 @dg.asset(
