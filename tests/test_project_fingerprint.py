@@ -14,7 +14,8 @@ from dagster_project.defs.dbt.assets import FINGERPRINT_KEY, built_from
 def test_built_from_reads_each_keys_latest_materialization():
     a, b = dg.AssetKey(["x", "a"]), dg.AssetKey(["x", "b"])
 
-    @dg.multi_asset(specs=[dg.AssetSpec(a, skippable=True), dg.AssetSpec(b, skippable=True)], config_schema={"fp": str, "keys": [str]})
+    @dg.multi_asset(specs=[dg.AssetSpec(a, skippable=True), dg.AssetSpec(b, skippable=True)],
+                    config_schema={"fp": str, "keys": [str]})
     def built(context):
         for key in (a, b):
             if key.path[-1] in context.op_config["keys"]:

@@ -1,4 +1,4 @@
-"""Serving: the published read-only copy (marts + docs), the dbt docs site and the GE Data Docs.
+"""Serving: the published read-only copy (marts + docs) and the dbt docs site.
 
 They run after every mart, in the pipeline job. The copy is what Superset, `ecomwh sql` and
 analysts open; the pipeline keeps writing its own file.
@@ -16,12 +16,10 @@ from dagster_project.defs.alerts.assets import mart_metric_alerts
 from dagster_project.defs.dbt.assets import FINGERPRINT_KEY, built_from, dbt_models, project_fingerprint
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.models.ltv import predicted_ltv
-from dagster_project.defs.quality.checks import GE_DOCS_KEY, QualityResource
 from dagster_project.defs.quality.mart_data_quality import mart_data_quality
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.procs import dbt_executable
 from dagster_project.lib.publish import publish
-from dagster_project.lib.quality import discover_suites
 from dagster_project.settings import get_settings
 
 # Every asset in the marts schema, whichever integration builds it (dbt or Python).
@@ -96,22 +94,3 @@ def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     shutil.copyfile(target / "static_index.html", tmp)
     os.replace(tmp, out_dir / "index.html")
     return dg.MaterializeResult(metadata={**metadata, "regenerated": True})
-
-
-@dg.asset(
-    key=GE_DOCS_KEY,
-    # after every mart and every asset a suite validates, so after every blocking check of the run
-    deps=sorted(set(MART_KEYS) | {dg.AssetKey(list(s.asset)) for s in discover_suites()},
-                key=lambda k: k.to_user_string()),
-    group_name="serving",
-    kinds={"greatexpectations"},
-    description="Great Expectations Data Docs of this run's validations, rendered once at the end "
-                "of the run ($EW_HOME/gx/uncommitted/data_docs/local_site/index.html): rendering after "
-                "each of the ~24 suites re-rendered the index every time. A check whose critical "
-                "expectation fails renders at once, since the run stops before this step.",
-)
-def ge_data_docs(quality: QualityResource) -> dg.MaterializeResult:
-    runner = quality.runner
-    rendered = runner.render_docs() if quality.build_docs else 0
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(runner.docs_index)),
-                                          "results_rendered": rendered})
