@@ -70,9 +70,9 @@ def serving_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseRes
                 "$EW_HOME/docs/dbt/index.html; `ecomwh serve` serves it on 127.0.0.1:8580.",
 )
 def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    settings = get_settings()
-    target = settings.home / "dbt" / "docs-target"
-    out_dir = settings.home / "docs" / "dbt"
+    home = Path(warehouse.home)
+    target = home / "dbt" / "docs-target"
+    out_dir = home / "docs" / "dbt"
     # The page shows the project (models, columns, lineage): regenerate it (12 s) only when the
     # project changed, not on every run that brings new data.
     fingerprint = project_fingerprint()
