@@ -365,7 +365,7 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
     died are recovered first, and the run waits (interruptibly) for any other live run to finish.
     """
     import dagster as dg
-    from dagster._core.instance import DagsterInstance
+    from dagster import DagsterInstance
 
     from dagster_project.lib import procs, runs
 
@@ -832,7 +832,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"EW_DOCS_PORT.", file=sys.stderr)
         return 1
     try:
-        from dagster._core.instance import DagsterInstance
+        from dagster import DagsterInstance
 
         from dagster_project.lib.runs import recover_dead_runs
 
