@@ -32,10 +32,16 @@ class EwDbtProjectPreparer(DagsterDbtProjectPreparer):
     environment's dbt (it need not be on PATH), and only when the manifest is older than the project."""
 
     def prepare(self, project: DbtProject) -> None:
+        import fcntl
+
         manifest = project.manifest_path
-        if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(Path(project.project_dir)):
-            return
-        parse_manifest(project)
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        # `ecomwh serve` and an `ecomwh run` may prepare at once: one parses, the other then finds it fresh
+        with open(manifest.parent / ".prepare.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(Path(project.project_dir)):
+                return
+            parse_manifest(project)
 
 
 class EwDbtProject(DbtProject):
