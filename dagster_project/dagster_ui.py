@@ -86,6 +86,8 @@ def _writes(query: str) -> bool:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
     from dagster import DagsterInstance
+    # Dagster has no public API that hands over its webserver app to wrap: these two private imports
+    # are what dagster-webserver's own CLI uses (pinned to dagster 1.13.x in pyproject).
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
     from dagster_webserver.app import create_app_from_workspace_process_context

@@ -23,6 +23,14 @@ from dagster_project.settings import export_env, get_settings
 PIPELINE_FIXTURES = {"truth_warehouse", "incident_world", "incident_home"}
 
 
+def pytest_configure(config):
+    """Test modules load the Dagster definitions, which read the dbt manifest: parse it first (only
+    when the dbt project changed since), as `ecomwh run` does."""
+    from dagster_project.defs.dbt.project import prepare_dbt_project
+
+    prepare_dbt_project()
+
+
 # `make test` runs on two xdist workers (`-n 2 --dist loadscope --no-loadscope-reorder`), with the
 # scheduler below: a module is one unit of work, so its module fixtures are built once, and every module
 # that asks for a session-built world is in one unit, so each world is built once. Units start heaviest

@@ -52,38 +52,6 @@ def test_definitions_load_as_one_graph(ew_home):
     assert any(c.asset_key.path[0] == "staging" for c in checks)
 
 
-def test_ge_data_docs_step_runs_after_every_great_expectations_check(ew_home):
-    """The run renders GE Data Docs once, in serving/ge_data_docs: every GE check step of the pipeline
-    job must come before it, or its result would wait for the next run's docs."""
-    from dagster._core.execution.api import create_execution_plan
-
-    from dagster_project.definitions import defs
-    from dagster_project.lib.quality import discover_suites
-
-    plan = create_execution_plan(defs.resolve_job_def("pipeline"))
-    upstream = {s.key: {k for i in s.step_inputs for k in i.dependency_keys} for s in plan.steps}
-
-    def ancestors(step: str) -> set[str]:
-        seen, todo = set(), [step]
-        while todo:
-            for parent in upstream.get(todo.pop(), ()):
-                if parent not in seen:
-                    seen.add(parent)
-                    todo.append(parent)
-        return seen
-
-    before_docs = ancestors("serving__ge_data_docs")
-    # raw suites are validated in their raw asset's step; every other suite is a check step
-    raw = [s for s in discover_suites() if is_raw_suite(s)]
-    standalone = [s for s in discover_suites() if not is_raw_suite(s)]
-    assert raw and standalone
-    ge_steps = {k for k in upstream if any(k.endswith(f"_ge_{s.name}") for s in standalone)}
-    assert len(ge_steps) == len(standalone)
-    assert not any(k.endswith(f"_ge_{s.name}") for k in upstream for s in raw)
-    ge_steps |= {f"raw__{s.asset[1]}" for s in raw}
-    assert ge_steps <= before_docs, sorted(ge_steps - before_docs)
-
-
 def test_raw_suites_are_checks_of_their_raw_asset_and_the_rest_block(ew_home):
     """A raw suite's check is computed by its raw asset (so its ERROR cannot stop the one dbt step that
     builds every model: the dbt step leaves out that source's models itself); the others block."""
@@ -99,3 +67,40 @@ def test_raw_suites_are_checks_of_their_raw_asset_and_the_rest_block(ew_home):
             assert graph.get_execution_set_asset_and_check_keys(key) >= {dg.AssetKey(list(suite.asset))}
         else:
             assert node.blocking, key
+
+
+def _python(tmp_path, code: str, **env: str):
+    import subprocess
+    import sys
+
+    home = tmp_path / "ew"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env})
+
+
+def test_importing_the_dbt_project_parses_nothing_and_unprepared_definitions_say_what_to_do(tmp_path):
+    """Loading the definitions used to run `dbt parse` at import time, in every process that imported
+    them (code server, daemon, each run worker). Now whoever loads them prepares the project first."""
+    proc = _python(tmp_path, """
+from dagster_project.defs.dbt.project import dbt_project
+assert not dbt_project.manifest_path.exists(), "importing the dbt project parsed it"
+try:
+    import dagster_project.definitions
+except FileNotFoundError as exc:
+    print(exc)
+""")
+    assert proc.returncode == 0, proc.stderr
+    assert "prepare_dbt_project()" in proc.stdout and str(tmp_path / "ew" / "dbt" / "target") in proc.stdout
+    assert not (tmp_path / "ew" / "dbt" / "target" / "manifest.json").exists()
+
+
+def test_dagster_dev_prepares_the_dbt_project_and_a_fresh_manifest_is_not_parsed_again(tmp_path):
+    proc = _python(tmp_path, """
+import dagster_project.definitions
+from dagster_project.defs.dbt.project import dbt_project, prepare_dbt_project
+parsed = dbt_project.manifest_path.stat().st_mtime_ns
+prepare_dbt_project()
+assert dbt_project.manifest_path.stat().st_mtime_ns == parsed, "a fresh manifest was parsed again"
+""", DAGSTER_IS_DEV_CLI="1")  # what `dagster dev` sets for the processes it starts
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "ew" / "dbt" / "target" / "manifest.json").exists()

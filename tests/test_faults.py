@@ -51,7 +51,7 @@ def _instance_state(home: Path) -> tuple[list[str], list[str]]:
     """(runs still in progress, runs holding a duckdb_writer slot) in the state folder's Dagster."""
     code = """
 import dagster as dg
-from dagster._core.instance import DagsterInstance
+from dagster import DagsterInstance
 with DagsterInstance.get() as i:
     live = [r.run_id for r in i.get_runs(filters=dg.RunsFilter(statuses=[
         dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))]

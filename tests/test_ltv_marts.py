@@ -74,10 +74,10 @@ def test_an_earlier_as_of_date_is_honoured_and_backtested(truth_warehouse, tmp_p
                  "EW_QUARANTINE_DIR": str(tmp_path), "EW_TIMEZONE": "Asia/Shanghai",
                  "EW_LTV_AS_OF": as_of.isoformat()}.items():
         monkeypatch.setenv(k, v)
-    from dagster_project.defs.models.ltv import predicted_ltv
+    from dagster_project.defs.models.ltv import ltv_settings, predicted_ltv
     from dagster_project.defs.resources import warehouse_resource
 
-    result = dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource()})
+    result = dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource(), "ltv": ltv_settings()})
     assert result.success
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -106,10 +106,10 @@ def test_predicted_ltv_is_as_of_the_one_data_end_date(truth_warehouse, tmp_path,
                  "EW_QUARANTINE_DIR": str(tmp_path), "EW_TIMEZONE": "Asia/Shanghai"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("EW_LTV_AS_OF", raising=False)
-    from dagster_project.defs.models.ltv import predicted_ltv
+    from dagster_project.defs.models.ltv import ltv_settings, predicted_ltv
     from dagster_project.defs.resources import warehouse_resource
 
-    assert dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource()}).success
+    assert dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource(), "ltv": ltv_settings()}).success
     con = duckdb.connect(str(db), read_only=True)
     try:
         assert con.execute("select distinct as_of_date from marts.mart_ltv_predicted").fetchall() == [(pinned,)]
@@ -143,10 +143,10 @@ def _young_warehouse(tmp_path, monkeypatch, purchases: list[tuple[str, date, flo
                  "EW_QUARANTINE_DIR": str(tmp_path), "EW_TIMEZONE": "Asia/Shanghai"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("EW_LTV_AS_OF", raising=False)
-    from dagster_project.defs.models.ltv import predicted_ltv
+    from dagster_project.defs.models.ltv import ltv_settings, predicted_ltv
     from dagster_project.defs.resources import warehouse_resource
 
-    result = dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource()})
+    result = dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource(), "ltv": ltv_settings()})
     with duckdb.connect(str(db), read_only=True) as con:
         tables = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0]
                   for t in ("mart_ltv_predicted", "mart_ltv_model", "mart_ltv_backtest")}
@@ -183,3 +183,29 @@ def test_too_few_customers(tmp_path, monkeypatch):
     result, tables, status = _young_warehouse(tmp_path, monkeypatch, rows)
     assert result.success and tables == EMPTY
     assert status == [(day, "not_fitted", "49 customers bought by 2026-11-14; the model needs at least 50", 49, 49)]
+
+
+def test_ltv_settings_are_a_resource_from_the_environment_that_a_run_may_override(ew_home, monkeypatch):
+    """EW_LTV_* become the `ltv` resource as the definitions load; the asset reads the resource, so a
+    run's resource config (here: another as-of date than the environment's) is what it fits on."""
+    from dagster_project.defs.models.ltv import FCT_ORDERS, DATA_END, LtvSettings, ltv_settings, predicted_ltv
+    from dagster_project.defs.resources import warehouse_resource
+
+    monkeypatch.setenv("EW_LTV_AS_OF", "2026-03-01")
+    monkeypatch.setenv("EW_LTV_BACKTEST_DAYS", "30")
+    assert ltv_settings() == LtvSettings(as_of="2026-03-01", time_unit_days=7.0, monthly_discount=0.01,
+                                         backtest_days=30)
+    con = duckdb.connect(str(ew_home.duckdb_path))
+    con.execute(f"create schema {FCT_ORDERS.path[0]}; create schema if not exists {DATA_END.path[0]}")
+    con.execute(f"create table {'.'.join(FCT_ORDERS.path)} as select 'c1' as customer_key, "
+                "date '2026-02-01' as order_date, 10.0 as net_revenue, true as is_valid")
+    con.execute(f"create table {'.'.join(DATA_END.path)} as select date '2026-04-30' as data_end_date")
+    con.close()
+    run = LtvSettings(as_of="2026-02-15")  # the run's own, not the environment's
+    assert dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource(), "ltv": run}).success
+    con = duckdb.connect(str(ew_home.duckdb_path), read_only=True)
+    try:  # one customer: not fitted, and the status says as of which date
+        assert con.execute("select as_of_date, status from marts.mart_ltv_status").fetchall() == [
+            (date(2026, 2, 15), "not_fitted")]
+    finally:
+        con.close()

@@ -189,7 +189,7 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
     died are recovered first, and the run waits (interruptibly) for any other live run to finish.
     """
     import dagster as dg
-    from dagster._core.instance import DagsterInstance
+    from dagster import DagsterInstance
 
     from dagster_project.lib import procs, runs
 
@@ -215,6 +215,8 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
             with procs.exclusive(settings.home / "run" / "ecomwh-run.lock", say, "one `ecomwh run` at a time"), \
                     DagsterInstance.get() as instance:
                 runs.wait_for_other_runs(instance, say)
+                from dagster_project.defs.dbt.project import prepare_dbt_project
+                prepare_dbt_project()  # the definitions load the dbt manifest
                 from dagster_project.definitions import defs
 
                 handler = _ProgressHandler(started, terminal, quiet, instance)
@@ -254,17 +256,14 @@ def _make_logger(handler: logging.Handler) -> logging.Logger:
     return log
 
 
-def _render_quality_docs(settings: Settings) -> None:
-    """A run that failed before its serving/ge_data_docs step leaves its validations' Data Docs
-    queued (critical failures render at once): render them, so every result of the run can be read."""
+def _render_run_docs(settings: Settings) -> None:
+    """What the daemon's run-status sensors do after a run (defs/quality/docs.py): `ecomwh run` has no daemon."""
     from dagster_project.defs.quality.checks import QualityResource
+    from dagster_project.defs.quality.docs import render_run_docs
 
-    try:
-        runner = QualityResource(home=str(settings.home)).runner  # the runner the run's checks used
-        if n := runner.render_docs():
-            print(f"  GE Data Docs of the run's {n} other validations: {runner.docs_index}", file=sys.stderr)
-    except Exception as exc:  # noqa: BLE001 - the run already failed; say why the docs did not follow
-        print(f"  GE Data Docs not rendered: {exc!r}", file=sys.stderr)
+    quality = QualityResource(home=str(settings.home))  # the runner the run's checks used
+    if n := render_run_docs(quality, lambda msg: print(f"ecomwh run: {msg}", file=sys.stderr)):
+        print(f"ecomwh run: GE Data Docs of {n} validations: {quality.runner.docs_index}", flush=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -292,6 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("ecomwh run: interrupted before it started; nothing was written", file=sys.stderr)
         return 130
+    _render_run_docs(settings)
     if outcome.error is not None:
         exc = outcome.error
         where = (f"during step {outcome.last_step}" if outcome.last_step
@@ -306,7 +306,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         hint = _disk_hint(settings, None)
         if hint:
             print(hint.strip(), file=sys.stderr)
-        _render_quality_docs(settings)
         _print_not_loaded(settings)
         from dagster_project.lib.alerts.pipeline import notify_last_failed_run
         notify_last_failed_run()

@@ -51,6 +51,9 @@ def start_dagster(settings: Settings, port: int) -> subprocess.Popen:
     """The Dagster daemon (schedules, the landing sensor, runs launched from the UI) and the UI,
     which runs behind a host and origin check (dagster_project/dagster_ui.py) instead of `dagster
     dev`'s open webserver."""
+    from dagster_project.defs.dbt.project import prepare_dbt_project
+
+    prepare_dbt_project()  # before the daemon and the UI load the definitions, which read the manifest
     workspace = str(REPO_ROOT / "workspace.yaml")
     _spawn(settings, "dagster-daemon", [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", workspace],
            os.environ.copy(), REPO_ROOT)
@@ -141,7 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"EW_DOCS_PORT.", file=sys.stderr)
         return 1
     try:
-        from dagster._core.instance import DagsterInstance
+        from dagster import DagsterInstance
 
         from dagster_project.lib.runs import recover_dead_runs
 

@@ -123,14 +123,13 @@ class WarehouseCollector:
 
     def _runs(self):
         import dagster as dg
-        from dagster._core.instance import DagsterInstance
 
         status = GaugeMetricFamily("ew_last_run_status", "Latest finished run: 1 success, 0 failure", labels=["job"])
         duration = GaugeMetricFamily("ew_last_run_duration_seconds", "Latest finished run's duration", labels=["job"])
         ended = GaugeMetricFamily("ew_last_run_end_timestamp_seconds", "Latest finished run's end", labels=["job"])
         totals = GaugeMetricFamily("ew_runs_total", "Finished runs among the last 200", labels=["job", "status"])
         finished = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
-        with DagsterInstance.get() as instance:
+        with dg.DagsterInstance.get() as instance:
             records = instance.get_run_records(filters=dg.RunsFilter(statuses=finished), limit=200)
         seen, counts = set(), {}
         for rec in records:  # newest first

@@ -15,10 +15,10 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from dagster_project.defs.dbt.project import dbt_project
+from dagster_project.defs.dbt.project import dbt_project, require_manifest
 from dagster_project.defs.quality.checks import blocked_sources
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
-from dagster_project.settings import DBT_PROJECT_DIR, get_settings
+from dagster_project.settings import DBT_PROJECT_DIR
 
 
 class EwDbtTranslator(DagsterDbtTranslator):
@@ -54,16 +54,34 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
     return digest.hexdigest()
 
 
+# Metadata on each materialization built from the dbt project: Dagster's own event log says which
+# version of the project an asset was last built (and unit-tested) from, with no stamp file beside it.
+FINGERPRINT_KEY = "dbt_project_fingerprint"
+
+
+def built_from(instance: dg.DagsterInstance, keys, fingerprint: str) -> bool:
+    """Whether the latest materialization of every key recorded this dbt project fingerprint."""
+    events = instance.get_latest_materialization_events(list(keys))
+    for key in keys:
+        event = events.get(key)
+        value = event.asset_materialization.metadata.get(FINGERPRINT_KEY) if event else None
+        if value is None or value.value != fingerprint:
+            return False
+    return True
+
+
+def _with_fingerprint(event, fingerprint: str):
+    if isinstance(event, (dg.Output, dg.AssetMaterialization)):
+        return event.with_metadata({**event.metadata, FINGERPRINT_KEY: fingerprint})
+    return event
+
+
 def source_selectors(tables, manifest_path: Path | None = None) -> list[str]:
     """dbt selectors of the raw tables' sources and everything built on them: `source:<name>.<table>+`."""
     manifest = json.loads(Path(manifest_path or dbt_project.manifest_path).read_text())
     wanted = {dg.AssetKey(["raw", t]) for t in tables}
     return sorted(f"source:{node['source_name']}.{node['name']}+" for node in manifest["sources"].values()
                   if translator.get_asset_key(node) in wanted)
-
-
-def _unit_tests_stamp() -> Path:
-    return get_settings().home / "dbt" / "unit_tests_passed.json"
 
 
 # The mark of the last whole-project dbt build whose tests all passed, kept in the warehouse itself
@@ -100,7 +118,7 @@ def record_verified_mark(con, fingerprint: str) -> None:
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=require_manifest(),
     project=dbt_project,
     dagster_dbt_translator=translator,
     pool=WRITER_POOL,
@@ -111,11 +129,10 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: D
     if config.full_refresh:
         args.append("--full-refresh")
     # Unit tests check the SQL, not the data: they run whenever the project changed, and are
-    # skipped (14 s) on the runs that only bring new data.
+    # skipped (14 s) on the runs that only bring new data. dbt builds a model only after its unit
+    # tests pass, so a model materialized from this project's fingerprint was tested on it.
     fingerprint = project_fingerprint()
-    stamp = _unit_tests_stamp()
-    tested = stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
-    if tested:
+    if built_from(context.instance, context.selected_asset_keys, fingerprint):
         args += ["--exclude", "resource_type:unit_test"]
         context.log.info("dbt unit tests skipped: they passed on this exact project already")
     # A source whose raw validation failed a critical expectation feeds nothing until it validates
@@ -134,12 +151,10 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: D
     # dbt runs in a subprocess that opens the DuckDB file as a writer: hold the writer lock.
     with warehouse.writer():
         invocation = dbt.cli(args, context=context)
-        yield from invocation.stream()
+        for event in invocation.stream():
+            yield _with_fingerprint(event, fingerprint)
     if not invocation.is_successful() or blocked:
-        return  # a partial build tested only its part of the project: no stamp, no mark
-    if not tested:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+        return  # a partial build tested only its part of the project: no mark
     if not context.is_subset:
         # A build that failed leaves the mark where it was: the rows it wrote are tested again next
         # time. A subset build tested only its part of the project.

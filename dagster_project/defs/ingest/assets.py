@@ -61,7 +61,7 @@ def _make_raw_asset(src: Source, suites: list[SuiteFile]) -> dg.AssetsDefinition
                 "select count(*) from raw.quarantine where source = ?", [src.name]).fetchone()[0]
         unreadable = sum(f.status in ("rejected", "refused") for f in result.files)
         started = time.perf_counter()
-        checks = [validate_suite(s, context, warehouse, quality, name=raw_check_spec(s).name) for s in suites]
+        checks = [validate_suite(s, warehouse, quality, name=raw_check_spec(s).name) for s in suites]
         yield dg.MaterializeResult(
             metadata={
                 "files_loaded": len(changed),

@@ -25,6 +25,22 @@ PURCHASES_SQL = READS.sql("select customer_key, order_date as purchase_date, cas
 DATA_END_SQL = READS.sql("select data_end_date from {int_data_end_dates_resolved}")
 
 
+class LtvSettings(dg.ConfigurableResource):
+    """The model's settings, EW_LTV_* (docs/metrics.md) as the definitions load (`ltv_settings`); a run
+    launched from the UI may override them in its resource config."""
+
+    as_of: str | None = None  # calibration end (YYYY-MM-DD); None: the data end date
+    time_unit_days: float = 7.0  # BG/NBD time unit; 7 = weeks, as in the literature
+    monthly_discount: float = 0.01
+    backtest_days: int = 60
+
+
+def ltv_settings() -> LtvSettings:
+    settings = get_settings()
+    return LtvSettings(as_of=settings.ltv_as_of, time_unit_days=settings.ltv_time_unit_days,
+                       monthly_discount=settings.ltv_monthly_discount, backtest_days=settings.ltv_backtest_days)
+
+
 @dg.multi_asset(
     name="predicted_ltv",
     specs=[
@@ -46,13 +62,12 @@ DATA_END_SQL = READS.sql("select data_end_date from {int_data_end_dates_resolved
     ],
     pool=WRITER_POOL,
 )
-def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    settings = get_settings()
-    cfg = ltv_marts.LtvConfig(settings.ltv_time_unit_days, settings.ltv_monthly_discount)
+def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResource, ltv: LtvSettings):
+    cfg = ltv_marts.LtvConfig(ltv.time_unit_days, ltv.monthly_discount)
     with warehouse.connect() as con:
         purchases = pl.from_arrow(con.sql(PURCHASES_SQL).to_arrow_table())
         (data_end,) = con.execute(DATA_END_SQL).fetchone()
-        as_of = date.fromisoformat(settings.ltv_as_of) if settings.ltv_as_of else data_end
+        as_of = date.fromisoformat(ltv.as_of) if ltv.as_of else data_end
         # A shop too young for the model (no repeat buyers yet, a handful of customers, no orders)
         # gets empty predictions and the reason, not a failed run.
         ready = ltv_marts.readiness(purchases, as_of)
@@ -63,7 +78,7 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             except ValueError as exc:  # the data cannot identify the parameters (e.g. Gamma-Gamma q <= 1)
                 reason = f"the model could not be fitted on this data: {exc}"
         if tables is not None:
-            backtests = _backtests(context, purchases, as_of, data_end, settings.ltv_backtest_days, cfg)
+            backtests = _backtests(context, purchases, as_of, data_end, ltv.backtest_days, cfg)
         else:
             context.log.warning(f"LTV model not fitted: {reason}; its marts are empty until it can be")
         con.execute("begin transaction")

@@ -36,32 +36,6 @@ from dagster_project.settings import query_parameters
 
 _runners: dict[Path, QualityRunner] = {}
 
-# The asset that renders the run's GE Data Docs once, after every check (defs/serving/assets.py).
-GE_DOCS_KEY = dg.AssetKey(["serving", "ge_data_docs"])
-GE_DOCS_STEP = GE_DOCS_KEY.to_python_identifier()  # its step key in the pipeline job
-
-
-def renders_docs_later(context) -> bool:
-    """Whether this run renders the Data Docs at its end: serving/ge_data_docs is selected and its
-    step is to execute. A run of a few assets from the UI, a re-execution of failed steps or a
-    check invoked on its own renders its result at once instead."""
-    try:
-        if GE_DOCS_KEY not in context.job_def.asset_layer.selected_asset_keys:
-            return False
-        steps = context.run.step_keys_to_execute
-        return steps is None or GE_DOCS_STEP in steps
-    except Exception:  # noqa: BLE001 - no job around this check: render now
-        return False
-
-
-def render_docs_now(runner: QualityRunner, log) -> None:
-    """Data Docs are a view of results already stored: failing to render them fails no check."""
-    try:
-        runner.render_docs()
-    except Exception as exc:  # noqa: BLE001
-        log.warning(f"GE Data Docs not rendered: {exc!r}; the results are stored, the next run renders them")
-
-
 def render_query(suite: SuiteFile, scope: LoadScope | None = None) -> str:
     """Suite queries may name settings as {sla_<source>_min} and {quality_future_hours} (and the other
     plausibility thresholds, settings.query_parameters) and rows as {new_rows:raw.<table>} /
@@ -130,13 +104,13 @@ def check_result(outcome, seconds: float, docs: Path | None, scope: dict | None 
     }
     for k, v in (scope or {}).items():
         metadata[k] = dg.MetadataValue.json(v) if isinstance(v, (list, dict)) else v
-    if docs is not None:  # rendered now, or by serving/ge_data_docs at the end of the run
+    if docs is not None:  # rendered when the run ends
         metadata["data_docs"] = dg.MetadataValue.path(str(docs))
     return dg.AssetCheckResult(passed=outcome.passed, severity=severity, metadata=metadata,
                                description=outcome.summary()[:1000], check_name=name)
 
 
-def validate_suite(suite: SuiteFile, context, warehouse: WarehouseResource,
+def validate_suite(suite: SuiteFile, warehouse: WarehouseResource,
                    quality: QualityResource, name: str | None = None) -> dg.AssetCheckResult:
     """Validate one suite now: its new loads (a scoped raw suite) or its whole query. `name`: the
     check's name, needed when the asset computing it has several checks."""
@@ -149,12 +123,8 @@ def validate_suite(suite: SuiteFile, context, warehouse: WarehouseResource,
         scope = {"scope": "whole query"}
     else:
         outcome, scope = validate_new_loads(suite, warehouse, quality)
-    docs = None
-    if quality.build_docs:
-        docs = runner.docs_index
-        # a blocking failure stops the run before its docs step: render the evidence now
-        if outcome.critical_failed or not renders_docs_later(context):
-            render_docs_now(runner, context.log)
+    # queued: rendered after the run (defs/quality/docs.py)
+    docs = runner.docs_index if quality.build_docs else None
     return check_result(outcome, time.perf_counter() - started, docs, scope, name)
 
 
@@ -192,9 +162,8 @@ def build_suite_check(suite: SuiteFile) -> dg.AssetChecksDefinition:
         description=(suite.description or f"Great Expectations suite {suite.name}")
         + f" ({suite.expectation_count} expectations; critical failures block downstream).",
     )
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
-               quality: QualityResource) -> dg.AssetCheckResult:
-        return validate_suite(suite, context, warehouse, quality)
+    def _check(warehouse: WarehouseResource, quality: QualityResource) -> dg.AssetCheckResult:
+        return validate_suite(suite, warehouse, quality)
 
     return _check
 

@@ -1,4 +1,4 @@
-"""Serving: the published read-only copy (marts + docs), the dbt docs site and the GE Data Docs.
+"""Serving: the published read-only copy (marts + docs) and the dbt docs site.
 
 They run after every mart, in the pipeline job. The copy is what Superset, `ecomwh sql` and
 analysts open; the pipeline keeps writing its own file.
@@ -13,15 +13,13 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.defs.alerts.assets import mart_metric_alerts
-from dagster_project.defs.dbt.assets import dbt_models, project_fingerprint
+from dagster_project.defs.dbt.assets import FINGERPRINT_KEY, built_from, dbt_models, project_fingerprint
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.models.ltv import predicted_ltv
-from dagster_project.defs.quality.checks import GE_DOCS_KEY, QualityResource
 from dagster_project.defs.quality.mart_data_quality import mart_data_quality
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.procs import dbt_executable
 from dagster_project.lib.publish import publish
-from dagster_project.lib.quality import discover_suites
 from dagster_project.settings import get_settings
 
 # Every asset in the marts schema, whichever integration builds it (dbt or Python).
@@ -72,17 +70,16 @@ def serving_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseRes
                 "$EW_HOME/docs/dbt/index.html; `ecomwh serve` serves it on 127.0.0.1:8580.",
 )
 def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    settings = get_settings()
-    target = settings.home / "dbt" / "docs-target"
-    out_dir = settings.home / "docs" / "dbt"
+    home = Path(warehouse.home)
+    target = home / "dbt" / "docs-target"
+    out_dir = home / "docs" / "dbt"
     # The page shows the project (models, columns, lineage): regenerate it (12 s) only when the
     # project changed, not on every run that brings new data.
     fingerprint = project_fingerprint()
-    stamp = out_dir / "fingerprint.txt"
-    if (out_dir / "index.html").exists() and stamp.exists() and stamp.read_text() == fingerprint:
+    metadata = {"path": dg.MetadataValue.path(str(out_dir / "index.html")), FINGERPRINT_KEY: fingerprint}
+    if (out_dir / "index.html").exists() and built_from(context.instance, [DBT_DOCS], fingerprint):
         context.log.info("dbt docs unchanged: the project is the same as when they were generated")
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(out_dir / "index.html")),
-                                              "regenerated": False})
+        return dg.MaterializeResult(metadata={**metadata, "regenerated": False})
     cmd = [dbt_executable(), "docs", "generate", "--static", "--quiet",
            "--project-dir", str(dbt_project.project_dir), "--profiles-dir", str(dbt_project.profiles_dir),
            "--target-path", str(target)]
@@ -96,25 +93,4 @@ def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     tmp = out_dir / ".index.html.tmp"
     shutil.copyfile(target / "static_index.html", tmp)
     os.replace(tmp, out_dir / "index.html")
-    stamp.write_text(fingerprint)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(out_dir / "index.html")),
-                                          "regenerated": True})
-
-
-@dg.asset(
-    key=GE_DOCS_KEY,
-    # after every mart and every asset a suite validates, so after every blocking check of the run
-    deps=sorted(set(MART_KEYS) | {dg.AssetKey(list(s.asset)) for s in discover_suites()},
-                key=lambda k: k.to_user_string()),
-    group_name="serving",
-    kinds={"greatexpectations"},
-    description="Great Expectations Data Docs of this run's validations, rendered once at the end "
-                "of the run ($EW_HOME/gx/uncommitted/data_docs/local_site/index.html): rendering after "
-                "each of the ~24 suites re-rendered the index every time. A check whose critical "
-                "expectation fails renders at once, since the run stops before this step.",
-)
-def ge_data_docs(quality: QualityResource) -> dg.MaterializeResult:
-    runner = quality.runner
-    rendered = runner.render_docs() if quality.build_docs else 0
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(runner.docs_index)),
-                                          "results_rendered": rendered})
+    return dg.MaterializeResult(metadata={**metadata, "regenerated": True})

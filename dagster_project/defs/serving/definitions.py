@@ -1,5 +1,5 @@
 import dagster as dg
 
-from dagster_project.defs.serving.assets import dbt_docs_site, ge_data_docs, serving_warehouse
+from dagster_project.defs.serving.assets import dbt_docs_site, serving_warehouse
 
-defs = dg.Definitions(assets=[serving_warehouse, dbt_docs_site, ge_data_docs])
+defs = dg.Definitions(assets=[serving_warehouse, dbt_docs_site])

@@ -158,12 +158,11 @@ def notify_last_failed_run() -> str:
     """For `ecomwh run`, which runs in process with no sensor daemon: announce its failed run (the
     run-failure sensor of `ecomwh serve` then finds it already announced)."""
     import dagster as dg
-    from dagster._core.instance import DagsterInstance
 
     from dagster_project.settings import get_alert_settings, get_settings
 
     try:
-        with DagsterInstance.get() as instance:
+        with dg.DagsterInstance.get() as instance:
             records = instance.get_run_records(
                 filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=1)
             if not records:

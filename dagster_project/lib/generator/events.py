@@ -1,0 +1,359 @@
+"""Tracking events (sessions, funnels, the planted payment-failure spike) and experiment assignments."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+
+from . import incidents as inc
+from .model import AA_EXPERIMENT_ID, CATS, DAY, EXPERIMENT_ID, PARAMS, PLATFORMS, Clock, _expand, _idx_by_time, _tod
+
+
+def make_experiments(clock: Clock, people, behaviour, boost, exp_rows) -> tuple[pl.DataFrame, dict, int, int]:
+    """The assignments table of the checkout experiment and its A/A twin (a user assigned in the
+    tracking events; a second account of the same person is assigned on its own), the expected lift,
+    the second accounts assigned, and how many of them landed in the other arm."""
+    user_ids, u_person = people.user_ids, people.u_person
+    variant_treat, assigned_day = behaviour.variant_treat, behaviour.assigned_day
+    alive_at_assign = behaviour.alive_at_assign
+    base_rate, day_mult = behaviour.base_rate, behaviour.day_mult
+    ea_user, ea_ts, ea2_user, ea2_ts = exp_rows
+    aa_treat = np.array([hashlib.sha256(f"{AA_EXPERIMENT_ID}:{u}".encode()).digest()[0] % 2 == 1
+                         for u in user_ids[ea_user]], dtype=bool)
+    acc_user = np.concatenate([ea_user, ea2_user])
+    acc_ts = np.concatenate([ea_ts, ea2_ts])
+    acc_treat = {exp_id: np.array([hashlib.sha256(f"{exp_id}:{u}".encode()).digest()[0] % 2 == 1
+                                   for u in user_ids[acc_user]], dtype=bool)
+                 for exp_id in (EXPERIMENT_ID, AA_EXPERIMENT_ID)}
+    n_acc = len(acc_user)
+    exp = pl.DataFrame({
+        "experiment_id": [EXPERIMENT_ID] * n_acc + [AA_EXPERIMENT_ID] * n_acc,
+        "user_id": user_ids[acc_user].tolist() * 2,
+        "variant": (np.where(acc_treat[EXPERIMENT_ID], "treatment", "control").tolist()
+                    + np.where(acc_treat[AA_EXPERIMENT_ID], "treatment", "control").tolist()),
+        "assigned_at": np.concatenate([acc_ts, acc_ts]).astype(np.int64),
+        "_day": np.concatenate([clock.day_of(acc_ts)] * 2).astype(np.int64),
+    }).sort(["_day", "assigned_at", "user_id", "experiment_id"])
+    second_arms = acc_treat[EXPERIMENT_ID][len(ea_user):] != variant_treat[u_person[ea2_user]]
+    experiments_expected = _expected_experiment_lift(
+        clock, ea_user, ea_ts, assigned_day, alive_at_assign, base_rate, day_mult, boost,
+        {EXPERIMENT_ID: variant_treat[ea_user], AA_EXPERIMENT_ID: aa_treat})
+
+    return exp, experiments_expected, len(ea2_user), int(second_arms.sum())
+
+
+def _expected_experiment_lift(clock, ea_user, ea_ts, assigned_day, alive_at_assign, base_rate, day_mult, boost,
+                              treated_by_experiment: dict) -> dict:
+    """Expected 30-day conversion of the assigned users with and without the treatment, from the
+    simulation's own rates (no draws): a user alive at assignment converts unless no valid order comes
+    on any of the 30 days after it, P = 1 - exp(-(1 - cancel_p) * sum of daily rates). Dropping out only
+    follows a purchase, so it cannot stop a first conversion. Approximate (the assignment day itself
+    and the partial 30th day are left out); only users observed the full 30 days."""
+    days = clock.days
+    window_end = clock.end
+    complete = ea_ts + 30 * DAY <= window_end
+    p0, p1 = [], []
+    keep = np.nonzero(complete)[0]
+    for k in keep:
+        i = ea_user[k]
+        a = assigned_day[i]
+        d = np.arange(a + 1, min(a + 31, days))
+        r = float((base_rate[i] * day_mult[d] * boost[d, i]).sum()) * (1 - PARAMS["cancel_p"])
+        alive = float(alive_at_assign[i])
+        p0.append(alive * -np.expm1(-r))
+        p1.append(alive * -np.expm1(-r * PARAMS["experiment_factor"]))
+    p0, p1 = np.array(p0), np.array(p1)
+    if len(keep) == 0:
+        return {exp_id: {"users_complete": 0} for exp_id in treated_by_experiment}
+    pop_c, pop_t = float(p0.mean()), float(p1.mean())
+    out = {}
+    for exp_id, treated in treated_by_experiment.items():
+        t = np.asarray(treated)[keep]
+        if exp_id == EXPERIMENT_ID:
+            # population effect: everyone treated vs everyone not, on the same users
+            rel, ab = pop_t / pop_c - 1, pop_t - pop_c
+            arm_t = float(p1[t].mean()) if t.any() else None
+            arm_c = float(p0[~t].mean()) if (~t).any() else None
+        else:
+            # an A/A split holds the same mix of the other experiment's arms on both sides: no effect
+            rel, ab = 0.0, 0.0
+            mixed = np.where(np.asarray(treated_by_experiment[EXPERIMENT_ID])[keep], p1, p0)
+            arm_t = float(mixed[t].mean()) if t.any() else None
+            arm_c = float(mixed[~t].mean()) if (~t).any() else None
+        out[exp_id] = {"users_complete": int(len(keep)), "expected_rate_treatment_arm": arm_t,
+                       "expected_rate_control_arm": arm_c, "expected_relative_lift": float(rel),
+                       "expected_absolute_lift": float(ab)}
+    return out
+
+
+def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned_day, sku_cat, sku_ids,
+                 sku_launch, active_camp, spike_first):
+    ua, oa = users_arrays, orders_arrays
+    user_ids, u_person, u_primary, u_reg_ts = ua["user_ids"], ua["u_person"], ua["u_primary"], ua["u_reg_ts"]
+    u_track, u_anonweb, u_platform, fav = ua["u_track"], ua["u_anonweb"], ua["u_platform"], ua["fav"]
+    U = len(user_ids)
+    EN = ("app_open", "page_view", "search", "product_view", "add_to_cart", "checkout_start",
+          "payment_submit", "payment_success", "coupon_click", "content_view", "live_view", "share", "login")
+    APP_OPEN, PAGE, SEARCH, PV, ATC, CO, SUB, SUCC, COUPON, CONTENT, LIVE, SHARE, LOGIN = range(13)
+    ENTRY = np.array([PAGE, SEARCH, CONTENT, LIVE, COUPON, PAGE])
+    ENTRY_P = np.array([0.45, 0.25, 0.1, 0.05, 0.05, 0.10])
+    TRAIL = np.array([PAGE, CONTENT, SHARE, SEARCH])
+    is_app = u_platform <= 1
+    # anonymous ids: one device per user (tracked users and anonymous web browsers)
+    anon_of_user = np.array([f"A{300000001 + i}" for i in range(U)], dtype=object)
+
+    parts = []  # dicts of arrays: s_(session-level) and e_(event-level)
+
+    def gaps(k):
+        return (rng.exponential(35.0, k) + 3).astype(np.int64)
+
+    # --- registration sessions (first session of tracked users: anonymous until login)
+    ru = np.nonzero(u_track)[0]
+    S = len(ru)
+    k_anon = rng.integers(1, 4, S)
+    k_after = rng.integers(0, 4, S)
+    cnt = k_anon + 1 + k_after
+    own, pos = _expand(cnt)
+    code = np.where(pos < k_anon[own], rng.choice(ENTRY, size=len(own), p=ENTRY_P), PAGE)
+    code = np.where((pos == 0) & is_app[ru[own]], APP_OPEN, code)
+    code = np.where(pos == k_anon[own], LOGIN, code)
+    after = pos > k_anon[own]
+    code = np.where(after, np.where(rng.random(len(own)) < 0.5, PV, PAGE), code)
+    g = gaps(len(own))
+    g[pos == 0] = 0
+    off = np.cumsum(g)
+    off = off - np.repeat(off[np.cumsum(cnt) - cnt], cnt)
+    login_off = off[np.cumsum(cnt) - cnt + k_anon]
+    s_start = u_reg_ts[ru] - login_off
+    ts = np.maximum(s_start[own] + off, clock.t0)
+    ev_user = np.where(pos >= k_anon[own], ru[own], -1)
+    parts.append(dict(kind=0, s_user=ru, s_start=s_start, own=own, pos=pos, code=code, ts=ts,
+                      ev_user=ev_user, order=np.full(len(own), -1)))
+
+    # --- browse sessions
+    vu, vd = visits
+    S = len(vu)
+    v_start = clock.t0 + vd * DAY + _tod(rng, S)
+    anon_only = ~u_track[vu]
+    k_e = 1 + np.minimum(rng.poisson(1.1, S), 3)
+    reach_pv = rng.random(S) < 0.72
+    n_pv = np.where(reach_pv, 1 + np.minimum(rng.poisson(1.5, S), 5), 0)
+    atc = reach_pv & (rng.random(S) < 0.33)
+    co = atc & (rng.random(S) < 0.55)
+    n_purchase_sessions = int(((oa["paid"] >= 0) | oa["cancelled"]).__and__(u_track[oa["o_user"]]).sum())
+    target_sub = PARAMS["payment_submit_dropoff_share"] / (1 - PARAMS["payment_submit_dropoff_share"]) \
+        * n_purchase_sessions - int((oa["cancelled"] & u_track[oa["o_user"]]).sum())
+    q = min(1.0, max(target_sub, 0) / max(int(co.sum()), 1))
+    u_sub = rng.random(S)
+    sub = co & (u_sub < q)
+    if spike_first is not None:
+        atc, co, sub = _plant_payment_failures(clock, spike_first, u_platform, vu, vd, reach_pv, u_sub,
+                                               atc, co, sub, oa)
+    n_f = atc.astype(int) + co + sub
+    k_t = rng.integers(0, 4, S)
+    cnt = k_e + n_pv + n_f + k_t
+    own, pos = _expand(cnt)
+    E = len(own)
+    ke, npv, nf = k_e[own], n_pv[own], n_f[own]
+    step = pos - ke - npv
+    code = np.select(
+        [pos < ke, pos < ke + npv, step < nf],
+        [rng.choice(ENTRY, size=E, p=ENTRY_P), np.full(E, PV),
+         np.array([ATC, CO, SUB])[np.clip(step, 0, 2)]],
+        TRAIL[rng.integers(0, len(TRAIL), E)])
+    code = np.where((pos == 0) & ~anon_only[own] & is_app[vu[own]], APP_OPEN, code)
+    g = gaps(E)
+    g[pos == 0] = 0
+    off = np.cumsum(g)
+    off = off - np.repeat(off[np.cumsum(cnt) - cnt], cnt)
+    ts = v_start[own] + off
+    # a few sessions log add_to_cart before the product_view preceding it
+    swap_s = atc & (rng.random(S) < 0.03)
+    atc_idx = (np.cumsum(cnt) - cnt + k_e + n_pv)[swap_s]
+    t_a = ts[atc_idx].copy()
+    ts[atc_idx] = ts[atc_idx - 1]
+    ts[atc_idx - 1] = t_a
+    ev_user = np.where(anon_only[own], -1, vu[own])
+    parts.append(dict(kind=1, s_user=vu, s_start=v_start, own=own, pos=pos, code=code, ts=ts,
+                      ev_user=ev_user, order=np.full(E, -1)))
+
+    # experiment assignments: first visit session on the assigned day (primary users)
+    P = len(assigned_day)
+    a_day = np.where(vu < P, assigned_day[np.minimum(vu, P - 1)], -1)
+    m = (vu < P) & (a_day >= 0) & (vd == a_day)
+    ea_user = vu[m]
+    ea_ts = v_start[m] + 1
+    # a person's second (tracked) account is assigned too, on its first visit from the person's
+    # assignment day on, by its own account id: a person with accounts in two arms, as happens when a
+    # test randomises accounts (no draws: the visits are already made)
+    person_day = assigned_day[u_person[vu]]
+    m2 = (vu >= P) & u_track[vu] & (person_day >= 0) & (vd >= person_day)
+    first = np.unique(vu[m2], return_index=True)[1]
+    ea2_user = vu[m2][first]
+    ea2_ts = v_start[m2][first] + 1
+
+    # --- purchase sessions (tracked users' orders)
+    o_user, o_ts, paid, cancelled = oa["o_user"], oa["o_ts"], oa["paid"], oa["cancelled"]
+    po = np.nonzero(u_track[o_user] & ((paid >= 0) | cancelled))[0]
+    S = len(po)
+    k_e = 1 + np.minimum(rng.poisson(0.6, S), 2)
+    n_pv = 1 + np.minimum(rng.poisson(1.0, S), 3)
+    succ = (paid[po] >= 0) & (rng.random(S) >= PARAMS["payment_success_missing_p"])
+    cnt = k_e + n_pv + 3 + succ
+    own, pos = _expand(cnt)
+    E = len(own)
+    ke, npv = k_e[own], n_pv[own]
+    step = pos - ke - npv
+    code = np.select([pos < ke, pos < ke + npv], [rng.choice(ENTRY, size=E, p=ENTRY_P), np.full(E, PV)],
+                     np.array([ATC, CO, SUB, SUCC])[np.clip(step, 0, 3)])
+    code = np.where((pos == 0) & is_app[o_user[po][own]], APP_OPEN, code)
+    g = gaps(E)
+    g[pos == 0] = 0
+    off = np.cumsum(g)
+    off = off - np.repeat(off[np.cumsum(cnt) - cnt], cnt)
+    co_off = off[np.cumsum(cnt) - cnt + k_e + n_pv + 1]
+    p_start = o_ts[po] - rng.integers(5, 90, S) - co_off
+    ts = p_start[own] + off
+    oo = po[own]
+    sub_ts = np.where(paid[oo] >= 0, paid[oo] - np.minimum(rng.integers(1, 20, E), paid[oo] - o_ts[oo]),
+                      o_ts[oo] + rng.integers(5, 60, E))
+    ts = np.where(step == 2, sub_ts, ts)
+    ts = np.where(step == 3, paid[oo] + rng.integers(0, 301, E), ts)
+    ts = np.maximum(ts, u_reg_ts[o_user[oo]])  # never before the user registered (login session)
+    order_col = np.where(step >= 2, oo, -1)
+    parts.append(dict(kind=2, s_user=o_user[po], s_start=p_start, own=own, pos=pos, code=code, ts=ts,
+                      ev_user=o_user[oo], order=order_col))
+
+    # --- assemble
+    s_user = np.concatenate([p["s_user"] for p in parts])
+    s_start = np.concatenate([p["s_start"] for p in parts])
+    s_kind = np.concatenate([np.full(len(p["s_user"]), p["kind"]) for p in parts])
+    s_base = np.cumsum([0] + [len(p["s_user"]) for p in parts])[:-1]
+    own = np.concatenate([p["own"] + b for p, b in zip(parts, s_base)])
+    pos = np.concatenate([p["pos"] for p in parts])
+    code = np.concatenate([p["code"] for p in parts])
+    ts = np.concatenate([p["ts"] for p in parts]).astype(np.int64)
+    ev_user = np.concatenate([p["ev_user"] for p in parts])
+    ev_order = np.concatenate([p["order"] for p in parts])
+    s_rank = _idx_by_time(s_start, s_kind)
+    srt = np.lexsort((pos, s_rank[own]))
+    own, pos, code, ts, ev_user, ev_order = (a[srt] for a in (own, pos, code, ts, ev_user, ev_order))
+    keep = (ts >= clock.t0) & (ts < clock.end)
+    own, pos, code, ts, ev_user, ev_order = (a[keep] for a in (own, pos, code, ts, ev_user, ev_order))
+    E = len(own)
+    su = s_user[own]
+    plat = u_platform[su]
+    # sku on product views / carts: favourite category mostly; cart = previous product view
+    n_sku = len(sku_cat)
+    base_skus = np.nonzero(sku_launch == 0)[0]
+    cat_pool = [base_skus[sku_cat[base_skus] == c] for c in range(len(CATS))]
+    ev_cat = np.where(rng.random(E) < 0.7, fav[u_person[su]], rng.integers(0, len(CATS), E))
+    ev_sku = np.full(E, -1)
+    for c in range(len(CATS)):
+        mm = ev_cat == c
+        ev_sku[mm] = cat_pool[c][rng.integers(0, len(cat_pool[c]), int(mm.sum()))]
+    ev_sku = np.where((code == PV) | (code == ATC) | (code == SHARE), ev_sku, -1)
+    # the cart shows the product viewed just before; in purchase sessions that is the order's first sku
+    s_order = np.concatenate([np.full(len(p["s_user"]), -1) if p["kind"] != 2 else po for p in parts])
+    atc_i = np.nonzero(code == ATC)[0]
+    atc_i = atc_i[(atc_i > 0)]
+    atc_i = atc_i[(code[atc_i - 1] == PV) & (own[atc_i - 1] == own[atc_i])]
+    pur = s_order[own[atc_i]] >= 0
+    ev_sku[atc_i[pur]] = oa["first_sku"][s_order[own[atc_i[pur]]]]
+    ev_sku[atc_i[pur] - 1] = ev_sku[atc_i[pur]]
+    ev_sku[atc_i[~pur]] = ev_sku[atc_i[~pur] - 1]
+    # order on payment events
+    session_ids = np.array([f"S{1000000001 + k}" for k in range(len(s_user))], dtype=object)
+    day = clock.day_of(ts)
+    camp = np.where((code == COUPON) | (code == LIVE), active_camp[np.clip(day, 0, clock.days - 1)], -1)
+    PAGES = np.array(["home", "home", "search", "pdp", "pdp", "checkout", "checkout", "pay_result", "activity",
+                      "content", "live", "pdp", "login"], dtype=object)
+    PV_PAGES = np.array(["home", "category", "activity", "member"], dtype=object)
+    page = PAGES[code]
+    page = np.where(code == PAGE, PV_PAGES[rng.integers(0, 4, E)], page)
+    # properties (JSON text) for some event types
+    KW = np.array(["维生素C", "蛋白粉", "瑜伽裤", "保温杯", "防晒霜", "燕麦", "鱼油", "益生菌"], dtype=object)
+    SRC = np.array(["recommend", "search", "banner", "live"], dtype=object)
+    PAY = np.array(["wechat", "alipay", "unionpay"], dtype=object)
+    prop_kind = np.select([code == SEARCH, code == PV, code == SUB], [1, 2, 3], 0)
+    pk_idx = rng.integers(0, 8, E)
+    # late landing per session
+    late = np.where(rng.random(len(s_user)) < PARAMS["late_event_session_p"], rng.integers(1, 4, len(s_user)), 0)
+    fday = np.minimum(day + late[own], clock.days - 1)
+    anon = anon_of_user[su]
+    evs = pl.DataFrame({
+        "event_id": pl.int_range(1000000001, 1000000001 + E, eager=True).cast(pl.Utf8),
+        "event_ts": ts,
+        "anonymous_id": anon.tolist(),
+        "_u": ev_user,
+        "session_id": session_ids[s_rank[own]].tolist(),
+        "_code": code,
+        "_plat": plat,
+        "_sku": ev_sku,
+        "_order": ev_order,
+        "page": page.tolist(),
+        "_camp": camp,
+        "_pk": prop_kind,
+        "_pi": pk_idx,
+        "_day": fday.astype(np.int64),
+        "_evday": day.astype(np.int64),
+    })
+    uid_s = pl.Series(user_ids.tolist(), dtype=pl.Utf8)
+    evs = evs.with_columns(
+        ("E" + pl.col("event_id")).alias("event_id"),
+        pl.when(pl.col("_u") >= 0).then(pl.col("_u")).otherwise(None).alias("_u"),
+        pl.when(pl.col("_sku") >= 0).then(pl.col("_sku")).otherwise(None).alias("_sku"),
+        pl.when(pl.col("_order") >= 0).then(pl.col("_order")).otherwise(None).alias("_order"),
+        pl.when(pl.col("_camp") >= 0).then(pl.col("_camp")).otherwise(None).alias("_camp"),
+    )
+    # gather with nulls
+    evs = evs.with_columns(
+        pl.Series("user_id", _gather_nullable(user_ids, evs["_u"])),
+        pl.Series("event_name", np.array(EN, dtype=object)[code].tolist()),
+        pl.Series("platform", np.array(PLATFORMS, dtype=object)[plat].tolist()),
+        pl.Series("sku_id", _gather_nullable(sku_ids, evs["_sku"])),
+        pl.Series("order_id", _gather_nullable(oa["order_ids"], evs["_order"])),
+        pl.Series("campaign_id", _gather_nullable(np.array([f"C{i + 1:03d}" for i in range(int(active_camp.max(initial=-1)) + 1)], dtype=object), evs["_camp"])),
+        pl.when(pl.col("_pk") == 1).then(pl.lit('{"keyword":"') + pl.Series(KW[pk_idx].tolist()) + pl.lit('"}'))
+        .when(pl.col("_pk") == 2).then(pl.lit('{"source":"') + pl.Series(SRC[pk_idx % 4].tolist()) + pl.lit('"}'))
+        .when(pl.col("_pk") == 3).then(pl.lit('{"pay_method":"') + pl.Series(PAY[pk_idx % 3].tolist()) + pl.lit('"}'))
+        .otherwise(None).alias("properties"),
+    )
+    evs = evs.select(["event_id", "event_ts", "anonymous_id", "user_id", "session_id", "event_name", "platform",
+                      "sku_id", "order_id", "page", "campaign_id", "properties", "_day", "_evday"])
+    evs = evs.sort(["_day", "_evday", "event_ts", "event_id"], maintain_order=True).drop("_evday")
+    return evs, (ea_user, ea_ts, ea2_user, ea2_ts)
+
+
+def _plant_payment_failures(clock, spike_first, u_platform, vu, vd, reach_pv, u_sub, atc, co, sub, oa):
+    """The payment-failure spike: on each of its days, enough browse sessions of the platform that saw
+    a product go through checkout and submit a payment that fails to bring the platform's success
+    rate after submit down to SPIKE_SUCCESS_RATE (failures = successes x (1 - rate) / rate)."""
+    plat = PLATFORMS.index(inc.SPIKE_PLATFORM)
+    o_user, o_ts, paid, cancelled = oa["o_user"], oa["o_ts"], oa["paid"], oa["cancelled"]
+    o_plat = u_platform[o_user] == plat
+    o_day = clock.day_of(o_ts)
+    atc, co, sub = atc.copy(), co.copy(), sub.copy()
+    for d in range(spike_first, spike_first + inc.SPIKE_DAYS):
+        on_day = o_plat & (o_day == d)
+        successes = int((on_day & (paid >= 0)).sum()) * (1 - PARAMS["payment_success_missing_p"])
+        failed_orders = int((on_day & cancelled).sum())
+        wanted = successes * (1 - inc.SPIKE_SUCCESS_RATE) / inc.SPIKE_SUCCESS_RATE - failed_orders
+        cand = (u_platform[vu] == plat) & (vd == d) & reach_pv
+        p = min(1.0, max(wanted, 0.0) / max(int(cand.sum()), 1))
+        pick = cand & (u_sub < p)
+        atc |= pick
+        co |= pick
+        sub = np.where(cand, pick, sub)
+    return atc, co, sub
+
+
+def _gather_nullable(values: np.ndarray, idx: pl.Series) -> list:
+    arr = idx.fill_null(-1).to_numpy()
+    out = np.full(len(arr), None, dtype=object)
+    m = arr >= 0
+    out[m] = values[arr[m]]
+    return out.tolist()
+
