@@ -188,7 +188,7 @@ def test_too_few_customers(tmp_path, monkeypatch):
 def test_ltv_settings_are_a_resource_from_the_environment_that_a_run_may_override(ew_home, monkeypatch):
     """EW_LTV_* become the `ltv` resource as the definitions load; the asset reads the resource, so a
     run's resource config (here: another as-of date than the environment's) is what it fits on."""
-    from dagster_project.defs.models.ltv import FCT_ORDERS, DATA_END, LtvSettings, ltv_settings, predicted_ltv
+    from dagster_project.defs.models.ltv import READS, LtvSettings, ltv_settings, predicted_ltv
     from dagster_project.defs.resources import warehouse_resource
 
     monkeypatch.setenv("EW_LTV_AS_OF", "2026-03-01")
@@ -196,10 +196,12 @@ def test_ltv_settings_are_a_resource_from_the_environment_that_a_run_may_overrid
     assert ltv_settings() == LtvSettings(as_of="2026-03-01", time_unit_days=7.0, monthly_discount=0.01,
                                          backtest_days=30)
     con = duckdb.connect(str(ew_home.duckdb_path))
-    con.execute(f"create schema {FCT_ORDERS.path[0]}; create schema if not exists {DATA_END.path[0]}")
-    con.execute(f"create table {'.'.join(FCT_ORDERS.path)} as select 'c1' as customer_key, "
+    fct_orders, data_end = READS.sql("{fct_orders}"), READS.sql("{int_data_end_dates_resolved}")
+    for schema in {fct_orders.split(".")[0], data_end.split(".")[0]}:
+        con.execute(f"create schema if not exists {schema}")
+    con.execute(f"create table {fct_orders} as select 'c1' as customer_key, "
                 "date '2026-02-01' as order_date, 10.0 as net_revenue, true as is_valid")
-    con.execute(f"create table {'.'.join(DATA_END.path)} as select date '2026-04-30' as data_end_date")
+    con.execute(f"create table {data_end} as select date '2026-04-30' as data_end_date")
     con.close()
     run = LtvSettings(as_of="2026-02-15")  # the run's own, not the environment's
     assert dg.materialize([predicted_ltv], resources={"warehouse": warehouse_resource(), "ltv": run}).success
