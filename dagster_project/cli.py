@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from dagster_project.settings import REPO_ROOT, Settings, export_env, get_settings, sla_minutes
+from dagster_project.lib.contract import sla_minutes
+from dagster_project.settings import REPO_ROOT, Settings, export_env, get_settings
 
 DAGSTER_YAML = """\
 # Written by ecomwh: Dagster's instance lives inside EW_HOME.
@@ -630,15 +631,9 @@ def _quality_summary(con) -> dict | None:
 
 
 def _data_time_column(source: str) -> str:
-    """The column that says how recent a source's data is: its first required timestamp/date."""
-    from dagster_project.lib.contract import DATE, SOURCES, TS
+    from dagster_project.lib.contract import SOURCES
 
-    src = SOURCES[source]
-    for kinds in ((TS,), (DATE,)):
-        for c in src.columns:
-            if c.required and c.kind in kinds:
-                return c.name
-    return "_loaded_at"
+    return SOURCES[source].data_time_column
 
 
 def _age(minutes: float) -> str:
