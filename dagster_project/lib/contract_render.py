@@ -12,6 +12,7 @@
 - expectations/raw_<source>.json: the critical expectations, which are the contract (required,
   key within a file, enum, range, pattern); the suite's other expectations (plausibility, with their
   meta.why) are written by hand and kept as they are. Generated ones carry meta.generated.
+- in any suite, the value_set of an expectation with meta.contract_enum: the enum's values.
 
 A raw suite's hand-written part is read back and kept; everything else is a function of the
 contract alone. --check compares bytes.
@@ -217,6 +218,19 @@ def _suite_json(suite: dict) -> str:
     return f'{body},\n  "expectations": [\n{exps}\n  ]\n}}\n'
 
 
+def _with_enum_sets(expectations: list[dict]) -> list[dict]:
+    """A hand-written expect_column_values_to_be_in_set names its enum (meta.contract_enum, plus any
+    meta.contract_enum_extra values such as 'all') instead of typing its values: they are rendered."""
+    out = []
+    for e in expectations:
+        meta = e.get("meta") or {}
+        if "contract_enum" in meta:
+            values = [*ENUMS[meta["contract_enum"]], *meta.get("contract_enum_extra", [])]
+            e = {**e, "kwargs": {**e["kwargs"], "value_set": values}}
+        out.append(e)
+    return out
+
+
 def render_raw_suite(src: Source, current: dict) -> str:
     """The suite with its generated expectations replaced by the contract's and the hand-written ones
     (meta.generated absent) kept in their order after them."""
@@ -226,8 +240,12 @@ def render_raw_suite(src: Source, current: dict) -> str:
                          "(edit the contract, not them); the others are written here by hand.")
     suite["meta"] = meta
     kept = [e for e in current.get("expectations", []) if "generated" not in (e.get("meta") or {})]
-    suite["expectations"] = contract_expectations(src) + kept
+    suite["expectations"] = contract_expectations(src) + _with_enum_sets(kept)
     return _suite_json(suite)
+
+
+def render_other_suite(current: dict) -> str:
+    return _suite_json({**current, "expectations": _with_enum_sets(current.get("expectations", []))})
 
 
 def rendered(root: Path | None = None) -> dict[Path, str]:
@@ -240,6 +258,9 @@ def rendered(root: Path | None = None) -> dict[Path, str]:
     for name, src in SOURCES.items():
         path = root / "expectations" / f"raw_{name}.json"
         out[path] = render_raw_suite(src, json.loads(path.read_text()))
+    for path in sorted((root / "expectations").glob("*.json")):
+        if path not in out and '"contract_enum"' in (text := path.read_text()):
+            out[path] = render_other_suite(json.loads(text))
     return out
 
 
