@@ -1,8 +1,10 @@
 """The raw data contract (shared/spec/raw_contract.md v1) as data.
 
 One place describes every source: columns, types, required fields, keys, enums, ranges and the
-one cross-source key checked at ingest. The loader, the generator, the raw DDL and the tests all
-read it, so the contract cannot drift between them.
+one cross-source key checked at ingest, the enums with their labels and each source's freshness
+SLA. The loader, the generator, the raw DDL and the tests read it; lib/contract_render.py renders it
+into the dbt sources, dbt's contract_enum(), the enum labels seed and the raw suites' critical rules
+(docs/quality.md, "The contract, rendered"), so the contract cannot drift between them.
 """
 
 from __future__ import annotations
