@@ -29,8 +29,8 @@ import dagster as dg
 from dagster_project.lib.contract import sla_minutes
 
 SENSOR_NAME = "raw_freshness_checks"
-# Seconds between the sensor's evaluations: a quarter of the tightest SLA's minimum (15 min for
-# orders) keeps an overdue source from hiding longer than that.
+# Seconds between the sensor's evaluations: a third of the tightest default SLA (orders, 15 min), so
+# an overdue source shows within a third of its allowance.
 SENSOR_INTERVAL_S = 5 * 60
 
 
