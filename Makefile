@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # groups the tests so that a module's (and a shared world's) fixtures are built once.
 PYTEST_WORKERS ?= -n 2 --dist loadscope --no-loadscope-reorder
 
-.PHONY: install install-superset browser demo test check bench generate run serve stop status sql clean
+.PHONY: install install-superset browser demo test check generate-contract bench generate run serve stop status sql clean
 
 install: $(VENV)/.installed install-superset
 
@@ -54,7 +54,13 @@ check: install
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/sqlfluff lint --processes 2 dbt/models dbt/tests
 	$(BIN)/python superset/build_bundle.py --check
+	$(BIN)/python -m dagster_project.lib.contract_render --check
 	$(BIN)/pytest -m "not e2e" $(PYTEST_WORKERS)
+
+# lib/contract.py rendered into the dbt sources, dbt's contract_enum() macro, the enum labels seed and the
+# contract part of the raw GE suites (docs/quality.md); `make check` fails while one is stale.
+generate-contract: install
+	$(BIN)/python -m dagster_project.lib.contract_render
 
 # Benchmarks are not tests: they print timings and ratios measured in the same run and write
 # docs/benchmarks.md. Presets S (demo) and M by default; `make bench PRESETS="S M L"` for L.

@@ -78,18 +78,6 @@ def get_settings() -> Settings:
     )
 
 
-# Freshness SLA in minutes per source (issue 4 defaults: orders 15 min, events 60 min, others 24 h).
-DEFAULT_SLA_MIN = {"orders": 15, "events": 60}
-
-
-def sla_minutes() -> dict[str, int]:
-    """SLA per source, EW_SLA_<SOURCE>_MIN overriding the defaults; read now, not at import."""
-    from dagster_project.lib.contract import SOURCE_NAMES
-
-    return {s: int(os.environ.get(f"EW_SLA_{s.upper()}_MIN", DEFAULT_SLA_MIN.get(s, 24 * 60)))
-            for s in SOURCE_NAMES}
-
-
 # Plausibility of timestamps in the raw suites (docs/quality.md): a value more than this many hours
 # after the run, or outside the middle half of its own column by more than this many interquartile
 # ranges and this many days, warns. Warns only: a valid but unusual date never blocks a load.
@@ -110,12 +98,6 @@ def time_plausibility() -> dict[str, float]:
             raise ValueError(f"{env} must be a number >= 0, got {os.environ.get(env)!r}")
         out[name] = value
     return out
-
-
-def query_parameters() -> dict[str, str]:
-    """What a suite query may name as {name}: {sla_<source>_min} and the plausibility thresholds."""
-    return {**{f"sla_{s}_min": str(m) for s, m in sla_minutes().items()},
-            **{k: repr(v) for k, v in time_plausibility().items()}}
 
 
 def export_env(settings: Settings) -> dict[str, str]:

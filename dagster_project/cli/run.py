@@ -90,6 +90,8 @@ class _ProgressHandler(logging.Handler):
                 sev = getattr(ev.severity, "value", str(ev.severity))
                 self._print(f"{t}   check {'/'.join(ev.asset_key.path)} {ev.check_name}: FAILED ({sev})")
                 failures = ev.metadata.get("failures")
+                if failures is None and ev.description:  # not a GE suite: its sentence (freshness)
+                    self._print(f"{' ' * len(t)}     {ev.description}")
                 for f in (failures.value if failures is not None else []) or []:
                     if f.get("severity") == "critical":
                         self.critical.append(critical_line(ev.asset_key.path, ev.check_name, f))

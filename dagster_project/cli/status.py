@@ -7,7 +7,8 @@ import json
 import sys
 from datetime import datetime, timedelta, timezone
 
-from dagster_project.settings import Settings, sla_minutes
+from dagster_project.lib.contract import sla_minutes
+from dagster_project.settings import Settings
 from dagster_project.cli.environment import prepare_environment
 
 
@@ -91,15 +92,9 @@ def _quality_summary(con) -> dict | None:
 
 
 def _data_time_column(source: str) -> str:
-    """The column that says how recent a source's data is: its first required timestamp/date."""
-    from dagster_project.lib.contract import DATE, SOURCES, TS
+    from dagster_project.lib.contract import SOURCES
 
-    src = SOURCES[source]
-    for kinds in ((TS,), (DATE,)):
-        for c in src.columns:
-            if c.required and c.kind in kinds:
-                return c.name
-    return "_loaded_at"
+    return SOURCES[source].data_time_column
 
 
 def _age(minutes: float) -> str:

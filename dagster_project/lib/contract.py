@@ -1,12 +1,16 @@
 """The raw data contract (shared/spec/raw_contract.md v1) as data.
 
 One place describes every source: columns, types, required fields, keys, enums, ranges and the
-one cross-source key checked at ingest. The loader, the generator, the raw DDL and the tests all
-read it, so the contract cannot drift between them.
+one cross-source key checked at ingest, the enums with their labels and each source's freshness
+SLA. The loader, the generator, the raw DDL and the tests read it; lib/contract_render.py renders it
+into the dbt sources, dbt's contract_enum(), the enum labels seed and the raw suites' critical rules
+(docs/quality.md, "The contract, rendered"), so the contract cannot drift between them.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # Column kinds. Raw tables store: str/json -> VARCHAR, int -> BIGINT, amount -> DECIMAL(18,2),
@@ -37,6 +41,72 @@ RETURN_STATUSES = ("requested", "approved", "rejected", "completed")
 TICKET_CHANNELS = ("bot", "human")
 CAMPAIGN_TYPES = ("discount", "full_reduction", "gift", "coupon", "kol", "live", "bundle")
 TOUCH_CHANNELS = ("sms", "push", "wechat", "email")
+
+# Every enum of the contract by name, and the labels readers see (zh, en). The name is what the
+# rendered files call it: dbt's contract_enum('<name>'), the enum column of dbt/seeds/enum_labels.csv
+# that Superset's label columns read. To change a value, edit its tuple above and its label here,
+# then `make generate-contract` (tests/test_contract_render.py fails while a rendered file is stale).
+ENUMS: dict[str, tuple[str, ...]] = {
+    "channel": CHANNELS,
+    "order_status": ORDER_STATUSES,
+    "event_name": EVENT_NAMES,
+    "platform": PLATFORMS,
+    "return_status": RETURN_STATUSES,
+    "ticket_channel": TICKET_CHANNELS,
+    "campaign_type": CAMPAIGN_TYPES,
+    "touch_channel": TOUCH_CHANNELS,
+}
+ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "channel": {
+        "app": ("APP", "App"), "mini_program": ("小程序", "Mini program"), "web": ("官网", "Web"),
+        "taobao": ("淘宝", "Taobao"), "tmall": ("天猫", "Tmall"), "jd": ("京东", "JD"),
+        "douyin": ("抖音", "Douyin"), "pinduoduo": ("拼多多", "Pinduoduo"), "youzan": ("有赞", "Youzan"),
+        "shopify": ("Shopify", "Shopify"), "offline": ("线下", "Offline"),
+    },
+    "order_status": {
+        "created": ("已下单", "Created"), "paid": ("已支付", "Paid"), "shipped": ("已发货", "Shipped"),
+        "delivered": ("已签收", "Delivered"), "cancelled": ("已取消", "Cancelled"),
+        "refunded": ("已退款", "Refunded"),
+    },
+    "event_name": {
+        "app_open": ("打开应用", "App open"), "page_view": ("浏览页面", "Page view"),
+        "search": ("搜索", "Search"), "product_view": ("浏览商品", "Product view"),
+        "add_to_cart": ("加购", "Add to cart"), "checkout_start": ("下单", "Checkout start"),
+        "payment_submit": ("提交支付", "Payment submit"), "payment_success": ("支付成功", "Payment success"),
+        "coupon_click": ("点击优惠券", "Coupon click"), "content_view": ("浏览内容", "Content view"),
+        "live_view": ("观看直播", "Live view"), "share": ("分享", "Share"), "login": ("登录", "Login"),
+    },
+    "platform": {
+        "ios": ("iOS", "iOS"), "android": ("安卓", "Android"), "mini_program": ("小程序", "Mini program"),
+        "web": ("网页", "Web"),
+    },
+    "return_status": {
+        "requested": ("已申请", "Requested"), "approved": ("已同意", "Approved"),
+        "rejected": ("已拒绝", "Rejected"), "completed": ("已完成", "Completed"),
+    },
+    "ticket_channel": {"bot": ("机器人", "Bot"), "human": ("人工", "Human")},
+    "campaign_type": {
+        "discount": ("折扣", "Discount"), "full_reduction": ("满减", "Spend & save"), "gift": ("赠品", "Gift"),
+        "coupon": ("优惠券", "Coupon"), "kol": ("达人", "KOL"), "live": ("直播", "Live stream"),
+        "bundle": ("组合", "Bundle"),
+    },
+    "touch_channel": {"sms": ("短信", "SMS"), "push": ("推送", "Push"), "wechat": ("微信", "WeChat"),
+                      "email": ("邮件", "Email")},
+}
+
+# Freshness SLA: minutes from a source's newest data (Source.data_time_column) to now. A source
+# without its own (Source.sla_minutes) gets a day. EW_SLA_<SOURCE>_MIN overrides, see sla_minutes().
+DEFAULT_SLA_MINUTES = 24 * 60
+
+# The source systems, as dbt groups the raw tables (one sources file per system).
+SYSTEMS: dict[str, str] = {
+    "crm": "Customer relationship management: registered users.",
+    "cs": "Customer service desk (bot and human agents).",
+    "logistics": "Warehouse and delivery systems: shipments and daily stock snapshots.",
+    "marketing": "Marketing platform: campaigns, message touches and A/B experiment assignments.",
+    "oms": "Order management system: orders, their lines, returns and the product catalogue.",
+    "tracking": "App and mini-program behaviour tracking (client events).",
+}
 
 # Bounds that downstream arithmetic needs, checked at ingest (out_of_range): far beyond any real
 # row, so none is refused, and near enough that no row can make a later step fail. dbt casts
@@ -69,6 +139,7 @@ class Column:
     min_value: float | None = None  # inclusive
     max_value: float | None = None  # inclusive
     pattern: str | None = None      # regex the text must match (after trimming)
+    why: str | None = None          # why the rule matters, where it is not obvious (GE's meta.why)
 
 
 @dataclass(frozen=True)
@@ -79,6 +150,19 @@ class Source:
     # (column, parent source, parent column): the value must exist in the parent raw table
     # (loaded before, or in the same run: the parent asset is materialized first).
     foreign_keys: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+    system: str = ""        # SYSTEMS key: the dbt source it belongs to
+    description: str = ""
+    sla_minutes: int = DEFAULT_SLA_MINUTES
+
+    @property
+    def data_time_column(self) -> str:
+        """The column that says how recent the data is: the first required timestamp, else the first
+        required date, else the load time (products and order lines carry no time of their own)."""
+        for kinds in ((TS,), (DATE,)):
+            for c in self.columns:
+                if c.required and c.kind in kinds:
+                    return c.name
+        return "_loaded_at"
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -109,13 +193,18 @@ SOURCES: dict[str, Source] = {
                 _c("user_id", required=True),
                 _c("registered_at", TS, True),
                 _c("channel", required=True, enum=CHANNELS),
-                _c("phone_hash", pattern=r"^[0-9a-f]{64}$"),
+                _c("phone_hash", pattern=r"^[0-9a-f]{64}$",
+                   why="phone_hash is a lowercase sha256 (64 hex): anything else (raw phone number, "
+                       "uppercase, md5) never matches another channel's hash and silently splits customers"),
                 _c("province"),
                 _c("city"),
                 _c("member_level", INT, min_value=0, max_value=5),
                 _c("birth_year", INT, min_value=1900, max_value=2030),
             ),
             key=("user_id",),
+            system="crm",
+            description=("Registered user accounts, one per channel account (accounts of one person share "
+                         "phone_hash)."),
         ),
         Source(
             "products",
@@ -132,6 +221,8 @@ SOURCES: dict[str, Source] = {
                 _c("delisted_at", TS),
             ),
             key=("sku_id",),
+            system="oms",
+            description="Product catalogue: one row per SKU.",
         ),
         Source(
             "orders",
@@ -152,6 +243,10 @@ SOURCES: dict[str, Source] = {
                 _c("city"),
             ),
             key=("order_id",),
+            system="oms",
+            description=("Orders as exported by the order system; an order is re-delivered each time its "
+                         "status changes."),
+            sla_minutes=15,
         ),
         Source(
             "order_items",
@@ -165,6 +260,8 @@ SOURCES: dict[str, Source] = {
             ),
             key=("order_id", "line_no"),
             foreign_keys=(("order_id", "orders", "order_id"),),
+            system="oms",
+            description="Order lines: one row per SKU line of an order.",
         ),
         Source(
             "events",
@@ -183,6 +280,10 @@ SOURCES: dict[str, Source] = {
                 _c("properties", JSON),
             ),
             key=("event_id",),
+            system="tracking",
+            description=("Client behaviour events from the app, mini-program and web; events may land up "
+                         "to 3 days late."),
+            sla_minutes=60,
         ),
         Source(
             "returns",
@@ -199,6 +300,8 @@ SOURCES: dict[str, Source] = {
                 _c("status", required=True, enum=RETURN_STATUSES),
             ),
             key=("return_id",),
+            system="oms",
+            description="Return and refund requests; a return is re-delivered each time its status changes.",
         ),
         Source(
             "shipments",
@@ -212,6 +315,9 @@ SOURCES: dict[str, Source] = {
                 _c("province"),
             ),
             key=("shipment_id",),
+            system="logistics",
+            description=("Parcels shipped for orders; a shipment row is sent again, now with "
+                         "`delivered_at`, once the parcel arrives."),
         ),
         Source(
             "cs_tickets",
@@ -227,6 +333,8 @@ SOURCES: dict[str, Source] = {
                 _c("csat", INT, min_value=1, max_value=5),
             ),
             key=("ticket_id",),
+            system="cs",
+            description="Customer service tickets.",
         ),
         Source(
             "campaigns",
@@ -240,6 +348,8 @@ SOURCES: dict[str, Source] = {
                 _amount("cost", True),
             ),
             key=("campaign_id",),
+            system="marketing",
+            description="Marketing campaigns.",
         ),
         Source(
             "marketing_touches",
@@ -253,6 +363,8 @@ SOURCES: dict[str, Source] = {
                 _c("clicked_at", TS),
             ),
             key=("touch_id",),
+            system="marketing",
+            description="Marketing messages sent to users (SMS, push, WeChat, email).",
         ),
         Source(
             "inventory_snapshots",
@@ -265,6 +377,8 @@ SOURCES: dict[str, Source] = {
                 _c("safety_stock", INT, min_value=0, max_value=MAX_INT),
             ),
             key=("snapshot_date", "sku_id", "warehouse_id"),
+            system="logistics",
+            description="Daily stock per SKU and warehouse.",
         ),
         Source(
             "experiment_assignments",
@@ -275,11 +389,30 @@ SOURCES: dict[str, Source] = {
                 _c("assigned_at", TS, True),
             ),
             key=("experiment_id", "user_id"),
+            system="marketing",
+            description="A/B experiment assignments: one variant per user per experiment.",
         ),
     )
 }
 
 SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
+
+
+def sla_minutes(env: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Freshness SLA per source in minutes: the contract's, EW_SLA_<SOURCE>_MIN overriding (read now,
+    not at import, so a test or a deployment sets it in the environment)."""
+    env = os.environ if env is None else env
+    out = {}
+    for name, src in SOURCES.items():
+        var = f"EW_SLA_{name.upper()}_MIN"
+        value = env.get(var) or src.sla_minutes
+        try:
+            out[name] = int(value)
+        except ValueError:
+            raise ValueError(f"{var} must be a whole number of minutes, got {value!r}") from None
+        if out[name] <= 0:
+            raise ValueError(f"{var} must be a whole number of minutes above 0, got {value!r}")
+    return out
 
 
 def sources_parents_first() -> list[str]:

@@ -109,6 +109,16 @@ def render_scope(query: str, scope: LoadScope | None = None) -> str:
 BULK_SAMPLE_ROWS = 20_000
 
 
+def query_parameters() -> dict[str, str]:
+    """What a suite query may name as {name}: {sla_<source>_min} (the contract's SLAs, overridden by
+    EW_SLA_<SOURCE>_MIN) and the plausibility thresholds."""
+    from dagster_project.lib.contract import sla_minutes
+    from dagster_project.settings import time_plausibility
+
+    return {**{f"sla_{s}_min": str(m) for s, m in sla_minutes().items()},
+            **{k: repr(v) for k, v in time_plausibility().items()}}
+
+
 def _threshold(name: str) -> str:
     """A plausibility threshold as SQL: {name} is filled from EW_* settings by the check
     (checks.render_query); left unrendered (tests, the whole-table query) it falls back to the

@@ -35,7 +35,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.lib import dbt_outputs
-from dagster_project.lib.contract import SOURCE_NAMES
+from dagster_project.lib.contract import sla_minutes
 from dagster_project.lib.quality import SUITES_DIR, SuiteFile, load_suite_file
 
 SCHEMA: dict[str, pl.DataType] = {
@@ -54,16 +54,9 @@ TRACKED_SOURCE = "events"  # the tracking system is what coverage, lag and ident
 
 
 def render_sla(query: str, env: Mapping[str, str] | None = None) -> str:
-    """Replace {sla_<source>_min} with EW_SLA_<SOURCE>_MIN where that variable is set.
-
-    A placeholder left as is falls back to the default written in the suite's SQL
-    (`coalesce(try_cast('{sla_orders_min}' as integer), 15)`), so the query also runs unrendered.
-    """
-    env = os.environ if env is None else env
-    for s in SOURCE_NAMES:
-        value = env.get(f"EW_SLA_{s.upper()}_MIN")
-        if value not in (None, ""):
-            query = query.replace(f"{{sla_{s}_min}}", str(int(value)))
+    """Replace {sla_<source>_min} with the contract's SLA, EW_SLA_<SOURCE>_MIN overriding."""
+    for s, minutes in sla_minutes(env).items():
+        query = query.replace(f"{{sla_{s}_min}}", str(minutes))
     return query
 
 

@@ -4,11 +4,16 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from dagster_project.defs.dbt.assets import dbt_models
+from dagster_project.defs.dbt.freshness import build_freshness_checks, build_freshness_sensor
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.lib.procs import dbt_executable
 
+freshness_checks = build_freshness_checks(dbt_project.manifest_path)
+
 defs = dg.Definitions(
     assets=[dbt_models],
+    asset_checks=freshness_checks,
+    sensors=[build_freshness_sensor(freshness_checks)],
     resources={
         "dbt": DbtCliResource(
             project_dir=dbt_project,

@@ -5,6 +5,7 @@ Each validates what it loaded with the Great Expectations suites that hang on it
 """
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +16,17 @@ from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.contract import SOURCES, Source
 from dagster_project.lib.platforms.store import LANDED_SOURCES
 from dagster_project.lib.quality import SUITES_DIR, SuiteFile
+
+
+# Dagster's freshness checks read an update's time from this metadata when it is there.
+LAST_UPDATED = "dagster/last_updated_timestamp"
+
+
+def _utc(value) -> datetime:
+    """A raw timestamp (UTC without zone) or date as an aware UTC datetime."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.min.time())
+    return value.replace(tzinfo=UTC)
 
 
 def raw_asset_key(source: str) -> dg.AssetKey:
@@ -56,7 +68,11 @@ def _make_raw_asset(src: Source, suites: list[SuiteFile]) -> dg.AssetsDefinition
                 + "".join(f"; {n}" for n in f.notes)
             )
         with warehouse.connect(read_only=False) as con:
-            total = con.execute(f"select count(*) from raw.{src.name}").fetchone()[0]
+            total, newest = con.execute(
+                # a device clock running ahead must not make the source look fresh
+                f"select count(*), max({src.data_time_column}) filter "
+                f"(where {src.data_time_column} <= timezone('UTC', now()) + interval 5 minute) "
+                f"from raw.{src.name}").fetchone()
             quarantined = con.execute(
                 "select count(*) from raw.quarantine where source = ?", [src.name]).fetchone()[0]
         unreadable = sum(f.status in ("rejected", "refused") for f in result.files)
@@ -75,6 +91,9 @@ def _make_raw_asset(src: Source, suites: list[SuiteFile]) -> dg.AssetsDefinition
                 # an unreadable file is one quarantine row (row 0)
                 "rows_quarantined": result.total("rows_quarantined") + unreadable,
                 "table_rows": total,
+                # What the freshness checks (defs/dbt/freshness.py) measure: the age of the newest
+                # data, not of this load (a backfill loaded a minute ago is still stale).
+                **({LAST_UPDATED: dg.MetadataValue.timestamp(_utc(newest))} if newest else {}),
                 "quarantined_rows_total": quarantined,
                 "misnamed_files": len(result.problems),
                 "checks": len(checks),

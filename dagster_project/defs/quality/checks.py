@@ -29,16 +29,15 @@ import dagster as dg
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.quality import (
     SUITES_DIR, LoadScope, QualityRunner, ScopeState, SuiteFile, SuiteOutcome, batch_rows_setting,
-    combine_outcomes, discover_suites, plan_scope, render_scope,
+    combine_outcomes, discover_suites, plan_scope, query_parameters, render_scope,
 )
 from dagster_project.lib.contract import SOURCES
-from dagster_project.settings import query_parameters
 
 _runners: dict[Path, QualityRunner] = {}
 
 def render_query(suite: SuiteFile, scope: LoadScope | None = None) -> str:
     """Suite queries may name settings as {sla_<source>_min} and {quality_future_hours} (and the other
-    plausibility thresholds, settings.query_parameters) and rows as {new_rows:raw.<table>} /
+    plausibility thresholds, lib.quality.query_parameters) and rows as {new_rows:raw.<table>} /
     {new_rows_time_checked:raw.<table>} / {old_rows:raw.<table>} (the whole table and nothing when
     `scope` is None); everything else is literal SQL."""
     query = render_scope(suite.sql_template, scope)
