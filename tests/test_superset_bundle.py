@@ -187,11 +187,14 @@ def test_every_chart_is_on_exactly_one_dashboard():
     assert set(placed) == chart_uuids
     assert all(len(slugs) == 1 for slugs in placed.values()), placed
     assert len(ids) == len(set(ids))
-    # the file name carries the chart's position id
+    # the file name is the chart's key, as its position entry is: stable when other charts come and go
     by_uuid = {c["uuid"]: n for n, c in CHARTS.items()}
     for dash in DASHBOARDS.values():
-        for meta in _placed_charts(dash):
-            assert by_uuid[meta["uuid"]].endswith(f"_{meta['chartId']}.yaml")
+        for pos_id, entry in dash["position"].items():
+            if isinstance(entry, dict) and entry.get("type") == "CHART":
+                name = by_uuid[entry["meta"]["uuid"]]
+                assert pos_id == f"CHART-{name.removesuffix('.yaml')}", pos_id
+                assert CHARTS[name]["params"]["slice_id"] == entry["meta"]["chartId"], name
 
 
 @pytest.mark.parametrize("slug", sorted(SLUGS))
@@ -234,10 +237,9 @@ def test_one_exposure_per_dashboard_depending_on_its_marts():
 
 
 def _chart(key: str) -> dict:
-    """The chart built by build_bundle.py under this key (file names are <key>_<id>.yaml)."""
-    found = [c for name, c in CHARTS.items() if name.rsplit("_", 1)[0] == key]
-    assert len(found) == 1, f"no single chart {key}"
-    return found[0]
+    """The chart rendered from superset/charts/<dashboard>.yaml under this key (its file is <key>.yaml)."""
+    assert f"{key}.yaml" in CHARTS, f"no chart {key}"
+    return CHARTS[f"{key}.yaml"]
 
 
 def _where(chart: dict) -> set[tuple]:
