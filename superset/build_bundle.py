@@ -243,8 +243,14 @@ def big_number(key, title, ds, metric, fmt, *, trend_grain=None, filters=(), sub
 
 
 def series(key, title, ds, x, metrics_, *, kind="line", grain=None, groupby=(), filters=(), fmt="SMART_NUMBER",
-           stack=False, x_is_time=True, description=None, time_col="auto", extra=None):
-    """ECharts time-series family; with x_is_time False the x-axis is a category (bar by channel...)."""
+           stack=False, x_is_time=True, description=None, time_col="auto", extra=None, targets=()):
+    """ECharts time-series family; with x_is_time False the x-axis is a category (bar by channel...).
+
+    targets: KPI targets (target_id of dbt/seeds/kpi_targets.csv, or {target, scale} where the chart's
+    unit differs, e.g. scale 60 for hours drawn in minutes) drawn as dashed lines on a time axis.
+    """
+    if targets and not x_is_time:
+        raise ValueError("target lines need a time axis")
     viz = {"line": "echarts_timeseries_line", "bar": "echarts_timeseries_bar", "area": "echarts_area"}[kind]
     params = {
         "x_axis": x, "time_grain_sqla": grain if x_is_time else None, "metrics": list(metrics_),
@@ -257,7 +263,8 @@ def series(key, title, ds, x, metrics_, *, kind="line", grain=None, groupby=(), 
         "legendOrientation": "top", "sort_series_type": "sum", "color_scheme": "supersetColors",
         "only_total": True, "show_value": False, "zoomable": False, "markerEnabled": kind == "line",
         "markerSize": 6, "seriesType": "line", "opacity": 0.3 if kind == "area" else 0.2,
-        "stack": "Stack" if stack else None, "orientation": "vertical", "annotation_layers": [],
+        "stack": "Stack" if stack else None, "orientation": "vertical",
+        "annotation_layers": [target_line(t) for t in targets],
         "forecastEnabled": False, "rolling_type": None, "resample_method": None, "resample_rule": None,
     }
     if not x_is_time:
@@ -269,6 +276,32 @@ def series(key, title, ds, x, metrics_, *, kind="line", grain=None, groupby=(), 
     return chart(key, title, viz, ds, params, columns=[axis, *groupby], metrics_=metrics_, filters=filters,
                  orderby=[(metrics_[0], False)], series_columns=list(groupby), description=description,
                  time_col=time_col)
+
+
+TARGETS: dict[str, dict] = {}  # dbt/seeds/kpi_targets.csv by target_id
+TARGET_COLOR = "#666666"
+
+
+def target_line(spec: str | dict) -> dict:
+    """A KPI target as a formula annotation: Superset draws it in the browser, no query (and no
+    second copy of the value: it is read from the seed the marts compare actuals with)."""
+    tid, scale = (spec, 1) if isinstance(spec, str) else (spec["target"], spec.get("scale", 1))
+    if tid not in TARGETS:
+        raise ValueError(f"no KPI target {tid!r} in {KPI_TARGETS.relative_to(REPO)}")
+    t = TARGETS[tid]
+    value = float(t["target_value"])
+    shown = f"{value:.0%}" if t["unit"] == "share" else f"{value:g} {t['unit']}"
+    op = "≥" if t["direction"] == "at_least" else "≤"
+    return {"name": f"目标 {t['metric_name_zh']}{op}{shown} · Target {t['metric_name_en']} {op} {shown}",
+            "annotationType": "FORMULA", "sourceType": "", "value": f"{value * scale:g}", "overrides": {},
+            "show": True, "showLabel": True, "showMarkers": False, "hideLine": False, "titleColumn": "",
+            "descriptionColumns": [], "timeColumn": "", "intervalEndColumn": "", "color": TARGET_COLOR,
+            "opacity": "", "style": "dashed", "width": 2}
+
+
+def load_targets(path: Path = KPI_TARGETS) -> dict[str, dict]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return {row["target_id"]: row for row in csv.DictReader(f)}
 
 
 def pie(key, title, ds, groupby, metric, *, filters=(), fmt="SMART_NUMBER", time_col="auto", extra=None):
@@ -377,7 +410,7 @@ def chart_from_spec(key: str, spec: dict, where: Path) -> Chart:
                          f"{MARTS_YAML.relative_to(REPO)} nor in superset/datasets.yaml")
     try:
         return helper(key, **args)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise SystemExit(f"{where}: chart {key}: {exc}") from None
 
 
@@ -624,6 +657,8 @@ def render() -> dict[Path, str]:
     labels = load_labels()
     DS.clear()
     DS.update(load_datasets(dbt, labels))
+    TARGETS.clear()
+    TARGETS.update(load_targets())
     dash = load_dashboards(labels)
     charts = [c for d in dash for c in d.charts]
     keys = [c.key for c in charts]
