@@ -68,9 +68,10 @@ class CommandLineWatch:
 @pytest.fixture(scope="module")
 def served(truth_warehouse):
     home = truth_warehouse.home
-    ports = {"dagster": _free_port(), "superset": _free_port(), "docs": _free_port()}
+    ports = {"dagster": _free_port(), "superset": _free_port(), "docs": _free_port(), "metrics": _free_port()}
+    # every port free, the metrics exporter's too: another `ecomwh serve` on the machine holds the defaults
     env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent),
-           "EW_SQL_TIMEOUT_S": str(SQL_TIMEOUT_S)}
+           "EW_SQL_TIMEOUT_S": str(SQL_TIMEOUT_S), "EW_METRICS_PORT": str(ports["metrics"])}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     started = time.perf_counter()
     with CommandLineWatch() as watch:

@@ -7,8 +7,10 @@ or dropped column fails here rather than as a broken chart on a dashboard.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -187,11 +189,14 @@ def test_every_chart_is_on_exactly_one_dashboard():
     assert set(placed) == chart_uuids
     assert all(len(slugs) == 1 for slugs in placed.values()), placed
     assert len(ids) == len(set(ids))
-    # the file name carries the chart's position id
+    # the file name is the chart's key, as its position entry is: stable when other charts come and go
     by_uuid = {c["uuid"]: n for n, c in CHARTS.items()}
     for dash in DASHBOARDS.values():
-        for meta in _placed_charts(dash):
-            assert by_uuid[meta["uuid"]].endswith(f"_{meta['chartId']}.yaml")
+        for pos_id, entry in dash["position"].items():
+            if isinstance(entry, dict) and entry.get("type") == "CHART":
+                name = by_uuid[entry["meta"]["uuid"]]
+                assert pos_id == f"CHART-{name.removesuffix('.yaml')}", pos_id
+                assert CHARTS[name]["params"]["slice_id"] == entry["meta"]["chartId"], name
 
 
 @pytest.mark.parametrize("slug", sorted(SLUGS))
@@ -234,10 +239,9 @@ def test_one_exposure_per_dashboard_depending_on_its_marts():
 
 
 def _chart(key: str) -> dict:
-    """The chart built by build_bundle.py under this key (file names are <key>_<id>.yaml)."""
-    found = [c for name, c in CHARTS.items() if name.rsplit("_", 1)[0] == key]
-    assert len(found) == 1, f"no single chart {key}"
-    return found[0]
+    """The chart rendered from superset/charts/<dashboard>.yaml under this key (its file is <key>.yaml)."""
+    assert f"{key}.yaml" in CHARTS, f"no chart {key}"
+    return CHARTS[f"{key}.yaml"]
 
 
 def _where(chart: dict) -> set[tuple]:
@@ -280,3 +284,93 @@ def test_quality_dashboard_shows_each_sources_lag_from_the_data_end_date():
     lag = [c for c in CHARTS.values() if c["uuid"] in placed
            and DATASET_BY_UUID[c["dataset_uuid"]]["table_name"] == "mart_source_lag"]
     assert len(lag) == 2
+
+
+def _generated(root: Path) -> dict[str, str]:
+    files = {str(p.relative_to(root)): p.read_text(encoding="utf-8")
+             for p in (root / "superset" / "bundle").rglob("*.yaml")}
+    files["exposures"] = (root / "dbt" / "models" / "marts" / "_exposures.yml").read_text(encoding="utf-8")
+    return files
+
+
+def test_adding_a_chart_is_yaml_in_at_most_three_files(tmp_path):
+    """Issue 20: an analyst adds a chart and its metric in three YAML files; only its own outputs change."""
+    for part in ("superset", "dbt/models/marts", "dbt/seeds"):
+        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(REPO / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _generated(tmp_path)
+
+    # 1. the metric, beside the model in dbt's YAML
+    models = tmp_path / "dbt" / "models" / "marts" / "core" / "_core__models.yml"
+    doc = _load(models)
+    fct = next(m for m in doc["models"] if m["name"] == "fct_orders")
+    fct["config"]["meta"]["superset"]["metrics"]["net_revenue_per_order"] = {
+        "sql": "SUM(net_revenue) / NULLIF(COUNT(*), 0)", "label_zh": "单均净收入(元)",
+        "label_en": "Net revenue per order (CNY)", "format": ",.1f"}
+    models.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    # 2. the chart, in the dashboard's chart file
+    with (tmp_path / "superset" / "charts" / "overview.yaml").open("a", encoding="utf-8") as f:
+        f.write("overview_net_revenue_per_order:\n  type: big_number\n  title: 单均净收入 · Net revenue per order\n"
+                "  dataset: fct_orders\n  metric: net_revenue_per_order\n  fmt: ',.1f'\n  trend_grain: week\n")
+    # 3. its place: a new row on the dashboard
+    dash = tmp_path / "superset" / "dashboards" / "overview.yaml"
+    spec = _load(dash)
+    spec["rows"].append({"charts": {"overview_net_revenue_per_order": 12}})
+    dash.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+    proc = subprocess.run([sys.executable, str(tmp_path / "superset" / "build_bundle.py")], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    after = _generated(tmp_path)
+    changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    assert changed == {"superset/bundle/charts/overview_net_revenue_per_order.yaml",
+                       "superset/bundle/dashboards/overview.yaml",
+                       "superset/bundle/datasets/ecom_warehouse/fct_orders.yaml"}
+    new = yaml.safe_load(after["superset/bundle/charts/overview_net_revenue_per_order.yaml"])
+    assert new["params"]["metric"] == "net_revenue_per_order" and new["viz_type"] == "big_number"
+    placed = {m["uuid"] for m in _placed_charts(yaml.safe_load(after["superset/bundle/dashboards/overview.yaml"]))}
+    assert new["uuid"] in placed
+    metrics = {m["metric_name"]: m for m in
+               yaml.safe_load(after["superset/bundle/datasets/ecom_warehouse/fct_orders.yaml"])["metrics"]}
+    assert metrics["net_revenue_per_order"]["verbose_name"] == "单均净收入(元) · Net revenue per order (CNY)"
+
+
+def test_a_chart_spec_error_names_the_file_and_the_chart(tmp_path):
+    shutil.copytree(REPO / "superset", tmp_path / "superset", ignore=shutil.ignore_patterns("__pycache__", "bundle"))
+    shutil.copytree(REPO / "dbt" / "models" / "marts", tmp_path / "dbt" / "models" / "marts")
+    shutil.copytree(REPO / "dbt" / "seeds", tmp_path / "dbt" / "seeds")
+    with (tmp_path / "superset" / "charts" / "overview.yaml").open("a", encoding="utf-8") as f:
+        f.write("overview_typo:\n  type: big_number\n  title: x\n  dataset: fct_orders\n  metric: gmv\n  fmt: ',d'\n"
+                "  trend_grian: week\n")
+    dash = tmp_path / "superset" / "dashboards" / "overview.yaml"
+    spec = _load(dash)
+    spec["rows"].append({"charts": {"overview_typo": 12}})
+    dash.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(tmp_path / "superset" / "build_bundle.py")], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "charts/overview.yaml: chart overview_typo:" in proc.stderr and "trend_grian" in proc.stderr
+
+
+def test_kpi_target_lines_are_the_seeds_targets():
+    """Issue 23: the overview, repurchase, retention and quality charts of a KPI draw its target from the seed."""
+    with (REPO / "dbt" / "seeds" / "kpi_targets.csv").open(encoding="utf-8", newline="") as f:
+        seed = {row["target_id"]: float(row["target_value"]) for row in csv.DictReader(f)}
+    expected = {  # chart key -> the seed targets it draws, in the chart's unit
+        "overview_repurchase_target": [seed["repurchase_30d"]],
+        "overview_d1_retention_target": [seed["d1_retention"]],
+        "repurchase_cohort": [seed["repurchase_30d"]],
+        "repurchase_cohort_channel": [seed["repurchase_30d"]],
+        "cohorts_activity": [seed["d1_retention"], seed["d30_retention"]],
+        "dq_coverage": [seed["tracking_coverage"]],
+        "dq_lag": [seed["order_behaviour_lag"] * 60],  # hours, on a chart in minutes
+    }
+    overview = {m["uuid"] for m in _placed_charts(DASHBOARDS["overview"])}
+    assert {_chart(k)["uuid"] for k in expected if k.startswith("overview_")} <= overview
+    for key, values in expected.items():
+        layers = _chart(key)["params"]["annotation_layers"]
+        assert [lay["annotationType"] for lay in layers] == ["FORMULA"] * len(values), key
+        assert [float(lay["value"]) for lay in layers] == pytest.approx(values), key
+        assert all(lay["show"] and lay["style"] == "dashed" for lay in layers), key
+    drawn = {name.removesuffix(".yaml") for name, c in CHARTS.items() if c["params"].get("annotation_layers")}
+    assert drawn == set(expected)

@@ -58,7 +58,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
 }
 ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "channel": {
-        "app": ("APP", "App"), "mini_program": ("小程序", "Mini program"), "web": ("官网", "Web"),
+        "app": ("自有App", "Own app"), "mini_program": ("小程序", "Mini program"), "web": ("官网", "Web"),
         "taobao": ("淘宝", "Taobao"), "tmall": ("天猫", "Tmall"), "jd": ("京东", "JD"),
         "douyin": ("抖音", "Douyin"), "pinduoduo": ("拼多多", "Pinduoduo"), "youzan": ("有赞", "Youzan"),
         "shopify": ("Shopify", "Shopify"), "offline": ("线下", "Offline"),
