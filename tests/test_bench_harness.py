@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import resource
 import sys
 from pathlib import Path
 
@@ -25,7 +26,11 @@ def test_killed_child_is_reported_with_signal_and_rss(tmp_path):
     first = str(err.value).splitlines()[0]
     assert "killed by SIGKILL" in first, first
     rss = float(first.split(" at ")[1].split(" GB")[0])
-    assert 0.15 <= rss <= 1.0, first  # the 200 MB it touched, read from the child's own rusage
+    # The 200 MB it touched, read from the child's own rusage. Linux carries the spawning process's peak
+    # RSS into the child's ru_maxrss (fork, then exec), so a test process that grew (a pytest worker after
+    # pipeline tests) raises the ceiling: never above the larger of the two, plus slack.
+    own_peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    assert 0.15 <= rss <= max(1.0, own_peak_gb + 0.3), (first, own_peak_gb)
 
 
 def test_peer_offers_itself_to_the_oom_killer(tmp_path):

@@ -96,7 +96,9 @@ def test_a_model_renamed_in_dbt_fails_when_the_definitions_load(tmp_path):
                 path.write_text(renamed)
     env = {"EW_HOME": str(tmp_path / "ew"), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
            "HOME": str(tmp_path), "PYTHONPATH": str(repo)}
-    proc = subprocess.run([sys.executable, "-c", "import dagster_project.definitions"], cwd=repo, env=env,
+    load = ("from dagster_project.defs.dbt.project import prepare_dbt_project; prepare_dbt_project(); "
+            "import dagster_project.definitions")  # what `ecomwh run` and `ecomwh serve` do
+    proc = subprocess.run([sys.executable, "-c", load], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0
     assert "metric_alerts" in proc.stderr and "mart_kpi_targets" in proc.stderr, proc.stderr[-3000:]
