@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from dagster_project.lib.quality import SUITES_DIR, QualityRunner, discover_suites, load_suite_file
-from dagster_project.lib.quality_daily import daily_quality, render_sla
+from dagster_project.lib.quality_daily import daily_quality
 
 MART_SUITES = ["mart_repurchase_cohort", "mart_cohort_retention", "mart_funnel_daily", "mart_ltv_cohort",
                "mart_customer_segments", "mart_ltv_predicted", "mart_activity_retention"]
@@ -30,15 +30,37 @@ TRACKED_CHANNELS = ("app", "mini_program", "web")
 
 
 @pytest.fixture(scope="module")
-def payment_tracking_view(tmp_path_factory, run_dbt) -> str:
-    """SQL creating the dbt model the tracking-coverage suite validates, as dbt compiles it, over the
-    hand-made staging tables of a test's DuckDB file."""
-    work = tmp_path_factory.mktemp("dbt_compile")
-    result = run_dbt(work / "compile.duckdb", work, "compile", "--select", "int_quality__payment_tracking")
-    assert result.success, result.exception
-    (compiled,) = (work / "target" / "compiled").rglob("int_quality__payment_tracking.sql")
-    sql = re.sub(r'"[^"]+"\."(\w+)"\."(\w+)"', r"\1.\2", compiled.read_text())  # drop dbt's database name
-    return f"\ncreate schema intermediate;\ncreate view intermediate.int_quality__payment_tracking as {sql};"
+def compiled_view(tmp_path_factory, run_dbt):
+    """`compiled_view(model, **env)`: SQL creating the dbt model a suite validates, as dbt compiles it
+    (with these environment variables, e.g. an SLA override), over the hand-made tables of a test's
+    DuckDB file."""
+    def compile_(model: str, **env: str) -> str:
+        work = tmp_path_factory.mktemp("dbt_compile")
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            result = run_dbt(work / "compile.duckdb", work, "compile", "--select", model)
+        assert result.success, result.exception
+        (compiled,) = (work / "target" / "compiled").rglob(f"{model}.sql")
+        sql = re.sub(r'"[^"]+"\."(\w+)"\."(\w+)"', r"\1.\2", compiled.read_text())  # drop dbt's database name
+        return f"\ncreate schema if not exists intermediate;\ncreate view intermediate.{model} as {sql};"
+
+    return compile_
+
+
+@pytest.fixture(scope="module")
+def payment_tracking_view(compiled_view) -> str:
+    return compiled_view("int_quality__payment_tracking")
+
+
+@pytest.fixture(scope="module")
+def identity_coverage_view(compiled_view) -> str:
+    return compiled_view("int_quality__identity_coverage")
+
+
+@pytest.fixture(scope="module")
+def freshness_view(compiled_view) -> str:
+    return compiled_view("int_quality__source_freshness")
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +114,13 @@ def test_suite_files_load_and_name_known_assets():
         assert suites[name].asset == ("marts", name)
     assert suites["cross_order_items_orders"].asset == ("raw", "order_items")
     assert suites["cross_orders_pay_amount"].asset == ("raw", "orders")
-    assert suites["cross_freshness"].asset == ("marts", "mart_data_quality")
-    # validates the dbt model whole, found through the manifest
-    assert suites["cross_tracking_coverage"].asset == ("intermediate", "int_quality__payment_tracking")
-    assert suites["cross_tracking_coverage"].query == "select * from intermediate.int_quality__payment_tracking"
-    assert suites["cross_identity_coverage"].asset == ("intermediate", "int_events_attributed")
+    # these validate a dbt model whole, found through the manifest
+    for name, model in (("cross_tracking_coverage", "int_quality__payment_tracking"),
+                        ("cross_identity_coverage", "int_quality__identity_coverage"),
+                        ("cross_freshness", "int_quality__source_freshness")):
+        assert suites[name].asset == ("intermediate", model)
+        assert suites[name].query == f"select * from intermediate.{model}"
+        assert "query" not in suites[name].raw["meta"]["ew"], name
     for name in CROSS_SUITES:  # silo checks warn, except the order_items key
         sev = {e.get("severity") for e in suites[name].raw["expectations"]}
         assert sev <= ({"critical"} if name == "cross_order_items_orders" else {"warning", "info"}), name
@@ -379,7 +403,7 @@ def test_cross_tracking_coverage(runner, tmp_path, payment_tracking_view):
     assert not out.critical_failed
 
 
-def test_coverage_with_nothing_to_measure_passes(runner, tmp_path, payment_tracking_view):
+def test_coverage_with_nothing_to_measure_passes(runner, tmp_path, payment_tracking_view, identity_coverage_view):
     """A shop without own-channel paid orders (marketplace-only, or not paid yet) has no coverage to
     judge, and one without any event no identity share: nothing to warn about. Paid app orders and no
     events at all is a real gap: 0% coverage warns, and the lag rules, with no lag, stay quiet."""
@@ -400,7 +424,7 @@ def test_coverage_with_nothing_to_measure_passes(runner, tmp_path, payment_track
             event_at timestamp);""" + payment_tracking_view)
     assert _failures(_run(runner, "cross_tracking_coverage", untracked)) == {
         (IN_SET, "has_payment_event"): (2, "warning")}
-    no_events = _db(tmp_path, _identity_sql(0).replace("from range(100)", "from range(0)"))
+    no_events = _db(tmp_path, _identity_sql(0).replace("from range(100)", "from range(0)") + identity_coverage_view)
     out = _run(runner, "cross_identity_coverage", no_events)
     assert out.rows == 0 and out.passed, out.summary()
 
@@ -415,10 +439,10 @@ def _identity_sql(attributed: int) -> str:
     """
 
 
-def test_cross_identity_coverage(runner, tmp_path):
-    ok = _run(runner, "cross_identity_coverage", _db(tmp_path, _identity_sql(95)))
+def test_cross_identity_coverage(runner, tmp_path, identity_coverage_view):
+    ok = _run(runner, "cross_identity_coverage", _db(tmp_path, _identity_sql(95) + identity_coverage_view))
     assert ok.passed and ok.rows == 1
-    out = _run(runner, "cross_identity_coverage", _db(tmp_path, _identity_sql(90)))
+    out = _run(runner, "cross_identity_coverage", _db(tmp_path, _identity_sql(90) + identity_coverage_view))
     assert _failures(out) == {(BETWEEN, "is_attributed"): (1, "warning")}
     assert _observed(out, BETWEEN, "is_attributed").samples == [pytest.approx(0.9)]
 
@@ -443,29 +467,22 @@ def _freshness_sql(bad: bool) -> str:
     return "\n".join(stmts)
 
 
-def test_cross_freshness(runner, tmp_path):
-    from dagster_project.defs.quality.checks import render_query
-
-    assert _run(runner, "cross_freshness", _db(tmp_path, _freshness_sql(False))).passed
-    db = _db(tmp_path, _freshness_sql(True))
+def test_cross_freshness(runner, tmp_path, freshness_view, compiled_view):
+    assert _run(runner, "cross_freshness", _db(tmp_path, _freshness_sql(False) + freshness_view)).passed
+    db = _db(tmp_path, _freshness_sql(True) + freshness_view)
     out = _run(runner, "cross_freshness", db)
     assert _failures(out) == {(IN_SET, "within_sla"): (3, "warning"), (NULL, "stale_source"): (3, "info")}
     samples = sorted(_observed(out, NULL, "stale_source").samples)
     assert [s.split(":")[0] for s in samples] == ["events", "orders", "users"]
     assert "events: newest data missing, SLA 60 min" in samples
-    # SLA overrides: EW_SLA_ORDERS_MIN=30 makes 20-minute-old orders fresh; the Dagster wiring's
-    # render_query fills every placeholder with its defaults, which must equal the SQL's own.
-    suite = load_suite_file(SUITES_DIR / "cross_freshness.json")
-    relaxed = _run(runner, "cross_freshness", db, render_sla(suite.query, {"EW_SLA_ORDERS_MIN": "30"}))
-    assert _failures(relaxed) == {(IN_SET, "within_sla"): (2, "warning"), (NULL, "stale_source"): (2, "info")}
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        plain = con.sql(f"select source, sla_minutes from ({suite.query}) order by 1").fetchall()
-        wired = con.sql(f"select source, sla_minutes from ({render_query(suite)}) order by 1").fetchall()
-    finally:
-        con.close()
-    assert plain == wired
-    assert dict(plain)["orders"] == 15 and dict(plain)["events"] == 60 and dict(plain)["users"] == 1440
+    with duckdb.connect(str(db), read_only=True) as con:
+        slas = dict(con.sql("select source, sla_minutes from intermediate.int_quality__source_freshness").fetchall())
+    assert (slas["orders"], slas["events"], slas["users"]) == (15, 60, 1440)  # the contract's
+    # SLA overrides: EW_SLA_ORDERS_MIN=30 at dbt time makes 20-minute-old orders fresh
+    relaxed = _db(tmp_path, _freshness_sql(True) + compiled_view("int_quality__source_freshness",
+                                                                 EW_SLA_ORDERS_MIN="30"))
+    assert _failures(_run(runner, "cross_freshness", relaxed)) == {
+        (IN_SET, "within_sla"): (2, "warning"), (NULL, "stale_source"): (2, "info")}
 
 
 # --------------------------------------------------------------------------- generated dataset

@@ -7,7 +7,8 @@
   their columns (type, required, enum, range), freshness (`loaded_at_field` = the data time column,
   `warn_after` = the SLA, EW_SLA_<SOURCE>_MIN overriding) and the Dagster asset key of the raw asset.
 - dbt/macros/contract.sql: `contract_enum('<name>')` (the values staging's accepted_values tests
-  use) and `contract_sla_minutes('<source>')`.
+  use), `contract_sla_minutes('<source>')` and `contract_sources()` (system, name and
+  loaded_at_field of each source: the rows of the freshness model int_quality__source_freshness).
 - dbt/seeds/enum_labels.csv: enum,value,label_zh,label_en for every enum value (Superset's labels).
 - expectations/raw_<source>.json: the critical expectations, which are the contract (required,
   key within a file, enum, range, pattern); the suite's other expectations (plausibility, with their
@@ -139,6 +140,7 @@ def render_sources_yml(system: str) -> str:
 def render_macros() -> str:
     enums = {name: list(values) for name, values in ENUMS.items()}
     slas = {name: src.sla_minutes for name, src in SOURCES.items()}
+    sources = [[src.system, name, _loaded_at_field(src)] for name, src in SOURCES.items()]
     return (
         f"{{# {HEADER} #}}\n\n"
         "{# The values of a contract enum: staging's accepted_values tests take them from here. #}\n"
@@ -148,6 +150,10 @@ def render_macros() -> str:
         "{# A source's freshness SLA in minutes, EW_SLA_<SOURCE>_MIN overriding as everywhere else. #}\n"
         "{% macro contract_sla_minutes(source) %}\n"
         f"    {{{{ return(env_var('EW_SLA_' ~ source | upper ~ '_MIN', {json.dumps(slas)}[source]) | int) }}}}\n"
+        "{% endmacro %}\n\n"
+        "{# Every source as [system, name, loaded_at_field], in contract order: the freshness model's rows. #}\n"
+        "{% macro contract_sources() %}\n"
+        f"    {{{{ return({json.dumps(sources)}) }}}}\n"
         "{% endmacro %}\n"
     )
 

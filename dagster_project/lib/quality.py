@@ -110,13 +110,11 @@ BULK_SAMPLE_ROWS = 20_000
 
 
 def query_parameters() -> dict[str, str]:
-    """What a suite query may name as {name}: {sla_<source>_min} (the contract's SLAs, overridden by
-    EW_SLA_<SOURCE>_MIN) and the plausibility thresholds."""
-    from dagster_project.lib.contract import sla_minutes
+    """What a suite query may name as {name}: the plausibility thresholds. (Freshness SLAs are the
+    dbt model int_quality__source_freshness's, through contract_sla_minutes().)"""
     from dagster_project.settings import time_plausibility
 
-    return {**{f"sla_{s}_min": str(m) for s, m in sla_minutes().items()},
-            **{k: repr(v) for k, v in time_plausibility().items()}}
+    return {k: repr(v) for k, v in time_plausibility().items()}
 
 
 def _threshold(name: str) -> str:

@@ -3,7 +3,7 @@
 `daily_quality(con)` is pure: it reads the warehouse (raw tables, the staging and intermediate views
 the cross-source suites read) and returns one row per (check, source, date). Definitions and
 thresholds come from the suite files in expectations/ wherever a suite exists: each daily figure is
-the suite's own query aggregated per date (identity coverage: the suite's query already aggregates
+the suite's own query aggregated per date (identity coverage: the suite's model already aggregates
 over all events in SQL, so the same share is computed here per event date from the same table),
 and its threshold is the expectation's kwargs, so a threshold changed in the suite changes the
 daily table too.
@@ -16,7 +16,7 @@ daily table too.
 | pay_amount_mismatch | orders | order date | order rows with pay_amount off by more than the tolerance | <= 0, tolerance from cross_orders_pay_amount |
 | identity_coverage | events | event date | share of events with a customer_key | >= min_value of is_attributed (cross_identity_coverage) |
 | quarantined_rows | <source> | file date | rows quarantined from that day's files | <= 0 (status warn) |
-| freshness | <source> | run date | minutes since the newest data | <= SLA (cross_freshness query) |
+| freshness | <source> | run date | minutes since the newest data | <= SLA (cross_freshness model) |
 
 Status: 'pass' when the value meets its threshold, else 'fail' if the suite expectation is
 critical, 'warn' otherwise (quarantine and freshness always warn). Recent paid dates can show low
@@ -29,13 +29,11 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
 
 import duckdb
 import polars as pl
 
 from dagster_project.lib import dbt_outputs
-from dagster_project.lib.contract import sla_minutes
 from dagster_project.lib.quality import SUITES_DIR, SuiteFile, load_suite_file
 
 SCHEMA: dict[str, pl.DataType] = {
@@ -51,13 +49,6 @@ SCHEMA: dict[str, pl.DataType] = {
     "suite": pl.Utf8,
 }
 TRACKED_SOURCE = "events"  # the tracking system is what coverage, lag and identity measure
-
-
-def render_sla(query: str, env: Mapping[str, str] | None = None) -> str:
-    """Replace {sla_<source>_min} with the contract's SLA, EW_SLA_<SOURCE>_MIN overriding."""
-    for s, minutes in sla_minutes(env).items():
-        query = query.replace(f"{{sla_{s}_min}}", str(minutes))
-    return query
 
 
 def expectation(suite: SuiteFile, type_: str, column: str) -> tuple[dict, str]:
@@ -86,7 +77,6 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
 
 def daily_quality(con: duckdb.DuckDBPyConnection, *, suites_dir: Path = SUITES_DIR,
                   tz: str | None = None, now: datetime | None = None,
-                  env: Mapping[str, str] | None = None,
                   reads: dbt_outputs.ExposureTables | None = None) -> pl.DataFrame:
     """One row per (check_name, source, check_date); see the module docstring for the checks.
     `reads`: the dbt models it reads (the exposure data_quality_daily), found in the manifest."""
@@ -184,18 +174,22 @@ def daily_quality(con: duckdb.DuckDBPyConnection, *, suites_dir: Path = SUITES_D
         from landed l left join q on q.source = l.source and q.file_date = l.file_date
         where l.file_date is not null"""))
 
-    # Freshness per source on the run date (business date of `now`); SLA from the suite's SQL.
+    # Freshness per source on the run date (business date of `now`): newest data time and SLA from
+    # the suite's model, the age against `now` so that one run's rows share one clock.
     fr = suite["cross_freshness"]
     _, fr_sev = expectation(fr, "expect_column_values_to_be_in_set", "within_sla")
-    fresh_sql = render_sla(fr.query, env).replace("now()", f"timestamptz '{now.isoformat()}+00:00'")
     frames.append(_frame(con, f"""
+        with aged as (
+            select source, row_count, sla_minutes,
+                   epoch(timestamp '{now.isoformat()}' - latest_data_at) / 60.0 as age_minutes
+            from ({fr.query}) q)
         select 'freshness' as check_name, source,
                {_business_date(f"timestamp '{now.isoformat()}'", tz)} as check_date,
-               {_status("within_sla", fr_sev)} as status,
-               case when within_sla then 0 else 1 end as unexpected_count, age_minutes as value,
-               sla_minutes as threshold, '<=' as threshold_op, row_count as rows_checked,
-               '{fr.name}' as suite
-        from ({fresh_sql}) q"""))
+               {_status("coalesce(age_minutes <= sla_minutes, false)", fr_sev)} as status,
+               case when coalesce(age_minutes <= sla_minutes, false) then 0 else 1 end as unexpected_count,
+               age_minutes as value, sla_minutes as threshold, '<=' as threshold_op,
+               row_count as rows_checked, '{fr.name}' as suite
+        from aged"""))
 
     out = pl.concat(frames, how="vertical")
     return out.sort("check_name", "source", "check_date")

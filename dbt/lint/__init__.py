@@ -5,6 +5,7 @@ the `dbt` namespace of cross-database macros, each rendering the SQL dbt-duckdb 
 parses what runs. Our own macros are stood in for in .sqlfluff. Not used by dbt itself."""
 
 import datetime
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,3 +41,12 @@ def _listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None
 
 dbt = SimpleNamespace(dateadd=_dateadd, datediff=_datediff, date_trunc=_date_trunc, listagg=_listagg,
                       type_string=lambda: "varchar")
+
+
+_CONTRACT_MACROS = (Path(__file__).parents[1] / "macros" / "contract.sql").read_text()
+
+
+def contract_sources():
+    """The list the rendered contract_sources() macro returns (a macro in .sqlfluff can only render text)."""
+    return json.loads(re.search(r"macro contract_sources\(\) %\}\s*\{\{ return\((.*?)\) \}\}", _CONTRACT_MACROS,
+                                re.S).group(1))

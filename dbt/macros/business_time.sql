@@ -51,3 +51,25 @@
 {% macro spark__to_business_date(column, timezone) -%}
     to_date(from_utc_timestamp({{ column }}, '{{ timezone }}'))
 {%- endmacro %}
+
+
+{% macro ew_utc_now() -%}
+    {#- The current time as a naive UTC timestamp, comparable with raw timestamps (UTC by contract).
+        In a view it is evaluated when the view is read, so an age computed with it is the age then. -#}
+    {{ return(adapter.dispatch('ew_utc_now', 'ecom_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__ew_utc_now() -%}
+    {{ exceptions.raise_compiler_error(
+        "ew_utc_now is not implemented for adapter '" ~ adapter.type() ~ "': add a macro "
+        ~ adapter.type() ~ "__ew_utc_now() in macros/business_time.sql"
+    ) }}
+{%- endmacro %}
+
+{% macro duckdb__ew_utc_now() -%}
+    cast(timezone('UTC', now()) as timestamp)
+{%- endmacro %}
+
+{% macro spark__ew_utc_now() -%}
+    to_utc_timestamp(current_timestamp(), current_timezone())
+{%- endmacro %}

@@ -36,8 +36,8 @@ from dagster_project.lib.contract import SOURCES
 _runners: dict[Path, QualityRunner] = {}
 
 def render_query(suite: SuiteFile, scope: LoadScope | None = None) -> str:
-    """Suite queries may name settings as {sla_<source>_min} and {quality_future_hours} (and the other
-    plausibility thresholds, lib.quality.query_parameters) and rows as {new_rows:raw.<table>} /
+    """Suite queries may name settings as {quality_future_hours} (and the other plausibility
+    thresholds, lib.quality.query_parameters) and rows as {new_rows:raw.<table>} /
     {new_rows_time_checked:raw.<table>} / {old_rows:raw.<table>} (the whole table and nothing when
     `scope` is None); everything else is literal SQL."""
     query = render_scope(suite.sql_template, scope)
