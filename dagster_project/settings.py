@@ -8,11 +8,23 @@ warehouse does writes outside it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
+
+# Defaults of the landing guards, shared with the Dagster resource `warehouse` (defs/resources.py).
+LANDING_SETTLE_S = 10.0
+MAX_FILE_MB = 4096
+MAX_COMPRESSION_RATIO = 100.0
+DUCKDB_MEMORY_LIMIT = "4GB"
+ALERT_TEAM_URLS_PREFIX = "EW_ALERT_URLS_"
+
+
+def default_serving_path(home: Path) -> Path:
+    return home / "serving" / "warehouse.duckdb"
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,11 @@ class Settings:
     def lock_path(self) -> Path:
         return self.home / "warehouse.lock"
 
+    @property
+    def alert_state_path(self) -> Path:
+        """What was notified, so that nothing is sent twice (lib/alerts/notify.py StateStore)."""
+        return self.home / "alerts" / "notifications.sqlite"
+
     def ensure_dirs(self) -> None:
         for d in (self.home, self.landing_dir, self.duckdb_path.parent, self.serving_path.parent,
                   self.quarantine_dir, self.dagster_home, self.dbt_target_dir, self.dbt_log_dir):
@@ -60,7 +77,7 @@ def get_settings() -> Settings:
         timezone=os.environ.get("EW_TIMEZONE", "Asia/Shanghai"),
         landing_dir=_path("EW_LANDING_DIR", home / "landing"),
         duckdb_path=_path("EW_DUCKDB_PATH", home / "warehouse.duckdb"),
-        serving_path=_path("EW_SERVING_PATH", home / "serving" / "warehouse.duckdb"),
+        serving_path=_path("EW_SERVING_PATH", default_serving_path(home)),
         quarantine_dir=_path("EW_QUARANTINE_DIR", home / "quarantine"),
         dagster_home=_path("DAGSTER_HOME", home / "dagster"),
         dbt_target_dir=_path("EW_DBT_TARGET_DIR", home / "dbt" / "target"),
@@ -70,11 +87,11 @@ def get_settings() -> Settings:
         ltv_time_unit_days=float(os.environ.get("EW_LTV_TIME_UNIT_DAYS", "7")),
         ltv_monthly_discount=float(os.environ.get("EW_LTV_MONTHLY_DISCOUNT", "0.01")),
         ltv_backtest_days=int(os.environ.get("EW_LTV_BACKTEST_DAYS", "60")),
-        landing_settle_s=float(os.environ.get("EW_LANDING_SETTLE_S", "10")),
+        landing_settle_s=float(os.environ.get("EW_LANDING_SETTLE_S", LANDING_SETTLE_S)),
         landing_require_done=os.environ.get("EW_LANDING_REQUIRE_DONE", "0").lower() in ("1", "true", "yes"),
-        max_file_mb=int(os.environ.get("EW_MAX_FILE_MB", "4096")),
-        max_compression_ratio=float(os.environ.get("EW_MAX_COMPRESSION_RATIO", "100")),
-        duckdb_memory_limit=os.environ.get("EW_DUCKDB_MEMORY_LIMIT", "4GB"),
+        max_file_mb=int(os.environ.get("EW_MAX_FILE_MB", MAX_FILE_MB)),
+        max_compression_ratio=float(os.environ.get("EW_MAX_COMPRESSION_RATIO", MAX_COMPRESSION_RATIO)),
+        duckdb_memory_limit=os.environ.get("EW_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT),
     )
 
 
@@ -129,26 +146,31 @@ class AlertSettings:
     timezone: str
     deadline: str                   # EW_DELIVERY_DEADLINE: by then (business time) yesterday's files are in
 
+    def __post_init__(self) -> None:
+        if self.language not in (None, "zh", "en"):
+            raise ValueError(f"EW_ALERT_LANGUAGE must be zh or en, got {self.language!r}")
+
     def urls_for(self, team: str) -> list[str]:
         return list(self.team_urls.get(team, self.urls))
 
 
+def split_urls(value: str | None) -> tuple[str, ...]:
+    """EW_ALERT_URLS and EW_ALERT_URLS_<TEAM> list apprise URLs separated by commas or white space."""
+    return tuple(u for u in re.split(r"[\s,]+", value or "") if u)
+
+
+def alert_team_url_vars() -> dict[str, str]:
+    """Team name -> the variable that holds its destinations (EW_ALERT_URLS_<TEAM>)."""
+    prefix = ALERT_TEAM_URLS_PREFIX
+    return {k[len(prefix):].lower(): k for k in os.environ if k.startswith(prefix)}
+
+
 def get_alert_settings() -> AlertSettings:
-    import re
-
-    def split(value: str | None) -> tuple[str, ...]:
-        return tuple(u for u in re.split(r"[\s,]+", value or "") if u)
-
-    prefix = "EW_ALERT_URLS_"
-    team_urls = {k[len(prefix):].lower(): split(v) for k, v in os.environ.items() if k.startswith(prefix)}
-    language = os.environ.get("EW_ALERT_LANGUAGE") or None
-    if language not in (None, "zh", "en"):
-        raise ValueError(f"EW_ALERT_LANGUAGE must be zh or en, got {language!r}")
     return AlertSettings(
-        urls=split(os.environ.get("EW_ALERT_URLS")),
-        team_urls=team_urls,
+        urls=split_urls(os.environ.get("EW_ALERT_URLS")),
+        team_urls={team: split_urls(os.environ[var]) for team, var in alert_team_url_vars().items()},
+        language=os.environ.get("EW_ALERT_LANGUAGE") or None,
         quiet_hours=os.environ.get("EW_ALERT_QUIET_HOURS") or None,
-        language=language,
         public_url=os.environ.get("EW_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('EW_SUPERSET_PORT', '8088')}",
         timezone=os.environ.get("EW_TIMEZONE", "Asia/Shanghai"),
         deadline=os.environ.get("EW_DELIVERY_DEADLINE", "07:00"),

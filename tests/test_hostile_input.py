@@ -495,11 +495,11 @@ def test_impossible_utc_offsets_are_not_timestamps(wh):
 
 # --- item 20 ----------------------------------------------------------------------------------
 
-def _warehouse_resource(wh):
+def _warehouse_resource(wh, **fields):
     from dagster_project.defs.resources import WarehouseResource
 
     return WarehouseResource(home=str(wh.db.parent), duckdb_path=str(wh.db), landing_dir=str(wh.landing_dir),
-                             quarantine_dir=str(wh.quarantine), timezone=TZ)
+                             quarantine_dir=str(wh.quarantine), timezone=TZ, **fields)
 
 
 def _append_later(path: Path, parts: list[bytes], every_s: float) -> threading.Thread:
@@ -513,9 +513,8 @@ def _append_later(path: Path, parts: list[bytes], every_s: float) -> threading.T
     return t
 
 
-def test_a_file_still_being_written_is_loaded_once_it_is_complete(wh, monkeypatch):
-    monkeypatch.setenv("EW_LANDING_SETTLE_S", "1")
-    resource = _warehouse_resource(wh)  # the pipeline's path and its defaults
+def test_a_file_still_being_written_is_loaded_once_it_is_complete(wh):
+    resource = _warehouse_resource(wh, landing_settle_s=1)  # the pipeline's path (EW_LANDING_SETTLE_S=1)
     data = b"campaign_id,name,type,channel,start_at,end_at,cost\nC1,618,discount,app,2026-06-01,2026-06-18,150.00\n"
     cut = data.index(b"150.00") + 2
     path = wh.write("campaigns", "campaigns_20260520.csv", data[:cut])  # ...,15 so far

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -10,24 +11,43 @@ import dagster as dg
 import duckdb
 
 from dagster_project.lib import ingest, landing
-from dagster_project.settings import get_settings
+from dagster_project.settings import (
+    DUCKDB_MEMORY_LIMIT,
+    LANDING_SETTLE_S,
+    MAX_COMPRESSION_RATIO,
+    MAX_FILE_MB,
+    default_serving_path,
+    get_settings,
+)
 
 # All writers to the pipeline's DuckDB file share this pool; dagster.yaml gives it one slot.
 WRITER_POOL = "duckdb_writer"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Paths come from EW_* variables (see dagster_project/settings.py); `ecomwh` exports them."""
+    """Paths come from EW_* variables (see dagster_project/settings.py); `ecomwh` exports them. The
+    landing guards are the EW_LANDING_* / EW_MAX_* / EW_DUCKDB_MEMORY_LIMIT settings as the definitions
+    load (`warehouse_resource`); a run launched from the UI may override any of them."""
 
     home: str
     duckdb_path: str
     landing_dir: str
     quarantine_dir: str
     timezone: str = "Asia/Shanghai"
+    serving_path: str | None = None  # the published read-only copy; None: <home>/serving/warehouse.duckdb
+    landing_settle_s: float = LANDING_SETTLE_S  # a landed file loads once unchanged this long
+    landing_require_done: bool = False  # load only files with a <file>.done marker
+    max_file_mb: int = MAX_FILE_MB  # a file's content, decompressed, above this is refused
+    max_compression_ratio: float = MAX_COMPRESSION_RATIO  # a .csv.gz inflating more is refused
+    duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT  # DuckDB spills to disk above this
 
     @property
     def lock_path(self) -> Path:
         return Path(self.home) / "warehouse.lock"
+
+    @property
+    def published_path(self) -> Path:
+        return Path(self.serving_path) if self.serving_path else default_serving_path(Path(self.home))
 
     @contextmanager
     def writer(self) -> Iterator[None]:
@@ -44,24 +64,27 @@ class WarehouseResource(dg.ConfigurableResource):
                 con.close()
 
     def ingest_source(self, source: str) -> ingest.SourceResult:
-        # the guards against files still being written and oversized ones (EW_LANDING_*, EW_MAX_*,
-        # EW_DUCKDB_MEMORY_LIMIT)
-        settings = get_settings()
-        limits = landing.Limits(max_bytes=settings.max_file_mb << 20,
-                                max_ratio=settings.max_compression_ratio)
+        limits = landing.Limits(max_bytes=self.max_file_mb << 20, max_ratio=self.max_compression_ratio)
         return ingest.ingest_source(
             Path(self.duckdb_path), Path(self.landing_dir), source, tz=self.timezone,
             lock_path=self.lock_path, quarantine_dir=Path(self.quarantine_dir), limits=limits,
-            settle_s=settings.landing_settle_s, require_done=settings.landing_require_done,
-            memory_limit=settings.duckdb_memory_limit,
+            settle_s=self.landing_settle_s, require_done=self.landing_require_done,
+            memory_limit=self.duckdb_memory_limit,
         )
 
 
 def warehouse_resource() -> WarehouseResource:
+    settings = get_settings()
     return WarehouseResource(
         home=dg.EnvVar("EW_HOME"),
         duckdb_path=dg.EnvVar("EW_DUCKDB_PATH"),
         landing_dir=dg.EnvVar("EW_LANDING_DIR"),
         quarantine_dir=dg.EnvVar("EW_QUARANTINE_DIR"),
         timezone=dg.EnvVar("EW_TIMEZONE"),
+        serving_path=dg.EnvVar("EW_SERVING_PATH") if os.environ.get("EW_SERVING_PATH") else None,
+        landing_settle_s=settings.landing_settle_s,
+        landing_require_done=settings.landing_require_done,
+        max_file_mb=settings.max_file_mb,
+        max_compression_ratio=settings.max_compression_ratio,
+        duckdb_memory_limit=settings.duckdb_memory_limit,
     )

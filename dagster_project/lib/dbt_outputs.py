@@ -132,7 +132,7 @@ class PythonMart:
 
     def replace(self, con, frame) -> None:
         """Recreate the table and insert `frame`'s rows (None: left empty); the caller owns the
-        transaction, so several marts can be replaced together."""
+        transaction (`lib.transaction.transaction`), so several marts can be replaced together."""
         ddl = ", ".join(f"{c} {t}" for c, t in self.columns.items())
         pk = f", primary key ({', '.join(self.primary_key)})" if self.primary_key else ""
         con.execute(f"create schema if not exists {self.relation.split('.')[0]}")

@@ -32,6 +32,7 @@ from dagster_project.lib.contract import (
     AMOUNT, DATE, FILES_COLUMNS_ADDED, FILES_DDL, INT, MAX_INT, QUARANTINE_DDL, SOURCES, TS, TS_MAX, TS_MIN,
     Column, Source, raw_table_ddl,
 )
+from dagster_project.lib.transaction import transaction
 
 # A UTC offset is -14:59..+14:59 at most (real ones run from -12:00 to +14:00): DuckDB would take
 # "+99:99" or "+24:00" and shift the instant by days.
@@ -568,8 +569,7 @@ def release_resolved_keys(con: duckdb.DuckDBPyConnection, source: str) -> dict[s
         return {}
     ((col, parent, pcol),) = src.foreign_keys
     pending = pending_table(source)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"create or replace temp table released as select * from {pending} "
                     f"where {col} in (select {pcol} from raw.{parent})")
         per_file = dict(con.execute("select _file, count(*) from released group by 1").fetchall())
@@ -585,10 +585,6 @@ def release_resolved_keys(con: duckdb.DuckDBPyConnection, source: str) -> dict[s
                             "rows_quarantined = rows_quarantined - ? where source = ? "
                             "and file_name = ? and status = 'loaded'", [n, n, source, file_name])
         con.execute("drop table released")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return per_file
 
 

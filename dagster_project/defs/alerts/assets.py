@@ -13,9 +13,9 @@ from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.dbt_outputs import load_manifest, written_by
 from dagster_project.lib.alerts.engine import current_states
 from dagster_project.lib.alerts.evaluate import evaluate_all, write_alerts
-from dagster_project.lib.alerts.notify import StateStore, deliver
+from dagster_project.defs.alerts.resources import AlertsResource
+from dagster_project.lib.alerts.notify import deliver
 from dagster_project.lib.alerts.rules import RULES_DIR, collect_rules
-from dagster_project.settings import get_alert_settings, get_settings
 
 # its key from the dbt source that declares the table (meta.ew.written_by)
 MART_METRIC_ALERTS = dg.AssetKey(list(written_by("metric_alerts", load_manifest(dbt_project.manifest_path))
@@ -23,10 +23,6 @@ MART_METRIC_ALERTS = dg.AssetKey(list(written_by("metric_alerts", load_manifest(
 # A rule may read any mart, whichever integration builds it.
 UPSTREAM = sorted({k for a in (dbt_models, predicted_ltv, mart_data_quality) for k in a.keys
                    if k.path[0] == "marts"})
-
-
-def state_store() -> StateStore:
-    return StateStore(get_settings().home / "alerts" / "notifications.sqlite")
 
 
 @dg.asset(
@@ -40,7 +36,7 @@ def state_store() -> StateStore:
                 "threshold, state ok / firing / resolved / not_evaluated and since. Then one message per "
                 "alert that started firing or resolved (EW_ALERT_URLS), never a repeat.",
 )
-def mart_metric_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def mart_metric_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertsResource):
     # a broken rule file is reported by the check, not by failing the asset: it must not block the
     # published copy, nor silence the other teams' rules
     rules, problems = collect_rules(RULES_DIR)
@@ -52,7 +48,7 @@ def mart_metric_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     for p in problems:
         context.log.error(p)
     current = current_states(frame)
-    deliveries = deliver(current, get_alert_settings(), state_store(), now,
+    deliveries = deliver(current, alerts.settings(), alerts.store(), now,
                          {r.rule_id: r for r in rules}, log=context.log.warning)
     for d in deliveries:
         context.log.info(f"alert {d.event} {d.rule_id} [{d.dims}] since {d.since}: {d.status}")

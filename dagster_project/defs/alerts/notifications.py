@@ -7,11 +7,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from dagster_project.defs.alerts.assets import state_store
+from dagster_project.defs.alerts.resources import AlertsResource
+from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.alerts.digest import build_digest
 from dagster_project.lib.alerts.notify import apprise_send
 from dagster_project.lib.alerts.pipeline import dagster_url, notify_failed_run, notify_missed_deliveries
-from dagster_project.settings import get_alert_settings, get_settings
 
 
 def _now() -> datetime:
@@ -21,8 +21,8 @@ def _now() -> datetime:
 @dg.run_failure_sensor(name="pipeline_failure_notifier", default_status=dg.DefaultSensorStatus.RUNNING,
                        description="Sends the failed steps, critical checks and files of a failed run "
                                    "to EW_ALERT_URLS (once per run).")
-def pipeline_failure_notifier(context: dg.RunFailureSensorContext):
-    status = notify_failed_run(context.instance, context.dagster_run.run_id, get_alert_settings(), state_store(),
+def pipeline_failure_notifier(context: dg.RunFailureSensorContext, alerts: AlertsResource):
+    status = notify_failed_run(context.instance, context.dagster_run.run_id, alerts.settings(), alerts.store(),
                                _now(), dagster_url())
     context.log.info(f"run {context.dagster_run.run_id}: notification {status}")
 
@@ -30,18 +30,17 @@ def pipeline_failure_notifier(context: dg.RunFailureSensorContext):
 @dg.sensor(name="delivery_deadline", minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
            description="After EW_DELIVERY_DEADLINE (business time, default 07:00), every source that delivers "
                        "daily must have yesterday's file; a missing one is announced once.")
-def delivery_deadline(context: dg.SensorEvaluationContext):
-    landing_dir = Path(dg.EnvVar("EW_LANDING_DIR").get_value())
-    results = notify_missed_deliveries(landing_dir, get_alert_settings(), state_store(), _now())
+def delivery_deadline(context: dg.SensorEvaluationContext, warehouse: WarehouseResource, alerts: AlertsResource):
+    results = notify_missed_deliveries(Path(warehouse.landing_dir), alerts.settings(), alerts.store(), _now())
     if not results:
         return dg.SkipReason("every daily source has delivered (or the deadline has not passed)")
     return dg.SkipReason("; ".join(f"{m.source} {m.expected_date}: {status}" for m, status in results))
 
 
 @dg.op(description="Builds the morning digest from the published copy and sends it to EW_ALERT_URLS.")
-def send_daily_digest(context: dg.OpExecutionContext) -> None:
-    cfg = get_alert_settings()
-    serving = get_settings().serving_path
+def send_daily_digest(context: dg.OpExecutionContext, warehouse: WarehouseResource, alerts: AlertsResource) -> None:
+    cfg = alerts.settings()
+    serving = warehouse.published_path
     if not serving.exists():
         context.log.warning(f"no published copy at {serving} yet: no digest")
         return

@@ -18,6 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_project.defs.dbt.project import dbt_project, require_manifest
 from dagster_project.defs.quality.checks import blocked_sources
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
+from dagster_project.lib.transaction import transaction
 from dagster_project.settings import DBT_PROJECT_DIR
 
 
@@ -111,10 +112,9 @@ def record_verified_mark(con, fingerprint: str) -> None:
     """After a passing whole-project build: a time later than every built_at it wrote (dbt's
     run_started_at) and earlier than the next build's."""
     ended = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    _verified_marks(con).execute("begin")
-    con.execute(f"delete from {VERIFIED_TABLE}")
-    con.execute(f"insert into {VERIFIED_TABLE} values (cast(? as timestamp), ?)", [ended, fingerprint])
-    con.execute("commit")
+    with transaction(_verified_marks(con)):
+        con.execute(f"delete from {VERIFIED_TABLE}")
+        con.execute(f"insert into {VERIFIED_TABLE} values (cast(? as timestamp), ?)", [ended, fingerprint])
 
 
 @dbt_assets(

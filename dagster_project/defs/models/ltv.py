@@ -9,6 +9,7 @@ from dagster_project.defs.dbt.assets import translator
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib import dbt_outputs, ltv_marts
+from dagster_project.lib.transaction import transaction
 from dagster_project.settings import get_settings
 
 # What the model reads (the dbt exposure predicted_ltv) and writes (the dbt sources written by it),
@@ -81,17 +82,12 @@ def predicted_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             backtests = _backtests(context, purchases, as_of, data_end, ltv.backtest_days, cfg)
         else:
             context.log.warning(f"LTV model not fitted: {reason}; its marts are empty until it can be")
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             # None leaves a mart empty: the model could not be fitted
             WRITES["predicted"].replace(con, tables and tables.predicted)
             WRITES["model"].replace(con, tables and tables.model)
             WRITES["backtest"].replace(con, backtests)
             WRITES["status"].replace(con, ltv_marts.status_row(as_of, ready, reason))
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     status = {"model_status": "fitted" if reason is None else "not_fitted", "model_reason": reason or "",
               "customers": ready.customers, "repeat_customers": ready.repeat_customers}
     yield dg.MaterializeResult(asset_key=STATUS, metadata={"as_of_date": str(as_of), **status})

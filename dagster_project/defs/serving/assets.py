@@ -20,7 +20,6 @@ from dagster_project.defs.quality.mart_data_quality import mart_data_quality
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.procs import dbt_executable
 from dagster_project.lib.publish import publish
-from dagster_project.settings import get_settings
 
 # Every asset in the marts schema, whichever integration builds it (dbt or Python).
 MART_KEYS = sorted(
@@ -47,7 +46,7 @@ def _manifest() -> dict:
                 "`ecomwh sql` and analysts. Readers never open the pipeline's file.",
 )
 def serving_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    serving_path = Path(os.environ.get("EW_SERVING_PATH") or get_settings().serving_path)
+    serving_path = warehouse.published_path
     with warehouse.writer():
         summary = publish(Path(warehouse.duckdb_path), serving_path, _manifest())
     context.log.info(f"published {len(summary['tables'])} tables to {serving_path} in {summary['seconds']} s")
@@ -85,7 +84,8 @@ def dbt_docs_site(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
            "--target-path", str(target)]
     # the catalog query opens the pipeline's file, so dbt is a writer here like in `dbt build`
     with warehouse.writer():
-        proc = subprocess.run(cmd, env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        proc = subprocess.run(cmd, env={**os.environ, "EW_DUCKDB_PATH": warehouse.duckdb_path,
+                                        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
                               capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"dbt docs generate failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")

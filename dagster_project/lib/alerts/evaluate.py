@@ -11,6 +11,7 @@ from dagster_project.lib import dbt_outputs
 from dagster_project.lib.alerts.engine import EVALUATION_SCHEMA, evaluate
 from dagster_project.lib.alerts.rules import LoadedRule, RuleFileError
 from dagster_project.lib.alerts.series import fetch_calendar, fetch_series, observed_through
+from dagster_project.lib.transaction import transaction
 
 
 def alerts_mart() -> dbt_outputs.PythonMart:
@@ -40,10 +41,5 @@ def evaluate_all(con: duckdb.DuckDBPyConnection, rules: list[LoadedRule],
 
 def write_alerts(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
     mart = alerts_mart()
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         mart.replace(con, frame)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise

@@ -167,7 +167,7 @@ def notify_last_failed_run() -> str:
                 filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=1)
             if not records:
                 return "no failed run"
-            store = StateStore(get_settings().home / "alerts" / "notifications.sqlite")
+            store = StateStore(get_settings().alert_state_path)
             return notify_failed_run(instance, records[0].dagster_run.run_id, get_alert_settings(), store,
                                      datetime.now(UTC).replace(tzinfo=None), dagster_url())
     except Exception as exc:  # noqa: BLE001 - the run already failed; say why no message followed

@@ -17,6 +17,7 @@ from dagster_project.lib.platforms.mapping import Mapping, MappingError, load_ma
 from dagster_project.lib.platforms.store import (
     ExportRecord, all_platforms, import_exports, imports_dir, known_exports, store_dir,
 )
+from dagster_project.lib.transaction import transaction
 
 LOAD_ID_PREFIX = "import:"
 
@@ -117,8 +118,7 @@ def sync_warehouse(con: duckdb.DuckDBPyConnection, home: Path) -> dict:
         lp = store_dir(home) / platform / "lineage.parquet"
         if lp.exists():
             lineage.append(pl.read_parquet(lp).with_columns(pl.lit(platform).alias("platform")))
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute("delete from raw.quarantine where load_id like ?", [LOAD_ID_PREFIX + "%"])
         if refusals:
             con.executemany("insert into raw.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)", refusals)
@@ -132,10 +132,6 @@ def sync_warehouse(con: duckdb.DuckDBPyConnection, home: Path) -> dict:
             con.register("lineage_frame", frame.to_arrow())
             con.execute("insert into raw._import_lineage select * from lineage_frame")
             con.unregister("lineage_frame")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return {"exports": len({(i[0], i[1]) for i in imports}), "refused_rows": len(refusals),
             "lineage_rows": sum(f.height for f in lineage)}
 
