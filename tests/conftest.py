@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from dagster_project.settings import export_env, get_settings
 
 # fixtures that generate a world and run the whole pipeline: whoever asks for one is end to end
 PIPELINE_FIXTURES = {"truth_warehouse", "incident_world", "incident_home"}
-PREPARED_MANIFEST: Path | None = None
 
 
 def pytest_configure(config):
@@ -30,8 +28,7 @@ def pytest_configure(config):
     when the dbt project changed since), as `ecomwh run` does."""
     from dagster_project.defs.dbt.project import prepare_dbt_project
 
-    global PREPARED_MANIFEST
-    PREPARED_MANIFEST = prepare_dbt_project()
+    prepare_dbt_project()
 
 
 # `make test` runs on two xdist workers (`-n 2 --dist loadscope --no-loadscope-reorder`), with the
@@ -94,9 +91,6 @@ def ew_home(tmp_path, monkeypatch):
     for k, v in export_env(settings).items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("EW_QUARANTINE_DIR", str(settings.quarantine_dir))
-    # Code that finds the manifest from the settings (lib/dbt_outputs) looks in this home: give it the
-    # one prepared above, with its time, as `ecomwh run` would find one it prepared.
-    shutil.copy2(PREPARED_MANIFEST, settings.dbt_target_dir / "manifest.json")
     return settings
 
 
