@@ -620,9 +620,9 @@ def test_mart_data_quality_has_its_key_and_status_reports_the_latest_days_not_pa
     import subprocess
     import sys
 
-    pk = truth_con.execute("select count(*) from duckdb_constraints() where table_name = 'mart_data_quality' "
-                           "and constraint_type = 'PRIMARY KEY'").fetchone()[0]
-    assert pk == 1
+    (pk,) = truth_con.execute("select count(*) from duckdb_constraints() where table_name = 'mart_data_quality' "
+                              "and constraint_type = 'PRIMARY KEY'").fetchall()
+    assert pk == (1,)
     dq = _quality_mart(truth_con)
     latest = dq.group_by("check_name", "source").agg(pl.col("check_date").max())
     expected = sorted((r["check_name"], r["source"], r["check_date"].isoformat(), r["status"])
