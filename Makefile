@@ -55,12 +55,15 @@ check: install
 	$(BIN)/sqlfluff lint --processes 2 dbt/models dbt/tests
 	$(BIN)/python superset/build_bundle.py --check
 	$(BIN)/python -m dagster_project.lib.contract_render --check
+	$(BIN)/python -m dagster_project.lib.quality_thresholds --check
 	$(BIN)/pytest -m "not e2e" $(PYTEST_WORKERS)
 
 # lib/contract.py rendered into the dbt sources, dbt's contract_enum() macro, the enum labels seed and the
-# contract part of the raw GE suites (docs/quality.md); `make check` fails while one is stale.
+# contract part of the raw GE suites, then the suites' limits into the quality_thresholds seed
+# (docs/quality.md); `make check` fails while one is stale.
 generate-contract: install
 	$(BIN)/python -m dagster_project.lib.contract_render
+	$(BIN)/python -m dagster_project.lib.quality_thresholds
 
 # Benchmarks are not tests: they print timings and ratios measured in the same run and write
 # docs/benchmarks.md. Presets S (demo) and M by default; `make bench PRESETS="S M L"` for L.

@@ -60,6 +60,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dagster_project.lib import dbt_outputs
+
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 FUNNEL_STEPS = ["product_view", "add_to_cart", "checkout_start", "payment_submit", "payment_success"]
 RETENTION_PERIODS = 13  # k = 0..12
@@ -88,6 +90,9 @@ MARTS = {
         "exact": ["step"],
     },
 }
+# The dbt exposure listing the marts above (dbt/models/_python__exposures.yml): our tables are found
+# through it in the manifest, so a mart renamed in dbt fails here, naming it, not as a missing table.
+METRIC_MARTS_EXPOSURE = "benchmark_metric_marts"
 DATE_COLUMNS = {"cohort_month", "cohort_start", "event_date", "cohort_end_date", "data_end_date",
                 "period_start", "period_end"}
 
@@ -448,19 +453,31 @@ def compare(ours: pd.DataFrame, peer: pd.DataFrame, spec: dict, label: str, limi
     return diffs[:limit]
 
 
-def read_ours(db: Path) -> dict[str, pd.DataFrame]:
+def our_tables(manifest: dict) -> dict[str, str]:
+    """Each compared mart's relation, from the dbt manifest's exposure benchmark_metric_marts."""
+    tables = dbt_outputs.exposure_tables(METRIC_MARTS_EXPOSURE, manifest)
+    if set(tables.nodes) != set(MARTS):
+        raise LookupError(f"the dbt exposure {METRIC_MARTS_EXPOSURE} lists {sorted(tables.nodes)}, but the "
+                          f"pandas peer computes {sorted(MARTS)} (benchmarks/peers.py MARTS)")
+    return {name: tables.table(name) for name in MARTS}
+
+
+def read_ours(db: Path, manifest: dict) -> dict[str, pd.DataFrame]:
+    tables = our_tables(manifest)
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return {name: con.sql(f"select * from marts.{name}").df() for name in MARTS}
+        return {name: con.sql(f"select * from {relation}").df() for name, relation in tables.items()}
     finally:
         con.close()
 
 
 # ---------------------------------------------------------------------------------------------- peer
 
-def pandas_peer(db: Path, timezone: str | None = None, return_frames: bool = False) -> dict:
+def pandas_peer(db: Path, timezone: str | None = None, return_frames: bool = False,
+                manifest: Path | None = None) -> dict:
     """Read the raw tables (read_seconds), compute the three marts in pandas (compute_seconds), compare
-    them with our marts in the same DuckDB file (not timed).
+    them with our marts in the same DuckDB file (not timed), found through the dbt manifest at
+    `manifest` (default: the one of EW_HOME).
 
     Never raises: `make bench` calls this after an hour of building, so a failure comes back as
     match False with the traceback under "error" (and as the first mismatch)."""
@@ -481,7 +498,7 @@ def pandas_peer(db: Path, timezone: str | None = None, return_frames: bool = Fal
         # the largest resident size of this process so far (in `make bench`, of the whole bench process)
         result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
-        ours = read_ours(db)
+        ours = read_ours(db, dbt_outputs.load_manifest(manifest))
         mismatches: list[str] = []
         for name, spec in MARTS.items():
             mismatches += compare(ours[name], peer[name], spec, name)
@@ -507,10 +524,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("db", type=Path, help="the pipeline's DuckDB file (raw and marts schemas)")
     ap.add_argument("--timezone", help=f"business time zone (default: EW_TIMEZONE, else {DEFAULT_TIMEZONE})")
+    ap.add_argument("--manifest", type=Path, help="the dbt manifest.json that built db (default: EW_HOME's)")
     a = ap.parse_args()
     if not a.db.exists():
         sys.exit(f"no such file: {a.db}")
-    result = pandas_peer(a.db, a.timezone)
+    result = pandas_peer(a.db, a.timezone, manifest=a.manifest)
     print(json.dumps(result, indent=1, default=str))
     sys.exit(0 if result["match"] else 1)
 

@@ -113,3 +113,32 @@ def test_step_times_count_a_raw_steps_validation_as_its_suites(tmp_path):
     took = bench.step_times(log)
     assert took == pytest.approx({"raw__orders": 5.5, "raw__orders_ge_1": 1.5, "raw__orders_ge_2": 1.5,
                                   "raw__users": 0.5, "raw__users_ge_1": 0.5, "marts__mart_x_ge_mart_x": 1.0})
+
+
+def test_the_benchmark_and_its_peer_find_our_tables_through_the_dbt_manifest(tmp_path):
+    """bench.py and peers.py name no dbt table: the exposures benchmark_metric_marts and
+    benchmark_harness list them, so a mart renamed in dbt fails at the lookup, naming the exposure."""
+    import copy
+    import shutil
+
+    import peers
+
+    from dagster_project.defs.dbt.project import dbt_project
+    from dagster_project.lib import dbt_outputs
+
+    home = tmp_path / "S"
+    (home / "dbt" / "target").mkdir(parents=True)
+    shutil.copy(dbt_project.manifest_path, home / "dbt" / "target" / "manifest.json")
+    assert bench.metric_marts(home) == tuple(sorted(peers.MARTS))
+    harness = bench.dbt_tables(home, "benchmark_harness")
+    assert (harness.table("fct_orders"), harness.table("stg_tracking__events")) == (
+        "marts.fct_orders", "staging.stg_tracking__events")
+
+    manifest = dbt_outputs.load_manifest(home / "dbt" / "target" / "manifest.json")
+    assert peers.our_tables(manifest) == {name: f"marts.{name}" for name in peers.MARTS}
+    renamed = copy.deepcopy(manifest)
+    (uid,) = [u for u, n in renamed["nodes"].items() if n["resource_type"] == "model"
+              and n["name"] == "mart_funnel_daily"]
+    renamed["nodes"][uid]["name"] = "mart_funnel_by_day"
+    with pytest.raises(LookupError, match="benchmark_metric_marts lists .*mart_funnel_by_day"):
+        peers.our_tables(renamed)

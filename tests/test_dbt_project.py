@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.lib.contract import SOURCE_NAMES, SOURCES, raw_table_ddl
+from dagster_project.lib.contract import FILES_DDL, QUARANTINE_DDL, SOURCE_NAMES, SOURCES, raw_table_ddl
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
 
@@ -136,7 +136,14 @@ def _write_raw(db_path: Path) -> None:
         con.execute("create schema raw")
         for source in SOURCE_NAMES:
             con.execute(raw_table_ddl(source))
+        # ingest's ledger and quarantine, which the data-quality mart reads: every file loaded whole
+        con.execute(QUARANTINE_DDL)
+        con.execute(FILES_DDL)
         for source, file_name, loaded_at, rows in RAW_FILES:
+            con.execute("insert into raw._files (source, file_name, file_date, load_id, loaded_at, rows_landed, "
+                        "rows_loaded, rows_quarantined, status) values (?, ?, ?, ?, ?, ?, ?, 0, 'loaded')",
+                        [source, file_name, _file_date(file_name), f"load-{file_name}", T(loaded_at),
+                         len(rows), len(rows)])
             columns = SOURCES[source].column_names
             all_columns = (*columns, "_file", "_file_date", "_row", "_load_id", "_loaded_at")
             placeholders = ", ".join("?" for _ in all_columns)

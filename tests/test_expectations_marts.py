@@ -4,7 +4,8 @@ Every mart_*/cross_* suite runs its own query on a small hand-made DuckDB file: 
 planted violations fail exactly the expectations they target, with the planted unexpected counts
 and the suite's severities. On the generated dataset (truth_warehouse) the mart suites pass, and
 tracking coverage and payment-event lag are recomputed here in plain Python from the raw tables and
-compared with the suite's observed values, daily_quality's per-date figures and truth.json.
+compared with the suite's observed values, the per-date figures of marts.mart_data_quality (dbt) and
+truth.json.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import numpy as np
 import pytest
 
 from dagster_project.lib.quality import SUITES_DIR, QualityRunner, discover_suites, load_suite_file
-from dagster_project.lib.quality_daily import daily_quality
 
 MART_SUITES = ["mart_repurchase_cohort", "mart_cohort_retention", "mart_funnel_daily", "mart_ltv_cohort",
                "mart_customer_segments", "mart_ltv_predicted", "mart_activity_retention"]
@@ -524,6 +524,11 @@ def _independent_tracking(con) -> tuple[dict, dict]:
     return paid, first_event
 
 
+def _quality_mart(con) -> pl.DataFrame:
+    """marts.mart_data_quality as the pipeline's dbt step built it."""
+    return pl.from_arrow(con.sql("select * from marts.mart_data_quality").to_arrow_table())
+
+
 def _shanghai_date(ts: datetime) -> date:
     return (ts + timedelta(hours=8)).date()  # raw timestamps are UTC; Asia/Shanghai has no DST
 
@@ -545,8 +550,8 @@ def test_tracking_coverage_and_lag_match_independent_figures(runner, truth_wareh
     assert _lag_quantiles(truth_warehouse.db) == pytest.approx(
         (float(np.quantile(lags, 0.5)), float(np.quantile(lags, 0.95))), abs=1e-9)
 
-    # (b) daily_quality, per paid date and in total
-    dq = daily_quality(truth_con, tz="Asia/Shanghai")
+    # (b) the data-quality mart, per paid date and in total
+    dq = _quality_mart(truth_con)
     cov = {r["check_date"]: r for r in dq.filter(dq["check_name"] == "tracking_coverage").iter_rows(named=True)}
     assert sum(r["rows_checked"] for r in cov.values()) == len(paid)
     assert sum(r["rows_checked"] - r["unexpected_count"] for r in cov.values()) == len(covered)
@@ -581,8 +586,8 @@ def test_tracking_coverage_and_lag_match_independent_figures(runner, truth_wareh
     assert {month for (_, month), value in kpi.items() if value is not None} == set(by_month_paid)
 
 
-def test_daily_quality_on_truth_warehouse(truth_con):
-    dq = daily_quality(truth_con, tz="Asia/Shanghai")
+def test_data_quality_mart_on_truth_warehouse(truth_con):
+    dq = _quality_mart(truth_con)
     assert dq.select("check_name", "source", "check_date").is_duplicated().sum() == 0
     assert set(dq["status"].unique()) <= {"pass", "warn", "fail"}
     assert set(dq["check_name"].unique()) == {
@@ -608,31 +613,30 @@ def test_daily_quality_on_truth_warehouse(truth_con):
         "unexpected_count"].sum() == 0
 
 
-def test_mart_data_quality_asset_writes_the_table(truth_warehouse, tmp_path):
-    import shutil
+def test_mart_data_quality_has_its_key_and_status_reports_the_latest_days_not_passing(truth_warehouse, truth_con):
+    """The dbt model's contract keeps the key the Python mart had, and `ecomwh status` (which finds the
+    mart through the dbt manifest) lists exactly the checks that do not pass on their latest date."""
+    import json
+    import subprocess
+    import sys
 
-    import dagster as dg
+    (pk,) = truth_con.execute("select count(*) from duckdb_constraints() where table_name = 'mart_data_quality' "
+                              "and constraint_type = 'PRIMARY KEY'").fetchall()
+    assert pk == (1,)
+    dq = _quality_mart(truth_con)
+    latest = dq.group_by("check_name", "source").agg(pl.col("check_date").max())
+    expected = sorted((r["check_name"], r["source"], r["check_date"].isoformat(), r["status"])
+                      for r in dq.join(latest, on=["check_name", "source", "check_date"])
+                      .filter(pl.col("status") != "pass").iter_rows(named=True))
+    assert ("freshness", "orders") in {(c, s) for c, s, _, _ in expected}  # a generated history is stale
 
-    from dagster_project.defs.quality.mart_data_quality import mart_data_quality
-    from dagster_project.defs.resources import WarehouseResource
-
-    db = tmp_path / "wh.duckdb"
-    shutil.copy(truth_warehouse.db, db)
-    res = WarehouseResource(home=str(tmp_path), duckdb_path=str(db), landing_dir=str(tmp_path / "landing"),
-                            quarantine_dir=str(tmp_path / "q"))
-    result = dg.materialize([mart_data_quality], resources={"warehouse": res})
-    assert result.success
-    (mat,) = result.get_asset_materialization_events()
-    md = mat.materialization.metadata
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        rows = con.execute("select count(*) from marts.mart_data_quality").fetchone()[0]
-        pk = con.execute("select count(*) from duckdb_constraints() where table_name = 'mart_data_quality' "
-                         "and constraint_type = 'PRIMARY KEY'").fetchone()[0]
-    finally:
-        con.close()
-    assert rows == md["rows"].value > 0 and pk == 1
-    assert md["failing_checks_latest"].value == len(md["failing_checks"].value) >= 1  # stale freshness
+    env = {"EW_HOME": str(truth_warehouse.home), "PATH": "/usr/bin:/bin", "HOME": str(truth_warehouse.home.parent)}
+    out = subprocess.run([sys.executable, "-m", "dagster_project.cli", "status", "--json"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    quality = json.loads(out.stdout)["quality"]
+    assert sorted((q["check"], q["source"], q["date"], q["status"]) for q in quality["not_passing"]) == expected
+    assert sum(quality["status_counts"].values()) == latest.height
 
 
 def test_every_planted_bad_row_is_counted_by_the_quality_mart(truth_warehouse):
@@ -640,7 +644,7 @@ def test_every_planted_bad_row_is_counted_by_the_quality_mart(truth_warehouse):
     daily quality figures, equal to truth.json's planted counts."""
     con = duckdb.connect(str(truth_warehouse.db), read_only=True)
     try:
-        dq = daily_quality(con, tz="Asia/Shanghai")
+        dq = _quality_mart(con)
     finally:
         con.close()
     q = dq.filter(dq["check_name"] == "quarantined_rows").group_by("source").agg(

@@ -17,7 +17,7 @@ RATE_TOL = 1e-9  # as tests/test_marts_purchases.py
 
 @pytest.fixture(scope="module")
 def peer_result(truth_warehouse):
-    return peers.pandas_peer(truth_warehouse.db)
+    return peers.pandas_peer(truth_warehouse.db, manifest=truth_warehouse.home / "dbt" / "target" / "manifest.json")
 
 
 def test_pandas_peer_equals_our_marts(peer_result):

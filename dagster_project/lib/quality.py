@@ -13,7 +13,7 @@ validates the model's whole result and hangs on its asset, both found through th
 A raw-table suite names its table through a placeholder, `{new_rows:raw.<table>}` (and, where a
 rule must also look at rows validated before, `{old_rows:raw.<table>}`): the Dagster check replaces
 it with the rows of the loads it has not validated yet (see `LoadScope`, `plan_scope`, `ScopeState`),
-everything else (tests, the daily quality mart) sees the whole table through `SuiteFile.query`.
+everything else (the tests) sees the whole table through `SuiteFile.query`.
 
 Every expectation carries GE's own `severity`: `critical` failures fail the Dagster check with
 ERROR severity (what that stops: defs/quality/checks.py), `warning` failures with WARN (never

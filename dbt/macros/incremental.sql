@@ -50,13 +50,28 @@
 {%- endmacro %}
 
 
+{% macro ew_ingest_relation(identifier) -%}
+    {#- A table ingest keeps beside the contract sources, in their raw schema: raw._files (its ledger,
+        one row per version of a landed file) and raw.quarantine. Named here rather than in
+        sources.yml so neither becomes an asset of its own (docs/decisions.md says why). -#}
+    {{ return(api.Relation.create(database=source('tracking', 'events').database,
+                                  schema=source('tracking', 'events').schema, identifier=identifier)) }}
+{%- endmacro %}
+
+
+{% macro ew_ingest_files() -%}
+    {{ ew_ingest_relation('_files') }}
+{%- endmacro %}
+
+
+{% macro ew_quarantine() -%}
+    {{ ew_ingest_relation('quarantine') }}
+{%- endmacro %}
+
+
 {% macro ew_superseded_loads(source_name) -%}
     {#- Loads whose rows ingest removed from raw because a corrected file of the same name replaced them. -#}
-    {#- raw._files is ingest's own ledger, not a contract source: named here rather than in sources.yml
-        so it does not become an asset of its own. -#}
-    {%- set ledger = api.Relation.create(database=source('tracking', 'events').database,
-                                         schema=source('tracking', 'events').schema, identifier='_files') -%}
-    (select load_id from {{ ledger }}
+    (select load_id from {{ ew_ingest_files() }}
      where source = '{{ source_name }}' and status = 'superseded')
 {%- endmacro %}
 

@@ -8,7 +8,6 @@ import dagster as dg
 from dagster_project.defs.dbt.assets import dbt_models
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.models.ltv import predicted_ltv
-from dagster_project.defs.quality.mart_data_quality import mart_data_quality
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.dbt_outputs import load_manifest, written_by
 from dagster_project.lib.alerts.engine import current_states
@@ -21,7 +20,7 @@ from dagster_project.lib.alerts.rules import RULES_DIR, collect_rules
 MART_METRIC_ALERTS = dg.AssetKey(list(written_by("metric_alerts", load_manifest(dbt_project.manifest_path))
                                       ["alerts"].key_path))
 # A rule may read any mart, whichever integration builds it.
-UPSTREAM = sorted({k for a in (dbt_models, predicted_ltv, mart_data_quality) for k in a.keys
+UPSTREAM = sorted({k for a in (dbt_models, predicted_ltv) for k in a.keys
                    if k.path[0] == "marts"})
 
 

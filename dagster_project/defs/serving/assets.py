@@ -16,14 +16,13 @@ from dagster_project.defs.alerts.assets import mart_metric_alerts
 from dagster_project.defs.dbt.assets import FINGERPRINT_KEY, built_from, dbt_models, project_fingerprint
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.models.ltv import predicted_ltv
-from dagster_project.defs.quality.mart_data_quality import mart_data_quality
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
 from dagster_project.lib.procs import dbt_executable
 from dagster_project.lib.publish import publish
 
 # Every asset in the marts schema, whichever integration builds it (dbt or Python).
 MART_KEYS = sorted(
-    {k for a in (dbt_models, predicted_ltv, mart_data_quality, mart_metric_alerts) for k in a.keys
+    {k for a in (dbt_models, predicted_ltv, mart_metric_alerts) for k in a.keys
      if k.path[0] == "marts"},
     key=lambda k: k.to_user_string(),
 )
