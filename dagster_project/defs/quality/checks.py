@@ -22,6 +22,7 @@ and the batches' outcomes are combined into one result.
 """
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -32,6 +33,7 @@ from dagster_project.lib.quality import (
     combine_outcomes, discover_suites, plan_scope, query_parameters, render_scope,
 )
 from dagster_project.lib.contract import SOURCES
+from dagster_project.settings import get_settings
 
 _runners: dict[Path, QualityRunner] = {}
 
@@ -67,19 +69,14 @@ def quality_resource() -> QualityResource:
     return QualityResource(home=dg.EnvVar("EW_HOME"))
 
 
-def fetch_frame(con, query: str):
-    """Query result as pandas via Arrow (several times faster than .df() on a million rows).
-
-    Dates become datetime64 so GE compares them like timestamps; DECIMAL amounts become float64
-    (Arrow would hand over Decimal objects, which GE treats as opaque values).
-    """
-    import pyarrow as pa
-
-    table = con.sql(query).to_arrow_table()
-    for i, f in enumerate(table.schema):
-        if pa.types.is_decimal(f.type):
-            table = table.set_column(i, f.name, table.column(i).cast(pa.float64()))
-    return table.to_pandas(date_as_object=False)
+@contextmanager
+def validation_connection(warehouse: WarehouseResource):
+    """A read-only connection for a suite's query, held (with the writer lock) while DuckDB
+    validates: within EW_DUCKDB_MEMORY_LIMIT, as ingest and dbt are (a first load's one-scan
+    suite over 100M rows spills instead of growing the process)."""
+    with warehouse.connect(read_only=True) as con:
+        con.execute(f"set memory_limit = '{get_settings().duckdb_memory_limit}'")
+        yield con
 
 
 def check_result(outcome, seconds: float, docs: Path | None, scope: dict | None = None,
@@ -116,9 +113,8 @@ def validate_suite(suite: SuiteFile, warehouse: WarehouseResource,
     started = time.perf_counter()
     runner = quality.runner
     if suite.scoped_table is None:
-        with warehouse.connect(read_only=True) as con:
-            df = fetch_frame(con, render_query(suite))
-        outcome = runner.validate(suite, df)
+        with validation_connection(warehouse) as con:
+            outcome = runner.validate_query(suite, con, render_query(suite))
         scope = {"scope": "whole query"}
     else:
         outcome, scope = validate_new_loads(suite, warehouse, quality)
@@ -173,18 +169,17 @@ def validate_new_loads(suite: SuiteFile, warehouse: WarehouseResource, quality: 
     as validated unless a critical expectation failed. Returns the outcome and scope metadata."""
     table = suite.scoped_table
     state = quality.scope_state(suite.name, warehouse.duckdb_path)
-    batch_rows = batch_rows or batch_rows_setting()
     before = state.watermark()
+    runner = quality.runner
     with warehouse.connect(read_only=True) as con:
+        batch_rows = batch_rows or batch_rows_setting(runner.compile(suite, con, render_query(suite)) is not None)
         plan = plan_scope(con, table, state.validated(table), batch_rows)
     outcomes = []
-    runner = quality.runner
     for i, batch in enumerate(plan.batches):
-        # one connection per batch: the writer lock is not held while GE validates
-        with warehouse.connect(read_only=True) as con:
-            df = fetch_frame(con, render_query(suite, batch))
-        outcomes.append(runner.validate(suite, df, build_docs=i == len(plan.batches) - 1))
-        del df
+        # one connection per batch: a writer waits for one batch's query at most
+        with validation_connection(warehouse) as con:
+            outcomes.append(runner.validate_query(suite, con, render_query(suite, batch),
+                                                  build_docs=i == len(plan.batches) - 1))
     outcome = combine_outcomes(suite.name, outcomes)
     advanced = not outcome.critical_failed
     after = state.write(table, plan.loads) if advanced else before
