@@ -18,9 +18,11 @@ everything else (tests, the daily quality mart) sees the whole table through `Su
 Every expectation carries GE's own `severity`: `critical` failures fail the Dagster check with
 ERROR severity (what that stops: defs/quality/checks.py), `warning` failures with WARN (never
 blocking), `info` is reported only. Critical is for a broken contract, key or cross-source link;
-what is only implausible warns (docs/quality.md). Validation runs on the pandas route (a DataFrame from the
-query), which works with DuckDB unpatched (docs/decisions.md), and writes GE Data Docs into the
-state folder: once per run for all of its suites (`QualityRunner.render_docs`), not after each one.
+what is only implausible warns (docs/quality.md). Validation runs inside DuckDB: the suite's
+expectations compiled to one aggregate query over its rows (`QualityRunner.validate_query`,
+lib/quality_sql.py), with GE's pandas route (a DataFrame from the query, `validate`) as the exact
+fallback for what is not compiled (docs/decisions.md). GE Data Docs are written into the state
+folder: once per run for all of its suites (`QualityRunner.render_docs`), not after each one.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ SEVERITIES = ("critical", "warning", "info")
 # {new_rows:raw.events}: the rows of raw.events in scope; {old_rows:raw.events}: the others;
 # {new_rows_time_checked:raw.events}: the rows in scope with a plausibility verdict per timestamp.
 _SCOPE_RE = re.compile(r"\{(new_rows_time_checked|new_rows|old_rows):raw\.([A-Za-z_][A-Za-z0-9_]*)\}")
-DEFAULT_BATCH_ROWS = 2_000_000     # a suite compiled to SQL (quality_sql)
+DEFAULT_BATCH_ROWS = 10_000_000    # a suite compiled to SQL (quality_sql): DuckDB streams it
 PANDAS_BATCH_ROWS = 2_000_000      # a suite on the pandas route: one frame of this many rows in memory
 GC_AFTER_ROWS = 200_000  # validations of at least this many rows end with a full garbage collection
 
@@ -423,11 +425,18 @@ class QualityRunner:
         validated on the pandas route, whole."""
         from dagster_project.lib import quality_sql
 
+        import duckdb
+
         compiled = self.compile(suite, con, query)
-        if compiled is None:
-            return self.validate(suite, fetch_frame(con, query), build_docs)
-        rows, results = quality_sql.run(con, compiled)
-        return self._store_compiled(suite, rows, results, build_docs)
+        if compiled is not None:
+            try:
+                rows, results = quality_sql.run(con, compiled)
+            except duckdb.Error as exc:  # e.g. a regex RE2 cannot parse: the exact route still can
+                warnings.warn(f"{suite.name}: compiled suite failed in DuckDB ({exc}); "
+                              "validating on the pandas route", stacklevel=2)
+            else:
+                return self._store_compiled(suite, rows, results, build_docs)
+        return self.validate(suite, fetch_frame(con, query), build_docs)
 
     @staticmethod
     def compile(suite: SuiteFile, con, query: str):
