@@ -1,7 +1,7 @@
 """Where a full build's time goes per row, measured on the demo's real rows scaled up (docs/performance.md).
 
     .venv/bin/python benchmarks/profile_costs.py [--dir .ew/profile] [--file-rows 240000] [--table-rows 88000000]
-                                                 [--only ingest|ge] [--ge-route sql|pandas] [--keep]
+                                                 [--only ingest|ge] [--ge-route sql|pandas] [--keep [--reuse-table]]
 
 The preset L full build spends 52 min in raw ingest and 45 min in checks (docs/benchmarks.md), and
 L takes two hours to run. This takes ~10 minutes and splits the two big costs into per-row parts:
@@ -117,12 +117,16 @@ def profile_ingest(path: Path, home: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def scaled_events(land: Path, home: Path, table_rows: int) -> tuple[Path, int]:
-    """raw.events of the demo, ingested, then copied with replica-unique ids up to `table_rows`."""
+def scaled_events(land: Path, home: Path, table_rows: int, reuse: bool = False) -> tuple[Path, int]:
+    """raw.events of the demo, ingested, then copied with replica-unique ids up to `table_rows`
+    (`reuse`: the table an earlier `--keep` run left, as it is)."""
     demo = home / "demo.duckdb"
+    big = home / "events_scaled.duckdb"
+    if reuse and big.exists():
+        with duckdb.connect(str(big), read_only=True) as con:
+            return big, con.execute("select count(*) from raw.events").fetchone()[0]
     if not demo.exists():
         ingest.ingest_source(demo, land, "events", tz=TZ, lock_path=home / "demo.lock")
-    big = home / "events_scaled.duckdb"
     big.unlink(missing_ok=True)
     with duckdb.connect(str(big)) as con:
         con.execute(f"attach '{demo}' as d (read_only)")
@@ -230,6 +234,8 @@ def main() -> int:
     ap.add_argument("--table-rows", type=int, default=88_000_000)
     ap.add_argument("--batches", type=int, default=3, help="GE batches to time (first, middle, last)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files under --dir")
+    ap.add_argument("--reuse-table", action="store_true",
+                    help="GE part: reuse the scaled raw.events an earlier --keep run left in --dir (A/B runs)")
     ap.add_argument("--only", choices=("ingest", "ge"), help="profile one part (e.g. to A/B a change)")
     ap.add_argument("--ge-route", choices=("sql", "pandas"), default="sql",
                     help="the check's route (sql, the default) or the pandas route it replaced")
@@ -242,8 +248,9 @@ def main() -> int:
     rows = profile_ingest(one_big_file(land, home, a.file_rows), home) if a.only != "ge" else []
     if a.only != "ingest":
         t = time.perf_counter()
-        db, total = scaled_events(land, home, a.table_rows)
-        rows.append((f"building the {total:,}-row raw.events for the GE part", f"{time.perf_counter() - t:.0f} s"))
+        db, total = scaled_events(land, home, a.table_rows, a.reuse_table)
+        rows.append((f"{'reusing' if a.reuse_table else 'building'} the {total:,}-row raw.events for the GE part",
+                     f"{time.perf_counter() - t:.0f} s"))
         rows += profile_ge(db, total, home, a.batches, a.ge_route)
     print("| measure | value |\n|---|---|")
     for k, v in rows:

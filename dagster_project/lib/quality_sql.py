@@ -238,42 +238,69 @@ def compile_expectation(i: int, e: dict, columns: dict[str, str]) -> Compiled:
 
 @dataclass
 class CompiledSuite:
-    sql: str
+    """A suite as two aggregate queries over `query`: the counts of every expectation (one scan,
+    what a passing suite costs), then, only when some failed, their first unexpected values."""
+
+    query: str
     items: list[Compiled]
     lineage: bool                 # the rows carry _file and _row
     columns: dict[str, str]       # column -> family
-    int_null_probe: list[str]     # int columns sampled: whether they hold a null (pandas makes them float)
+
+    @staticmethod
+    def _bad(it: Compiled) -> str:
+        return f"{it.domain} and {'not ' + it.missing + ' and ' if it.missing is not None else ''}{it.unexpected}"
+
+    def counts_sql(self) -> str:
+        """Per expectation: rows in its domain, missing ones, unexpected ones. A uniqueness rule
+        counts distinct keys instead (a hash aggregate, no window): with as many keys as rows it
+        has no unexpected row, and only otherwise is it counted row by row in `details_sql`."""
+        aggs = ["count(*) as n"]
+        for it in self.items:
+            d, i = it.domain, it.index
+            aggs.append(f"count(*) filter (where {d}) as e{i}_n")
+            if it.missing is not None:
+                aggs.append(f"count(*) filter (where {d} and {it.missing}) as e{i}_m")
+            if it.windows:
+                key = "struct_pack(" + ", ".join(f"k{k} := t.{q(c)}" for k, c in enumerate(it.sample)) + ")"
+                aggs.append(f"count(distinct {key}) filter (where {d} and not {it.missing}) as e{i}_d")
+            else:
+                aggs.append(f"count(*) filter (where {self._bad(it)}) as e{i}_u")
+        return f"select {', '.join(aggs)} from ({self.query}) t"
+
+    def details_sql(self, failing: list[Compiled]) -> str:
+        """For the expectations that failed: unexpected rows counted (uniqueness) and the first
+        SAMPLES of them, by (_file, _row) where the rows have that lineage, else in query order."""
+        windows = {k: v for it in failing for k, v in it.windows.items()}
+        extra = [f"{v} as {k}" for k, v in windows.items()]
+        if not self.lineage:
+            extra.append("row_number() over () as _ew_pos")
+        rows = f"(select *{''.join(', ' + x for x in extra)} from ({self.query}) _ew_q)" if extra else f"({self.query})"
+        order = "struct_pack(f := t._file, r := t._row)" if self.lineage else "t._ew_pos"
+        probes = self.int_columns(failing)
+        aggs = [f"bool_or(t.{q(c)} is null) as _ew_null_{k}" for k, c in enumerate(probes)] or ["count(*) as n"]
+        for it in failing:
+            bad = self._bad(it)
+            if it.windows:
+                aggs.append(f"count(*) filter (where {bad}) as e{it.index}_u")
+            values = ", ".join(f"v{k} := t.{q(c)}" for k, c in enumerate(it.sample))
+            lineage = ", f := t._file, r := t._row" if self.lineage else ""
+            aggs.append(f"min_by(struct_pack({values}{lineage}), {order}, {SAMPLES}) filter (where {bad}) "
+                        f"as e{it.index}_s")
+        return f"select {', '.join(aggs)} from {rows} t"
+
+    def int_columns(self, failing: list[Compiled]) -> list[str]:
+        """Integer columns sampled: whether they hold a null (pandas makes such a column float)."""
+        return sorted({c for it in failing for c in it.sample if self.columns[c] == "int"})
 
 
 def compile_suite(expectations: list[dict], query: str, describe: list[tuple[str, str]]) -> CompiledSuite | None:
-    """The suite as one aggregate query over `query`, or None when an expectation is not compiled."""
+    """The suite compiled over `query`, or None when an expectation is not compiled."""
     columns = {name: family(t) for name, t in describe}
     try:
         items = [compile_expectation(i, e, columns) for i, e in enumerate(expectations)]
     except NotCompiled:
         return None
-    lineage = {"_file", "_row"} <= set(columns)
-    order = "struct_pack(f := t._file, r := t._row)" if lineage else "t._ew_pos"
-    windows = {k: v for it in items for k, v in it.windows.items()}
-    extra = [f"{v} as {k}" for k, v in windows.items()]
-    if not lineage:
-        extra.append("row_number() over () as _ew_pos")
-    rows = f"(select *{''.join(', ' + x for x in extra)} from ({query}) _ew_q)" if extra else f"({query})"
-    aggs = ["count(*) as n"]
-    probes = sorted({c for it in items for c in it.sample if columns[c] == "int"})
-    aggs += [f"bool_or(t.{q(c)} is null) as _ew_null_{k}" for k, c in enumerate(probes)]
-    for it in items:
-        d = it.domain
-        aggs.append(f"count(*) filter (where {d}) as e{it.index}_n")
-        if it.missing is not None:
-            aggs.append(f"count(*) filter (where {d} and {it.missing}) as e{it.index}_m")
-        bad = f"{d} and {'not ' + it.missing + ' and ' if it.missing is not None else ''}{it.unexpected}"
-        aggs.append(f"count(*) filter (where {bad}) as e{it.index}_u")
-        values = ", ".join(f"v{k} := t.{q(c)}" for k, c in enumerate(it.sample))
-        where = ", f := t._file, r := t._row" if lineage else ""
-        aggs.append(f"min_by(struct_pack({values}{where}), {order}, {SAMPLES}) filter (where {bad}) as e{it.index}_s")
-    sql = f"select {', '.join(aggs)} from {rows} t"
-    return CompiledSuite(sql, items, lineage, columns, probes)
+    return CompiledSuite(query, items, {"_file", "_row"} <= set(columns), columns)
 
 
 def _re_search(regex: str, value: str) -> bool:
@@ -334,18 +361,36 @@ class CompiledResult:
     rows: list[dict]
 
 
+def _one_row(con, sql: str) -> dict:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    (values,) = cur.fetchall()  # to the end: DuckDB 2.0 keeps a half-read result open
+    return dict(zip(names, values))
+
+
 def run(con, compiled: CompiledSuite) -> tuple[int, list[CompiledResult]]:
     with python_verdicts(con):
-        cur = con.execute(compiled.sql)
-        names = [d[0] for d in cur.description]
-        (values,) = cur.fetchall()  # to the end: DuckDB 2.0 keeps a half-read result open
-        record = dict(zip(names, values))
-    nullable = {c for k, c in enumerate(compiled.int_null_probe) if record.get(f"_ew_null_{k}")}
+        counts = _one_row(con, compiled.counts_sql())
+        failing = []
+        for it in compiled.items:
+            i = it.index
+            if it.windows:
+                considered = counts[f"e{i}_n"] - counts[f"e{i}_m"]
+                if counts[f"e{i}_d"] < considered:
+                    failing.append(it)
+                else:
+                    counts[f"e{i}_u"] = 0
+            elif counts[f"e{i}_u"]:
+                failing.append(it)
+        details = _one_row(con, compiled.details_sql(failing)) if failing else {}
+    counts.update(details)
+    probes = compiled.int_columns(failing)
+    nullable = {c for k, c in enumerate(probes) if details.get(f"_ew_null_{k}")}
     out = []
     for it in compiled.items:
-        n = int(record[f"e{it.index}_n"])
-        missing = int(record[f"e{it.index}_m"]) if it.missing is not None else None
-        found = record[f"e{it.index}_s"] or []
+        n = int(counts[f"e{it.index}_n"])
+        missing = int(counts[f"e{it.index}_m"]) if it.missing is not None else None
+        found = counts.get(f"e{it.index}_s") or []
         values = [[_frame_value(s[f"v{k}"], compiled.columns[c], c in nullable) for k, c in enumerate(it.sample)]
                   for s in found]
         if it.shape == "value":
@@ -356,6 +401,6 @@ def run(con, compiled: CompiledSuite) -> tuple[int, list[CompiledResult]]:
             samples = [dict(zip(it.sample, v)) for v in values]
         rows = [{"file": str(s["f"]), "row": int(s["r"])} for s in found
                 if compiled.lineage and s.get("r") is not None][:LOCATE_ROWS]
-        out.append(CompiledResult(n, None if missing is None else n - missing, int(record[f"e{it.index}_u"]),
+        out.append(CompiledResult(n, None if missing is None else n - missing, int(counts[f"e{it.index}_u"]),
                                   samples, rows))
-    return int(record["n"]), out
+    return int(counts["n"]), out
