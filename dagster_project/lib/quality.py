@@ -19,7 +19,7 @@ Every expectation carries GE's own `severity`: `critical` failures fail the Dags
 ERROR severity (what that stops: defs/quality/checks.py), `warning` failures with WARN (never
 blocking), `info` is reported only. Critical is for a broken contract, key or cross-source link;
 what is only implausible warns (docs/quality.md). Validation runs inside DuckDB: the suite's
-expectations compiled to one aggregate query over its rows (`QualityRunner.validate_query`,
+expectations compiled to aggregate queries over its rows (`QualityRunner.validate_query`,
 lib/quality_sql.py), with GE's pandas route (a DataFrame from the query, `validate`) as the exact
 fallback for what is not compiled (docs/decisions.md). GE Data Docs are written into the state
 folder: once per run for all of its suites (`QualityRunner.render_docs`), not after each one.
@@ -419,8 +419,8 @@ class QualityRunner:
         return outcome
 
     def validate_query(self, suite: SuiteFile, con, query: str, build_docs: bool | None = None) -> SuiteOutcome:
-        """Validate the rows of `query` where they live: the suite compiled to one aggregate DuckDB
-        query (lib/quality_sql.py), its results stored in GE's results store and queued for Data
+        """Validate the rows of `query` where they live: the suite compiled to aggregate DuckDB
+        queries (lib/quality_sql.py), its results stored in GE's results store and queued for Data
         Docs like the pandas route's. A suite with an expectation the compiler does not cover is
         validated on the pandas route, whole."""
         from dagster_project.lib import quality_sql

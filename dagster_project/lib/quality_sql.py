@@ -1,10 +1,12 @@
-"""A suite's row-level expectations compiled to one aggregate DuckDB query (issue 21, part 2).
+"""A suite's row-level expectations compiled to aggregate DuckDB queries (issue 21, part 2).
 
 The pandas route (QualityRunner.validate) fetched every row a suite checks into a DataFrame and let
 GE walk it: raw_events alone took 1,951 s at preset L. Here each expectation of the types the suites
-use becomes a few aggregates (`count(*) filter (where ...)`, `min_by(..., 5)` for the first
-unexpected values and their {file,row}) of one query over the suite's rows, so DuckDB scans them
-once, in parallel, where they live. GE still holds the suites, builds the result dicts (its own
+use becomes a few aggregates over the suite's rows, where they live: one scan of plain counts
+(`count(*) filter (where ...)`; a uniqueness rule as a count of distinct keys) is all a passing
+suite costs; only when some expectations failed does a second scan, for those alone, count
+duplicated keys row by row (a window) and pick the first unexpected values with their {file,row}
+(`min_by(..., 5)`). GE still holds the suites, builds the result dicts (its own
 `_format_map_output`, so element/missing/unexpected counts, percentages and `mostly` mean what they
 meant) and stores them for Data Docs.
 
