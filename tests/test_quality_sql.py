@@ -240,3 +240,20 @@ def test_decimal_frames_match_pandas_float_view():
     widened = quality_sql._frame_value(5, "int", True)
     assert widened == 5.0 and isinstance(widened, float)
     assert quality_sql._frame_value(pd.Timestamp("2024-01-01").date(), "time", False) == pd.Timestamp("2024-01-01")
+
+
+def test_a_passing_suite_costs_one_scan_of_counts_and_a_failing_one_a_second_for_its_samples(runner, monkeypatch):
+    queries = []
+    one_row = quality_sql._one_row
+    monkeypatch.setattr(quality_sql, "_one_row", lambda con, sql: queries.append(sql) or one_row(con, sql))
+    suite = RAW_SUITES["raw_events"]
+    with raw_con("events", CLEAN["events"]) as con:
+        assert runner.validate_query(suite, con, suite.query).passed
+    assert len(queries) == 1 and "min_by" not in queries[0] and " over (" not in queries[0]
+    queries.clear()
+    twice = [CLEAN["events"][0], CLEAN["events"][0]]  # the same event twice more in its file
+    with raw_con("events", CLEAN["events"] + twice) as con:
+        outcome = runner.validate_query(suite, con, suite.query)
+    assert len(queries) == 2 and "min_by" in queries[1]
+    unique = next(e for e in outcome.failed if e.type == "expect_compound_columns_to_be_unique")
+    assert unique.unexpected_count == 3 and len(unique.rows) == 3
