@@ -1,7 +1,7 @@
 """Where a full build's time goes per row, measured on the demo's real rows scaled up (docs/performance.md).
 
     .venv/bin/python benchmarks/profile_costs.py [--dir .ew/profile] [--file-rows 240000] [--table-rows 88000000]
-                                                 [--only ingest|ge] [--keep]
+                                                 [--only ingest|ge] [--ge-route sql|pandas] [--keep [--reuse-table]]
 
 The preset L full build spends 52 min in raw ingest and 45 min in checks (docs/benchmarks.md), and
 L takes two hours to run. This takes ~10 minutes and splits the two big costs into per-row parts:
@@ -12,9 +12,11 @@ L takes two hours to run. This takes ~10 minutes and splits the two big costs in
    the whole `load_file` (parse, validate, insert, ledger) into a fresh DuckDB file;
 2. the raw_events Great Expectations check on a first load: the demo's raw.events (one generated
    world, ingested) is copied with replica-unique event ids, loads and files until it holds
-   ~`--table-rows` rows, then batches of EW_GE_BATCH_ROWS are planned as the check plans them and a
-   few are fetched and validated, with the fetch split into its two parts: the batch's own rows
-   and the count of each of its event ids over the whole table (the suite's `_event_id_rows`).
+   ~`--table-rows` rows, then the check's batches are planned as the check plans them
+   (EW_GE_BATCH_ROWS) and validated by the suite compiled to SQL (`--ge-route sql`, what the check
+   runs); `--ge-route pandas` times the pandas route it replaced instead: a few 2M-row batches
+   fetched into frames and validated by GE, the fetch split into the batch's own rows and the count
+   of each of its event ids over the whole table (the suite's `_event_id_rows`).
 
 Runs in one process, one step after another (no Dagster, no other load), so it is the cost of the
 work itself; the benchmark's numbers add Dagster, process start-up and whatever else the machine
@@ -37,11 +39,14 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import bench  # noqa: E402
 import duckdb  # noqa: E402
 
-from dagster_project.defs.quality.checks import fetch_frame, render_query  # noqa: E402
+from dagster_project.defs.quality.checks import render_query  # noqa: E402
 from dagster_project.lib import ingest, landing  # noqa: E402
-from dagster_project.lib.quality import QualityRunner, load_suite_file, plan_scope  # noqa: E402
+from dagster_project.lib.quality import (  # noqa: E402
+    QualityRunner, batch_rows_setting, fetch_frame, load_suite_file, plan_scope,
+)
 
 TZ = "Asia/Shanghai"
+MEMORY_LIMIT = os.environ.get("EW_DUCKDB_MEMORY_LIMIT", "4GB")  # as the check's connection has it
 
 
 def generate(home: Path) -> Path:
@@ -112,12 +117,16 @@ def profile_ingest(path: Path, home: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def scaled_events(land: Path, home: Path, table_rows: int) -> tuple[Path, int]:
-    """raw.events of the demo, ingested, then copied with replica-unique ids up to `table_rows`."""
+def scaled_events(land: Path, home: Path, table_rows: int, reuse: bool = False) -> tuple[Path, int]:
+    """raw.events of the demo, ingested, then copied with replica-unique ids up to `table_rows`
+    (`reuse`: the table an earlier `--keep` run left, as it is)."""
     demo = home / "demo.duckdb"
+    big = home / "events_scaled.duckdb"
+    if reuse and big.exists():
+        with duckdb.connect(str(big), read_only=True) as con:
+            return big, con.execute("select count(*) from raw.events").fetchone()[0]
     if not demo.exists():
         ingest.ingest_source(demo, land, "events", tz=TZ, lock_path=home / "demo.lock")
-    big = home / "events_scaled.duckdb"
     big.unlink(missing_ok=True)
     with duckdb.connect(str(big)) as con:
         con.execute(f"attach '{demo}' as d (read_only)")
@@ -134,11 +143,50 @@ def scaled_events(land: Path, home: Path, table_rows: int) -> tuple[Path, int]:
     return big, total
 
 
-def profile_ge(db: Path, total: int, home: Path, which: int) -> list[tuple[str, str]]:
+def profile_ge(db: Path, total: int, home: Path, which: int, route: str) -> list[tuple[str, str]]:
+    """The raw_events check's first load of the whole table, as the check plans it (EW_GE_BATCH_ROWS)."""
     suite = load_suite_file(REPO / "expectations" / "raw_events.json")
     runner = QualityRunner(home / "gx", build_docs=False)
+    batch_rows = batch_rows_setting(compiled=route == "sql")
     with duckdb.connect(str(db), read_only=True) as con:
-        plan = plan_scope(con, "events", {})
+        plan = plan_scope(con, "events", {}, batch_rows)
+    return (profile_ge_sql if route == "sql" else profile_ge_pandas)(db, total, suite, runner, plan, which)
+
+
+def profile_ge_sql(db, total, suite, runner, plan, which) -> list[tuple[str, str]]:
+    """The compiled suite (QualityRunner.validate_query), batch by batch; every batch when there are
+    at most `which` (the default plans one), else `which` of them and the rest estimated."""
+    n_batches = len(plan.batches)
+    picks = range(n_batches) if n_batches <= which else sorted({0, n_batches // 2, n_batches - 1})
+    rows, spent, seen = [], 0.0, 0
+    for i in picks:
+        batch = plan.batches[i]
+        with duckdb.connect(str(db), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as con:
+            t = time.perf_counter()
+            outcome = runner.validate_query(suite, con, render_query(suite, batch))
+            took = time.perf_counter() - t
+        spent, seen = spent + took, seen + outcome.rows
+        rows.append((f"GE raw_events compiled to SQL, batch {i + 1} of {n_batches} ({outcome.rows:,} rows) over a "
+                     f"{total:,}-row table", f"{took:.1f} s ({took * 1e6 / max(outcome.rows, 1):.2f} us/row); "
+                     f"{len(outcome.failed)} expectations failed"))
+    whole = spent if len(picks) == n_batches else spent / len(picks) * n_batches
+    rows.append((f"GE raw_events compiled to SQL, first load of all {total:,} rows in {n_batches} batch(es)",
+                 f"{'' if len(picks) == n_batches else '~'}{whole:,.0f} s"
+                 + (" (measured: every batch ran)" if len(picks) == n_batches
+                    else " (estimated from the batches above)")
+                 + f"; peak RSS of this process {_peak_rss_gb():.1f} GB (DuckDB memory_limit {MEMORY_LIMIT})"))
+    return rows
+
+
+def _peak_rss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def profile_ge_pandas(db, total, suite, runner, plan, which) -> list[tuple[str, str]]:
+    """The pandas route (QualityRunner.validate on a fetched frame), in the 2M-row batches it needed:
+    a few batches timed, the first load estimated from them."""
     n_batches = len(plan.batches)
     sizes = [sum(plan.loads[i].rows for i in b.loads) for b in plan.batches]
     full = [i for i, n in enumerate(sizes) if n >= max(sizes) / 2]  # a short last batch would flatter the mean
@@ -186,7 +234,11 @@ def main() -> int:
     ap.add_argument("--table-rows", type=int, default=88_000_000)
     ap.add_argument("--batches", type=int, default=3, help="GE batches to time (first, middle, last)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files under --dir")
+    ap.add_argument("--reuse-table", action="store_true",
+                    help="GE part: reuse the scaled raw.events an earlier --keep run left in --dir (A/B runs)")
     ap.add_argument("--only", choices=("ingest", "ge"), help="profile one part (e.g. to A/B a change)")
+    ap.add_argument("--ge-route", choices=("sql", "pandas"), default="sql",
+                    help="the check's route (sql, the default) or the pandas route it replaced")
     a = ap.parse_args()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     home = a.dir.resolve()
@@ -196,9 +248,10 @@ def main() -> int:
     rows = profile_ingest(one_big_file(land, home, a.file_rows), home) if a.only != "ge" else []
     if a.only != "ingest":
         t = time.perf_counter()
-        db, total = scaled_events(land, home, a.table_rows)
-        rows.append((f"building the {total:,}-row raw.events for the GE part", f"{time.perf_counter() - t:.0f} s"))
-        rows += profile_ge(db, total, home, a.batches)
+        db, total = scaled_events(land, home, a.table_rows, a.reuse_table)
+        rows.append((f"{'reusing' if a.reuse_table else 'building'} the {total:,}-row raw.events for the GE part",
+                     f"{time.perf_counter() - t:.0f} s"))
+        rows += profile_ge(db, total, home, a.batches, a.ge_route)
     print("| measure | value |\n|---|---|")
     for k, v in rows:
         print(f"| {k} | {v} |")

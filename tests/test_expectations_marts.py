@@ -82,10 +82,9 @@ def _run(runner, name: str, db: Path, query: str | None = None):
     suite = load_suite_file(SUITES_DIR / f"{name}.json")
     con = duckdb.connect(str(db), read_only=True)
     try:
-        df = con.sql(query or suite.query).df()
+        return runner.validate_query(suite, con, query or suite.query)
     finally:
         con.close()
-    return runner.validate(suite, df)
 
 
 def _key(e) -> tuple:

@@ -65,22 +65,31 @@ def frame(source: str, rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def raw_db(source: str, df: pd.DataFrame | None) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse whose raw.<source> holds df (empty when None). The fixtures' dates
+    are fixed: none is in the future of any clock but 2099 placeholders."""
+    con = duckdb.connect()
+    con.execute("create schema raw")
+    for s in SOURCE_NAMES:
+        con.execute(raw_table_ddl(s))
+    if df is not None:
+        con.register("frame", df)
+        con.execute(f"insert into raw.{source} by name select * from frame")
+        con.unregister("frame")
+    return con
+
+
 def query_frame(source: str, df: pd.DataFrame | None) -> pd.DataFrame:
-    """What the suite validates: its query over a raw table holding df (empty when None). The
-    fixtures' dates are fixed: none is in the future of any clock but 2099 placeholders."""
-    with duckdb.connect() as con:
-        con.execute("create schema raw")
-        for s in SOURCE_NAMES:
-            con.execute(raw_table_ddl(s))
-        if df is not None:
-            con.register("frame", df)
-            con.execute(f"insert into raw.{source} by name select * from frame")
+    """What the suite validates: its query over a raw table holding df."""
+    with raw_db(source, df) as con:
         return con.sql(RAW_SUITES[f"raw_{source}"].query).df()
 
 
-def validate(runner, source: str, rows: list[dict] | None):
-    df = query_frame(source, None if rows is None else frame(source, rows))
-    return runner.validate(RAW_SUITES[f"raw_{source}"], df)
+def validate_rows(runner, source: str, rows: list[dict] | None):
+    """The suite validated as the check does it: compiled to SQL over the rows in DuckDB."""
+    suite = RAW_SUITES[f"raw_{source}"]
+    with raw_db(source, None if rows is None else frame(source, rows)) as con:
+        return runner.validate_query(suite, con, suite.query)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,7 +472,7 @@ def test_query_runs_on_empty_raw_schema_and_expectations_are_real(runner, name):
     source = name.removeprefix("raw_")
     df = query_frame(source, None)
     assert len(df) == 0
-    outcome = validate(runner, source, None)
+    outcome = validate_rows(runner, source, None)
     assert outcome.passed, f"a source that has not delivered yet must not warn: {outcome.summary()}"
     assert sorted(label(e.type, e.kwargs, e.severity) for e in outcome.expectations) == sorted(
         label(e["type"], e["kwargs"], e["severity"]) for e in RAW_SUITES[name].raw["expectations"])
@@ -484,7 +493,7 @@ def _observed(outcome) -> dict:
 
 @pytest.mark.parametrize("source", OURS)
 def test_clean_frame_passes(runner, source):
-    outcome = validate(runner, source, CLEAN[source])
+    outcome = validate_rows(runner, source, CLEAN[source])
     assert outcome.rows == len(CLEAN[source])
     assert [e.exception for e in outcome.expectations if e.exception] == []
     assert outcome.passed, outcome.summary()
@@ -496,7 +505,7 @@ def test_planted_violations_fail_exactly_their_expectations(runner, source, case
     suite = RAW_SUITES[f"raw_{source}"]
     known = {label(e["type"], e["kwargs"], e["severity"]) for e in suite.raw["expectations"]}
     assert set(case.failures) <= known, set(case.failures) - known
-    outcome = validate(runner, source, CLEAN[source] + case.rows)
+    outcome = validate_rows(runner, source, CLEAN[source] + case.rows)
     observed = _observed(outcome)
     assert set(observed) == set(case.failures), outcome.summary()
     for key, want in case.failures.items():
@@ -544,12 +553,11 @@ def test_every_suite_has_planted_criticals_and_warnings():
 def test_generated_warehouse_passes_every_raw_suite(runner, truth_warehouse):
     failures = []
     with duckdb.connect(str(truth_warehouse.db), read_only=True) as con:
-        frames = {name: con.sql(s.query).df() for name, s in RAW_SUITES.items()}
-    for name, df in frames.items():
-        assert len(df) > 0, name
-        outcome = runner.validate(RAW_SUITES[name], df)
-        if not outcome.passed or any(e.exception for e in outcome.expectations):
-            failures.append(outcome.summary())
+        for name, suite in RAW_SUITES.items():
+            outcome = runner.validate_query(suite, con, suite.query)
+            assert outcome.rows > 0, name
+            if not outcome.passed or any(e.exception for e in outcome.expectations):
+                failures.append(outcome.summary())
     assert failures == []
 
 
@@ -605,7 +613,7 @@ def _implausible(rows: list[dict], monkeypatch, **env) -> dict[str, str]:
 
 def test_a_history_from_the_nineties_is_plausible(runner):
     stamps = [f"{y}-{m:02d}-15 10:00:00" for y in range(1996, 2000) for m in (1, 5, 9)]
-    outcome = runner.validate(RAW_SUITES["raw_orders"], query_frame("orders", frame("orders", _orders(stamps))))
+    outcome = validate_rows(runner, "orders", _orders(stamps))
     assert outcome.passed, outcome.summary()
 
 
@@ -617,8 +625,7 @@ def test_epoch_zero_among_this_years_orders_warns_with_its_distance(runner, monk
     gap = (datetime(2026, 6, 2, 12) - datetime(1970, 1, 1)).days
     assert verdicts == {"O10": f"1970-01-01 00:00:00 is {gap} days before the middle half of raw.orders.order_ts "
                                "(2026-06-02 .. 2026-06-07); more than 365 days out is implausible"}
-    outcome = runner.validate(RAW_SUITES["raw_orders"],
-                              query_frame("orders", frame("orders", _orders(days + ["1970-01-01 00:00:00"]))))
+    outcome = validate_rows(runner, "orders", _orders(days + ["1970-01-01 00:00:00"]))
     assert {e.label: (e.severity, e.unexpected_count) for e in outcome.failed} == {
         "expect_column_values_to_be_null(_order_ts_implausible)": ("warning", 1)}
     assert not outcome.critical_failed
