@@ -36,7 +36,6 @@ from dagster_project.lib.quality import (
     combine_outcomes, discover_suites, plan_scope, query_parameters, render_scope,
 )
 from dagster_project.lib.contract import SOURCES
-from dagster_project.settings import get_settings
 
 _runners: dict[Path, QualityRunner] = {}
 
@@ -78,7 +77,7 @@ def validation_connection(warehouse: WarehouseResource):
     validates: within EW_DUCKDB_MEMORY_LIMIT, as ingest and dbt are (a first load's one-scan
     suite over 100M rows spills instead of growing the process)."""
     with warehouse.connect(read_only=True) as con:
-        con.execute(f"set memory_limit = '{get_settings().duckdb_memory_limit}'")
+        con.execute(f"set memory_limit = '{warehouse.duckdb_memory_limit}'")
         yield con
 
 
