@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from dagster_project.lib.contract import (
@@ -274,20 +275,27 @@ def stale(root: Path | None = None) -> list[Path]:
     return [p for p, text in rendered(root).items() if not p.exists() or p.read_text() != text]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def generator_main(argv: list[str] | None, description: str, generator: str,
+                   files: Callable[[], dict[Path, str]], root: Path) -> int:
+    """The command line of a generator of committed files (this one, lib/quality_thresholds):
+    `--check` writes nothing and exits 1 naming each stale file; otherwise it writes what changed."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is stale")
     args = parser.parse_args(argv)
+    out = files()
+    bad = [p for p, text in out.items() if not p.exists() or p.read_text() != text]
     if args.check:
-        bad = stale()
         for p in bad:
-            print(f"stale: {p.relative_to(REPO_ROOT)} (run `{GENERATOR}`)", file=sys.stderr)
+            print(f"stale: {p.relative_to(root)} (run `{generator}`)", file=sys.stderr)
         return 1 if bad else 0
-    for path, text in rendered().items():
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-            print(f"wrote {path.relative_to(REPO_ROOT)}")
+    for path in bad:
+        path.write_text(out[path])
+        print(f"wrote {path.relative_to(root)}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generator_main(argv, __doc__.split("\n\n")[0], GENERATOR, lambda: rendered(REPO_ROOT), REPO_ROOT)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,14 @@ suite, and reaches dbt through this seed. One row per check:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from dagster_project.lib.contract_render import generator_main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = "python -m dagster_project.lib.quality_thresholds"
@@ -121,18 +122,8 @@ def stale(root: Path | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the seed is stale")
-    args = parser.parse_args(argv)
-    if args.check:
-        bad = stale()
-        for p in bad:
-            print(f"stale: {p.relative_to(REPO_ROOT)} (run `{GENERATOR}`)", file=sys.stderr)
-        return 1 if bad else 0
-    if stale():
-        (REPO_ROOT / SEED).write_text(render())
-        print(f"wrote {SEED}")
-    return 0
+    return generator_main(argv, __doc__.split("\n\n")[0], GENERATOR,
+                          lambda: {REPO_ROOT / SEED: render(REPO_ROOT)}, REPO_ROOT)
 
 
 if __name__ == "__main__":
