@@ -12,8 +12,8 @@ L takes two hours to run. This takes ~10 minutes and splits the two big costs in
    the whole `load_file` (parse, validate, insert, ledger) into a fresh DuckDB file;
 2. the raw_events Great Expectations check on a first load: the demo's raw.events (one generated
    world, ingested) is copied with replica-unique event ids, loads and files until it holds
-   ~`--table-rows` rows, then the check's batches are planned as the check plans them
-   (EW_GE_BATCH_ROWS) and validated by the suite compiled to SQL (`--ge-route sql`, what the check
+   ~`--table-rows` rows, then the check's batches are planned as the check plans them (one, unless
+   EW_GE_BATCH_ROWS is set) and validated by the suite compiled to SQL (`--ge-route sql`, what the check
    runs); `--ge-route pandas` times the pandas route it replaced instead: a few 2M-row batches
    fetched into frames and validated by GE, the fetch split into the batch's own rows and the count
    of each of its event ids over the whole table (the suite's `_event_id_rows`).
@@ -29,6 +29,7 @@ import argparse
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -159,6 +160,8 @@ def profile_ge_sql(db, total, suite, runner, plan, which) -> list[tuple[str, str
     n_batches = len(plan.batches)
     picks = range(n_batches) if n_batches <= which else sorted({0, n_batches // 2, n_batches - 1})
     rows, spent, seen = [], 0.0, 0
+    spill = SpillSampler(Path(f"{db}.tmp"))  # DuckDB's default temp_directory for a database file
+    spill.start()
     for i in picks:
         batch = plan.batches[i]
         with duckdb.connect(str(db), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as con:
@@ -174,8 +177,31 @@ def profile_ge_sql(db, total, suite, runner, plan, which) -> list[tuple[str, str
                  f"{'' if len(picks) == n_batches else '~'}{whole:,.0f} s"
                  + (" (measured: every batch ran)" if len(picks) == n_batches
                     else " (estimated from the batches above)")
-                 + f"; peak RSS of this process {_peak_rss_gb():.1f} GB (DuckDB memory_limit {MEMORY_LIMIT})"))
+                 + f"; peak RSS of this process {_peak_rss_gb():.1f} GB (DuckDB memory_limit {MEMORY_LIMIT}), "
+                 f"peak spill to disk {spill.finish():.1f} GB"))
     return rows
+
+
+class SpillSampler(threading.Thread):
+    """The largest size DuckDB's temp directory reached (what a query spilled beyond memory_limit),
+    sampled every half second."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.peak, self.done = folder, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                size = sum(f.stat().st_size for f in self.folder.iterdir() if f.is_file())
+            except OSError:  # not created yet, or a file removed while listing
+                continue
+            self.peak = max(self.peak, size)
+
+    def finish(self) -> float:
+        self.done.set()
+        self.join()
+        return self.peak / 1e9
 
 
 def _peak_rss_gb() -> float:
