@@ -312,6 +312,10 @@ def refresh_breakdown(took: dict[str, float], home: Path) -> dict:
         "dbt_models_sum": sum(t for u, t in nodes.items() if u.startswith("model.")),
         "dbt_tests_sum": sum(t for u, t in nodes.items() if u.startswith(("test.", "unit_test."))),
         "dbt_slowest": {u.split(".")[2]: round(t, 2) for u, t in sorted(nodes.items(), key=lambda kv: -kv[1])[:6]},
+        # a test's node name says its kind, model and column (not_null_stg_tracking__events_event_id)
+        "dbt_slowest_tests": {u.split(".")[2]: round(t, 2) for u, t in
+                              sorted(((u, t) for u, t in nodes.items() if u.startswith("test.")),
+                                     key=lambda kv: -kv[1])[:8]},
         "ge_suites": sum(1 for s in took if "_ge_" in s),
         # Data Docs are rendered after the run's steps (defs/quality/docs.py): in "between steps"
         "ge": sum(t for s, t in took.items() if "_ge_" in s),
@@ -693,7 +697,10 @@ def report(results: list[dict], out: Path, started: str) -> str:
             *(["| &nbsp;&nbsp;slowest steps of the full build | " + "; ".join(
                 f"{k} {fmt_s(v)}" for k, v in sorted(r["full_steps"].items(), key=lambda kv: -kv[1])[:6]) + " |",
                "| &nbsp;&nbsp;slowest dbt nodes of the full build | "
-               + "; ".join(f"{k} {v:.1f} s" for k, v in r["full_breakdown"]["dbt_slowest"].items()) + " |"]
+               + "; ".join(f"{k} {v:.1f} s" for k, v in r["full_breakdown"]["dbt_slowest"].items()) + " |",
+               *(["| &nbsp;&nbsp;slowest dbt tests of the full build | "
+                  + "; ".join(f"{k} {v:.1f} s" for k, v in r["full_breakdown"]["dbt_slowest_tests"].items())
+                  + " |"] if r["full_breakdown"].get("dbt_slowest_tests") else [])]
               if r.get("full_breakdown") else []),
             f"| **one-day incremental refresh**, landing to published copy (`ecomwh run`, whole command) | "
             f"**{fmt_s(r['incremental_s'])}** ({r['incremental_dates_rebuilt']} of {r['dates_total']} "

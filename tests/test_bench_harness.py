@@ -80,7 +80,8 @@ def test_report_names_the_full_builds_slowest_steps_and_dbt_nodes(tmp_path):
     r = _result("L", "2026-01-02 09:00", 900.0) | {
         "full_steps": {"raw__orders": 30.0, "raw__events": 700.0, "dbt_models": 120.0,
                        "raw__events_ge_raw_events": 650.0},
-        "full_breakdown": {"dbt_slowest": {"stg_tracking__events": 40.0, "fct_orders": 9.5}},
+        "full_breakdown": {"dbt_slowest": {"stg_tracking__events": 40.0, "fct_orders": 9.5},
+                           "dbt_slowest_tests": {"unique_since_verified_fct_sessions_session_id": 12.0}},
     }
     src = tmp_path / "l.json"
     src.write_text(json.dumps([r, _result("S", "2026-01-02 09:00", 10.0)]))
@@ -94,6 +95,8 @@ def test_report_names_the_full_builds_slowest_steps_and_dbt_nodes(tmp_path):
             "10.8 min; dbt_models 120.0 s; raw__orders 30.0 s |") in l_part
     assert ("| &nbsp;&nbsp;slowest dbt nodes of the full build | stg_tracking__events 40.0 s; fct_orders 9.5 s |"
             in l_part)
+    assert ("| &nbsp;&nbsp;slowest dbt tests of the full build | "
+            "unique_since_verified_fct_sessions_session_id 12.0 s |") in l_part
     assert "slowest steps of the full build" not in text.split("## Preset S")[1].split("## Preset L")[0]
 
 
