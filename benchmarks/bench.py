@@ -665,6 +665,18 @@ def report(results: list[dict], out: Path, started: str) -> str:
         "`make bench PRESETS=\"S M L\"`"
         + (" (presets measured in separate runs were put together with `--report-from`)." if len(runs) > 1 else "."),
         "",
+        "Each preset opens with issue 21's phases of its full build (`ecomwh run --full-refresh`), each "
+        "against the same run's floor (one DuckDB scan over all landing files) and with its target on L: "
+        "raw ingest, checks (the GE suites, the dbt tests, and the two summed), dbt models, publish, "
+        "Data Docs, Dagster and process start-up, the whole build, peak RSS, and (at M) the pandas peer "
+        "against our dbt path to the metric marts. The raw steps' time is ingest only: the suites a raw "
+        "step runs are counted as GE. dbt's wall time is split between its models and its tests in "
+        "proportion to their summed node times (2 threads). At L the pandas peer and the dbt rebuild it "
+        "is compared with are skipped (the peer cannot fit in this machine's memory; its target is "
+        "measured at M), and a landing folder generated before for the same preset, seed and generator "
+        "sources is reused (`--landing-cache`, default .ew/bench-landing; `--no-landing-cache` "
+        "regenerates): the generation row then gives the time it took when generated.",
+        "",
     ]
     for r in results:
         lay = r["layers"]
