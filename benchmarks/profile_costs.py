@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/profile_costs.py [--dir .ew/profile] [--file-rows 240000] [--table-rows 88000000]
                                                  [--only ingest|ge] [--ge-route sql|pandas] [--keep [--reuse-table]]
+                                                 [--profile-json PATH]
 
 The preset L full build spends 52 min in raw ingest and 45 min in checks (docs/benchmarks.md), and
 L takes two hours to run. This takes ~10 minutes and splits the two big costs into per-row parts:
@@ -172,6 +173,8 @@ def profile_ge_sql(db, total, suite, runner, plan, which) -> list[tuple[str, str
         rows.append((f"GE raw_events compiled to SQL, batch {i + 1} of {n_batches} ({outcome.rows:,} rows) over a "
                      f"{total:,}-row table", f"{took:.1f} s ({took * 1e6 / max(outcome.rows, 1):.2f} us/row); "
                      f"{len(outcome.failed)} expectations failed"))
+    if PROFILE_JSON is not None:
+        rows += explain_counts(db, suite, runner, plan.batches[0])
     whole = spent if len(picks) == n_batches else spent / len(picks) * n_batches
     rows.append((f"GE raw_events compiled to SQL, first load of all {total:,} rows in {n_batches} batch(es)",
                  f"{'' if len(picks) == n_batches else '~'}{whole:,.0f} s"
@@ -202,6 +205,39 @@ class SpillSampler(threading.Thread):
         self.done.set()
         self.join()
         return self.peak / 1e9
+
+
+PROFILE_JSON: Path | None = None  # --profile-json
+
+
+def explain_counts(db, suite, runner, batch) -> list[tuple[str, str]]:
+    """The first batch's counts query once more under DuckDB's profiler (JSON to PROFILE_JSON):
+    the operators that took longest, in operator seconds (summed over threads)."""
+    import json
+
+    from dagster_project.lib import quality_sql
+
+    with duckdb.connect(str(db), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as con:
+        compiled = runner.compile(suite, con, render_query(suite, batch))
+        con.execute(f"pragma enable_profiling = 'json'; pragma profiling_output = '{PROFILE_JSON}'")
+        with quality_sql.python_verdicts(con):
+            con.execute(compiled.counts_sql()).fetchall()
+        con.execute("pragma disable_profiling")
+    ops: list[tuple[float, str]] = []
+
+    def walk(node: dict) -> None:
+        ops.append((node.get("timing") or 0.0, f"{node.get('type')} ({node.get('intermediate_rows', 0):,} rows)"))
+        for child in node.get("children", []):
+            walk(child)
+
+    profile = json.loads(PROFILE_JSON.read_text())
+    for node in profile.get("operator", []):
+        walk(node)
+    total = sum(t for t, _ in ops)
+    top = "; ".join(f"{name} {t:.0f} s" for t, name in sorted(ops, reverse=True)[:6])
+    spilled = profile.get("system", {}).get("peak_temp_dir_size", 0) / 1e9
+    return [("DuckDB profile of the counts query of the first batch (operator seconds)",
+             f"{total:,.0f} s in all; {top}; spilled {spilled:.1f} GB")]
 
 
 def _peak_rss_gb() -> float:
@@ -265,7 +301,11 @@ def main() -> int:
     ap.add_argument("--only", choices=("ingest", "ge"), help="profile one part (e.g. to A/B a change)")
     ap.add_argument("--ge-route", choices=("sql", "pandas"), default="sql",
                     help="the check's route (sql, the default) or the pandas route it replaced")
+    ap.add_argument("--profile-json", type=Path,
+                    help="sql route: profile the first batch's counts query with DuckDB's profiler, JSON here")
     a = ap.parse_args()
+    global PROFILE_JSON
+    PROFILE_JSON = a.profile_json.resolve() if a.profile_json else None
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     home = a.dir.resolve()
     home.mkdir(parents=True, exist_ok=True)
