@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/profile_costs.py [--dir .ew/profile] [--file-rows 240000] [--table-rows 88000000]
                                                  [--only ingest|ge] [--ge-route sql|pandas] [--keep [--reuse-table]]
+                                                 [--profile-json PATH]
 
 The preset L full build spends 52 min in raw ingest and 45 min in checks (docs/benchmarks.md), and
 L takes two hours to run. This takes ~10 minutes and splits the two big costs into per-row parts:
@@ -12,8 +13,8 @@ L takes two hours to run. This takes ~10 minutes and splits the two big costs in
    the whole `load_file` (parse, validate, insert, ledger) into a fresh DuckDB file;
 2. the raw_events Great Expectations check on a first load: the demo's raw.events (one generated
    world, ingested) is copied with replica-unique event ids, loads and files until it holds
-   ~`--table-rows` rows, then the check's batches are planned as the check plans them
-   (EW_GE_BATCH_ROWS) and validated by the suite compiled to SQL (`--ge-route sql`, what the check
+   ~`--table-rows` rows, then the check's batches are planned as the check plans them (one, unless
+   EW_GE_BATCH_ROWS is set) and validated by the suite compiled to SQL (`--ge-route sql`, what the check
    runs); `--ge-route pandas` times the pandas route it replaced instead: a few 2M-row batches
    fetched into frames and validated by GE, the fetch split into the batch's own rows and the count
    of each of its event ids over the whole table (the suite's `_event_id_rows`).
@@ -29,6 +30,7 @@ import argparse
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -159,6 +161,8 @@ def profile_ge_sql(db, total, suite, runner, plan, which) -> list[tuple[str, str
     n_batches = len(plan.batches)
     picks = range(n_batches) if n_batches <= which else sorted({0, n_batches // 2, n_batches - 1})
     rows, spent, seen = [], 0.0, 0
+    spill = SpillSampler(Path(f"{db}.tmp"))  # DuckDB's default temp_directory for a database file
+    spill.start()
     for i in picks:
         batch = plan.batches[i]
         with duckdb.connect(str(db), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as con:
@@ -169,13 +173,71 @@ def profile_ge_sql(db, total, suite, runner, plan, which) -> list[tuple[str, str
         rows.append((f"GE raw_events compiled to SQL, batch {i + 1} of {n_batches} ({outcome.rows:,} rows) over a "
                      f"{total:,}-row table", f"{took:.1f} s ({took * 1e6 / max(outcome.rows, 1):.2f} us/row); "
                      f"{len(outcome.failed)} expectations failed"))
+    if PROFILE_JSON is not None:
+        rows += explain_counts(db, suite, runner, plan.batches[0])
     whole = spent if len(picks) == n_batches else spent / len(picks) * n_batches
     rows.append((f"GE raw_events compiled to SQL, first load of all {total:,} rows in {n_batches} batch(es)",
                  f"{'' if len(picks) == n_batches else '~'}{whole:,.0f} s"
                  + (" (measured: every batch ran)" if len(picks) == n_batches
                     else " (estimated from the batches above)")
-                 + f"; peak RSS of this process {_peak_rss_gb():.1f} GB (DuckDB memory_limit {MEMORY_LIMIT})"))
+                 + f"; peak RSS of this process {_peak_rss_gb():.1f} GB (DuckDB memory_limit {MEMORY_LIMIT}), "
+                 f"peak spill to disk {spill.finish():.1f} GB"))
     return rows
+
+
+class SpillSampler(threading.Thread):
+    """The largest size DuckDB's temp directory reached (what a query spilled beyond memory_limit),
+    sampled every half second."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.peak, self.done = folder, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                size = sum(f.stat().st_size for f in self.folder.iterdir() if f.is_file())
+            except OSError:  # not created yet, or a file removed while listing
+                continue
+            self.peak = max(self.peak, size)
+
+    def finish(self) -> float:
+        self.done.set()
+        self.join()
+        return self.peak / 1e9
+
+
+PROFILE_JSON: Path | None = None  # --profile-json
+
+
+def explain_counts(db, suite, runner, batch) -> list[tuple[str, str]]:
+    """The first batch's counts query once more under DuckDB's profiler (JSON to PROFILE_JSON):
+    the operators that took longest, in operator seconds (summed over threads)."""
+    import json
+
+    from dagster_project.lib import quality_sql
+
+    with duckdb.connect(str(db), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as con:
+        compiled = runner.compile(suite, con, render_query(suite, batch))
+        con.execute(f"pragma enable_profiling = 'json'; pragma profiling_output = '{PROFILE_JSON}'")
+        with quality_sql.python_verdicts(con):
+            con.execute(compiled.counts_sql()).fetchall()
+        con.execute("pragma disable_profiling")
+    ops: list[tuple[float, str]] = []
+
+    def walk(node: dict) -> None:
+        ops.append((node.get("timing") or 0.0, f"{node.get('type')} ({node.get('intermediate_rows', 0):,} rows)"))
+        for child in node.get("children", []):
+            walk(child)
+
+    profile = json.loads(PROFILE_JSON.read_text())
+    for node in profile.get("operator", []):
+        walk(node)
+    total = sum(t for t, _ in ops)
+    top = "; ".join(f"{name} {t:.0f} s" for t, name in sorted(ops, reverse=True)[:6])
+    spilled = profile.get("system", {}).get("peak_temp_dir_size", 0) / 1e9
+    return [("DuckDB profile of the counts query of the first batch (operator seconds)",
+             f"{total:,.0f} s in all; {top}; spilled {spilled:.1f} GB")]
 
 
 def _peak_rss_gb() -> float:
@@ -239,7 +301,11 @@ def main() -> int:
     ap.add_argument("--only", choices=("ingest", "ge"), help="profile one part (e.g. to A/B a change)")
     ap.add_argument("--ge-route", choices=("sql", "pandas"), default="sql",
                     help="the check's route (sql, the default) or the pandas route it replaced")
+    ap.add_argument("--profile-json", type=Path,
+                    help="sql route: profile the first batch's counts query with DuckDB's profiler, JSON here")
     a = ap.parse_args()
+    global PROFILE_JSON
+    PROFILE_JSON = a.profile_json.resolve() if a.profile_json else None
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     home = a.dir.resolve()
     home.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ def _result(preset: str, at: str, full_s: float) -> dict:
     """A minimal result of bench_preset, as its .json holds it (numbers invented; only the report is tested)."""
     ingest = {"jsonl": {"rows": 10, "bytes": 1000, "rows_per_s": 5.0}}
     layers = dict.fromkeys(("raw", "staging", "intermediate", "marts", "checks", "publish", "docs"), 1.0)
+    layers |= {"ge": 0.5, "dbt_tests": 0.5}
     return {"preset": preset, "measured_at": at, "rows": {"events": 10}, "landing_bytes": 1000, "generate_s": 1.0,
             "generate_rss_gb": 0.1, "ingest": ingest, "full_s": full_s, "layers": layers | {"steps_total": 7.0},
             "incremental_s": 2.0, "incremental_dates_rebuilt": 1, "dates_total": 3, "full_rss_gb": 0.5,
@@ -79,7 +80,8 @@ def test_report_names_the_full_builds_slowest_steps_and_dbt_nodes(tmp_path):
     r = _result("L", "2026-01-02 09:00", 900.0) | {
         "full_steps": {"raw__orders": 30.0, "raw__events": 700.0, "dbt_models": 120.0,
                        "raw__events_ge_raw_events": 650.0},
-        "full_breakdown": {"dbt_slowest": {"stg_tracking__events": 40.0, "fct_orders": 9.5}},
+        "full_breakdown": {"dbt_slowest": {"stg_tracking__events": 40.0, "fct_orders": 9.5},
+                           "dbt_slowest_tests": {"unique_since_verified_fct_sessions_session_id": 12.0}},
     }
     src = tmp_path / "l.json"
     src.write_text(json.dumps([r, _result("S", "2026-01-02 09:00", 10.0)]))
@@ -93,6 +95,8 @@ def test_report_names_the_full_builds_slowest_steps_and_dbt_nodes(tmp_path):
             "10.8 min; dbt_models 120.0 s; raw__orders 30.0 s |") in l_part
     assert ("| &nbsp;&nbsp;slowest dbt nodes of the full build | stg_tracking__events 40.0 s; fct_orders 9.5 s |"
             in l_part)
+    assert ("| &nbsp;&nbsp;slowest dbt tests of the full build | "
+            "unique_since_verified_fct_sessions_session_id 12.0 s |") in l_part
     assert "slowest steps of the full build" not in text.split("## Preset S")[1].split("## Preset L")[0]
 
 
@@ -142,3 +146,102 @@ def test_the_benchmark_and_its_peer_find_our_tables_through_the_dbt_manifest(tmp
     renamed["nodes"][uid]["name"] = "mart_funnel_by_day"
     with pytest.raises(LookupError, match="benchmark_metric_marts lists .*mart_funnel_by_day"):
         peers.our_tables(renamed)
+
+
+# Issue 21's phases, written out here (not read from bench.py): a phase dropped from the report fails
+PHASES = ["raw ingest", "checks: GE suites", "checks: dbt tests", "checks: GE suites + dbt tests",
+          "dbt models (staging, intermediate, marts; the LTV asset)", "publish", "Data Docs",
+          "Dagster, process start-up and between steps", "**full build**",
+          "peak RSS, any process (full build, incremental)", "raw -> the 3 metric marts, pandas peer / ours"]
+
+
+def _phase_rows(text: str, preset: str) -> dict[str, list[str]]:
+    part = text.split(f"## Preset {preset}")[1].split("## Preset")[0]
+    table = part.split("| phase of the full build (issue 21) |")[1].split("\n\n")[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_report_puts_every_phase_against_the_floor_with_its_target(tmp_path):
+    floor_s = 2.0
+    r = _result("L", "2026-01-02 09:00", 15.0) | {
+        "layers": {"raw": 5.0, "staging": 1.0, "intermediate": 1.0, "marts": 2.0, "ge": 0.5, "dbt_tests": 1.5,
+                   "checks": 2.0, "publish": 0.5, "docs": 0.25, "steps_total": 12.0},
+        "pandas": {"skipped": "skipped at L: too big"}, "full_rss_gb": 6.5,
+    }
+    m = _result("M", "2026-01-02 09:00", 17.0) | {
+        "pandas": {"read_seconds": 3.0, "compute_seconds": 9.0, "match": True}, "ours_metric_marts_s": 4.0}
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps([m, r]))
+    out = tmp_path / "report.md"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--report-from", str(src),
+                    "--out", str(out)], check=True, capture_output=True, cwd=REPO)
+    text = out.read_text()
+    lrows = _phase_rows(text, "L")
+    assert list(lrows)[:len(PHASES)] == PHASES
+    assert lrows["raw ingest"] == ["5.0 s", f"{5.0 / floor_s:.1f}x", "<= 3x floor", "met"]
+    assert lrows["checks: GE suites"][:2] == ["0.5 s", "0.2x"]
+    assert lrows["checks: dbt tests"][:2] == ["1.5 s", "0.8x"]
+    assert lrows["checks: GE suites + dbt tests"] == ["2.0 s", "1.0x", "<= 2 min", "met"]
+    assert lrows["dbt models (staging, intermediate, marts; the LTV asset)"][:2] == ["4.0 s", "2.0x"]
+    assert lrows["Dagster, process start-up and between steps"][:2] == ["3.0 s", "1.5x"]  # 15 - 12
+    assert lrows["**full build**"] == ["15.0 s", "7.5x", "<= 10 min and <= 8x floor", "met"]
+    assert lrows["peak RSS, any process (full build, incremental)"] == ["6.50 GB", "", "<= 6 GB", "**not met**"]
+    assert lrows["raw -> the 3 metric marts, pandas peer / ours"] == ["skipped at L: too big", "", ">= 2x (at M)", ""]
+    assert "| pandas peer | skipped at L: too big |" in text
+    mrows = _phase_rows(text, "M")
+    assert mrows["raw -> the 3 metric marts, pandas peer / ours"] == ["3.00x", "", ">= 2x (at M)", "met"]
+    assert mrows["**full build**"][-1] == "**not met**"  # 17 s is 8.5x the floor of 2 s
+    assert mrows["raw ingest"][:2] == ["1.0 s", "0.5x"]
+
+
+def test_a_phase_a_result_did_not_record_is_said_so(tmp_path):
+    old = _result("S", "2026-01-01 10:00", 11.0)
+    old["layers"] = {k: v for k, v in old["layers"].items() if k not in ("ge", "dbt_tests")}
+    src = tmp_path / "old.json"
+    src.write_text(json.dumps([old]))
+    out = tmp_path / "report.md"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--report-from", str(src),
+                    "--out", str(out)], check=True, capture_output=True, cwd=REPO)
+    rows = _phase_rows(out.read_text(), "S")
+    assert rows["checks: GE suites"][0].startswith("not recorded")
+    assert rows["checks: GE suites + dbt tests"][:2] == ["1.0 s", "0.5x"]
+
+
+def test_the_landing_cache_reuses_a_generated_folder_for_the_same_key_only(tmp_path, monkeypatch):
+    """A preset's landing folder is generated once per preset, seed and generator sources: a second
+    run links the cached files (the harness moving one of them leaves the cache as it was), and a
+    change to the generator's sources makes a new key that replaces the old entry."""
+    calls = []
+
+    def fake_generate(preset, home, env):
+        calls.append(preset)
+        (home / "landing" / "events").mkdir(parents=True)
+        (home / "landing" / "events" / "events_20260101.jsonl").write_text("{}\n")
+        (home / "truth.json").write_text("{}")
+        return 12.5, 0.3
+
+    monkeypatch.setattr(bench, "generate_landing", fake_generate)
+    cache = tmp_path / "cache"
+    first = bench.cached_landing("XS", tmp_path / "a", {}, cache)
+    assert calls == ["XS"] and first == {"generate_s": 12.5, "generate_rss_gb": 0.3, "landing_reused": None}
+    (tmp_path / "b").mkdir()
+    second = bench.cached_landing("XS", tmp_path / "b", {}, cache)
+    assert calls == ["XS"] and second["landing_reused"] == bench.landing_cache_key("XS")
+    assert second["generate_s"] == 12.5
+    moved = tmp_path / "b" / "landing" / "events" / "events_20260101.jsonl"
+    assert moved.read_text() == "{}\n"
+    moved.rename(tmp_path / "b" / "held")
+    assert (cache / bench.landing_cache_key("XS") / "landing" / "events" / "events_20260101.jsonl").exists()
+
+    monkeypatch.setattr(bench, "generator_version", lambda: "changed")
+    (tmp_path / "c").mkdir()
+    assert bench.cached_landing("XS", tmp_path / "c", {}, cache)["landing_reused"] is None
+    assert calls == ["XS", "XS"] and [p.name for p in cache.iterdir()] == [bench.landing_cache_key("XS")]
+    assert bench.landing_cache_key("XS").endswith("genchanged")
+
+
+def test_the_generator_version_changes_with_its_sources():
+    version = bench.generator_version()
+    assert len(version) == 12 and version == bench.generator_version()
+    assert all((REPO / name).exists() for name in bench.GENERATOR_SOURCES)

@@ -491,6 +491,51 @@ def test_released_quarantined_rows_are_validated(tmp_path):
     con.close()
 
 
+def test_a_compiled_suite_validates_a_first_load_in_one_batch(monkeypatch):
+    """A suite compiled to SQL plans one batch (a first load: the whole table, read as such), as
+    many loads as there are; the pandas route and EW_GE_BATCH_ROWS still split by rows."""
+    import duckdb
+
+    from dagster_project.lib.quality import PANDAS_BATCH_ROWS, LoadScope, batch_rows_setting, plan_scope
+
+    monkeypatch.delenv("EW_GE_BATCH_ROWS", raising=False)
+    assert batch_rows_setting(compiled=True) is None
+    assert batch_rows_setting(compiled=False) == PANDAS_BATCH_ROWS
+    con = duckdb.connect()
+    con.execute("create schema raw; create table raw.t (k int, _load_id varchar, _loaded_at timestamp)")
+    con.execute("insert into raw.t select i, 'l' || (i % 3), timestamp '2026-01-01' + to_days(i % 3) "
+                "from range(30) r(i)")
+    plan = plan_scope(con, "t", {}, batch_rows_setting())
+    assert plan.batches == [LoadScope("t", None, ("l0", "l1", "l2"))] and plan.new_rows == 30
+    con.execute("insert into raw.t values (99, 'l3', '2026-01-04')")
+    plan = plan_scope(con, "t", {"l0": 10, "l1": 10, "l2": 10}, batch_rows_setting())
+    assert [b.loads for b in plan.batches] == [("l3",)]
+    monkeypatch.setenv("EW_GE_BATCH_ROWS", "10")
+    assert [b.loads for b in plan_scope(con, "t", {}, batch_rows_setting()).batches] == \
+        [("l0",), ("l1",), ("l2",), ("l3",)]
+    con.close()
+
+
+def test_a_key_counted_over_the_table_is_no_semi_join_on_a_first_load():
+    """{in_new_rows:raw.<table>.<column>}: rows of the table whose key is among the rows in scope;
+    `true` when the scope is the whole table, where every key qualifies."""
+    import duckdb
+
+    from dagster_project.lib.quality import LoadScope, render_scope, scoped_table
+
+    query = ("select k, count(*) from raw.t where {in_new_rows:raw.t.k} group by k having count(*) > 1 "
+             "order by k")
+    assert scoped_table(query) == "t"
+    assert "{" not in render_scope(query) and " true " in render_scope(query)
+    con = duckdb.connect()
+    con.execute("create schema raw; create table raw.t (k int, _load_id varchar)")
+    con.execute("insert into raw.t values (1, 'a'), (2, 'a'), (3, 'a'), (1, 'b'), (4, 'b'), (2, 'c'), (2, 'c')")
+    assert con.execute(render_scope(query)).fetchall() == [(1, 2), (2, 3)]
+    assert con.execute(render_scope(query, LoadScope("t", ("b",)))).fetchall() == [(1, 2)]
+    assert con.execute(render_scope(query, LoadScope("t", ()))).fetchall() == []
+    con.close()
+
+
 def test_scoped_check_metadata_in_a_dagster_run(ew_home, tmp_path):
     d = tmp_path / "scoped"
     d.mkdir()

@@ -245,18 +245,33 @@ def test_decimal_frames_match_pandas_float_view():
     assert quality_sql._frame_value(pd.Timestamp("2024-01-01").date(), "time", False) == pd.Timestamp("2024-01-01")
 
 
-def test_a_passing_suite_costs_one_scan_of_counts_and_a_failing_one_a_second_for_its_samples(runner, monkeypatch):
+def test_a_passing_suite_costs_a_scan_of_counts_and_one_of_keys_a_failing_one_a_third_for_its_samples(
+        runner, monkeypatch):
     queries = []
     one_row = quality_sql._one_row
     monkeypatch.setattr(quality_sql, "_one_row", lambda con, sql: queries.append(sql) or one_row(con, sql))
     suite = RAW_SUITES["raw_events"]
     with raw_con("events", CLEAN["events"]) as con:
         assert runner.validate_query(suite, con, suite.query).passed
-    assert len(queries) == 1 and "min_by" not in queries[0] and " over (" not in queries[0]
+    assert len(queries) == 2 and not any("min_by" in sql or " over (" in sql for sql in queries)
+    # the counts have no DISTINCT (DuckDB would materialize every row for it); the keys are hashes
+    assert "distinct" not in queries[0].split(" from (")[0] and "count(distinct hash(" in queries[1]
     queries.clear()
     twice = [CLEAN["events"][0], CLEAN["events"][0]]  # the same event twice more in its file
     with raw_con("events", CLEAN["events"] + twice) as con:
         outcome = runner.validate_query(suite, con, suite.query)
-    assert len(queries) == 2 and "min_by" in queries[1]
+    assert len(queries) == 3 and "min_by" in queries[2]
     unique = next(e for e in outcome.failed if e.type == "expect_compound_columns_to_be_unique")
     assert unique.unexpected_count == 3 and len(unique.rows) == 3
+
+
+def test_keys_sharing_a_hash_are_counted_exactly_not_failed(runner, monkeypatch):
+    """Every key hashing alike (the worst collision): the distinct count flags the uniqueness rule,
+    the exact count of duplicated rows clears it."""
+    monkeypatch.setattr(quality_sql, "_KEY_HASH", "(0 * hash({}))")
+    suite = RAW_SUITES["raw_events"]
+    with raw_con("events", CLEAN["events"]) as con:
+        outcome = runner.validate_query(suite, con, suite.query)
+    assert outcome.passed, outcome.summary()
+    unique = next(e for e in outcome.expectations if e.type == "expect_compound_columns_to_be_unique")
+    assert unique.success and unique.unexpected_count == 0 and unique.element_count == len(CLEAN["events"])

@@ -48,7 +48,15 @@ SEVERITIES = ("critical", "warning", "info")
 # {new_rows:raw.events}: the rows of raw.events in scope; {old_rows:raw.events}: the others;
 # {new_rows_time_checked:raw.events}: the rows in scope with a plausibility verdict per timestamp.
 _SCOPE_RE = re.compile(r"\{(new_rows_time_checked|new_rows|old_rows):raw\.([A-Za-z_][A-Za-z0-9_]*)\}")
-DEFAULT_BATCH_ROWS = 10_000_000    # a suite compiled to SQL (quality_sql): DuckDB streams it
+# {in_new_rows:raw.events.event_id}: a condition on a row of raw.events, true when its event_id is
+# one of the rows in scope; `true` when the scope is the whole table (a first load), so counting a
+# key's rows over the table costs no semi-join of the table with itself.
+_KEY_RE = re.compile(r"\{in_new_rows:raw\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
+# A suite compiled to SQL (quality_sql) is one batch, whatever its size: a passing suite is one
+# streaming scan of counts (no window), which DuckDB keeps within its memory_limit, and a batch per
+# 10M rows cost each batch its own pass over the whole table for the cross-load keys (the 88M-row
+# first load of raw.events: 9 batches, each rescanning the table). EW_GE_BATCH_ROWS still bounds it.
+DEFAULT_BATCH_ROWS = None
 PANDAS_BATCH_ROWS = 2_000_000      # a suite on the pandas route: one frame of this many rows in memory
 GC_AFTER_ROWS = 200_000  # validations of at least this many rows end with a full garbage collection
 
@@ -85,10 +93,15 @@ class LoadScope:
         return (f"(select * from raw.{self.table} "
                 f"where _load_id is null or _load_id not in ({self._in(self.old_loads_excluded)}))")
 
+    def key_in_new_rows(self, column: str) -> str:
+        if self.loads is None:
+            return "true"
+        return f"({column} in (select {column} from {self.new_rows()}))"
+
 
 def scoped_table(query: str) -> str | None:
     """The raw table a query's {new_rows:raw.<table>}/{old_rows:...} placeholders name, if any."""
-    tables = {m.group(2) for m in _SCOPE_RE.finditer(query)}
+    tables = {m.group(2) for m in _SCOPE_RE.finditer(query)} | {m.group(1) for m in _KEY_RE.finditer(query)}
     if len(tables) > 1:
         raise ValueError(f"a suite query may scope one raw table, not {sorted(tables)}")
     return next(iter(tables), None)
@@ -104,7 +117,11 @@ def render_scope(query: str, scope: LoadScope | None = None) -> str:
             return time_checked(s.new_rows(), s.table)
         return s.new_rows()
 
-    return _SCOPE_RE.sub(sub, query)
+    def key(m: re.Match) -> str:
+        s = scope if scope is not None and scope.table == m.group(1) else LoadScope(m.group(1))
+        return s.key_in_new_rows(m.group(2))
+
+    return _KEY_RE.sub(key, _SCOPE_RE.sub(sub, query))
 
 
 # The middle half of a timestamp column is estimated on a sample of the whole table: exact up to
@@ -726,10 +743,11 @@ class ScopePlan:
         return sum(ld.rows for ld in self.new)
 
 
-def plan_scope(con, table: str, validated: dict[str, int], batch_rows: int = DEFAULT_BATCH_ROWS,
+def plan_scope(con, table: str, validated: dict[str, int], batch_rows: int | None = DEFAULT_BATCH_ROWS,
                everything: bool = False) -> ScopePlan:
     """Loads not validated yet, grouped into batches of whole loads of at most `batch_rows` rows
-    (a bigger load is a batch of its own: a file is never split, so per-file rules stay exact).
+    (a bigger load is a batch of its own: a file is never split, so per-file rules stay exact;
+    None: one batch).
 
     There is always at least one batch (the first one also carries `{old_rows:...}`), so a check
     with nothing new still runs, on an empty frame plus whatever its query asks of the old rows.
@@ -742,7 +760,7 @@ def plan_scope(con, table: str, validated: dict[str, int], batch_rows: int = DEF
     for ld in new:
         if ld.rows == 0:
             continue  # a rejected file or one whose rows were all quarantined: nothing to fetch
-        if not groups or size + ld.rows > max(1, batch_rows):
+        if not groups or (batch_rows is not None and size + ld.rows > max(1, batch_rows)):
             groups.append([])
             size = 0
         groups[-1].append(ld.load_id)
@@ -806,9 +824,10 @@ class ScopeState:
         return through
 
 
-def batch_rows_setting(compiled: bool = True) -> int:
+def batch_rows_setting(compiled: bool = True) -> int | None:
     """EW_GE_BATCH_ROWS, else the default of the suite's route: a suite compiled to SQL streams
-    through DuckDB (memory_limit bounds it), the pandas route holds a batch's frame in memory."""
+    through DuckDB in one batch (memory_limit bounds it), the pandas route holds a batch's frame in
+    memory."""
     value = os.environ.get("EW_GE_BATCH_ROWS", "").strip()
     return int(value) if value else (DEFAULT_BATCH_ROWS if compiled else PANDAS_BATCH_ROWS)
 

@@ -16,12 +16,12 @@ A suite whose query names `{new_rows:raw.<table>}` validates only the loads of t
 not validated yet (raw tables grow by tens of millions of rows; a day's refresh must not re-fetch
 history): the loads come from raw._files, the validated ones from <EW_HOME>/gx/scope/<suite>.json,
 written after a validation without critical failures (a blocked check revalidates the same loads
-next time). New loads are validated in batches of whole loads of at most EW_GE_BATCH_ROWS rows
-(default 10,000,000 for a suite compiled to SQL, 2,000,000 on the pandas route, whose batch is a
-frame in memory), so a first load of 100M rows stays within memory (one pass over all of them
-spilled 21 GB at a 4 GB limit), and the batches' outcomes are combined into one result. Each
-batch is one DuckDB query (QualityRunner.validate_query) on a read-only connection held, with the
-writer lock, for that query.
+next time). A suite compiled to SQL validates all new loads as one DuckDB query (a first load:
+the whole table), within the warehouse's memory limit: a passing suite is one streaming scan of
+counts. On the pandas route, whose batch is a frame in memory, new loads are validated in batches
+of whole loads of at most 2,000,000 rows; EW_GE_BATCH_ROWS sets that bound for either route, and
+the batches' outcomes are combined into one result. Each batch is one DuckDB query
+(QualityRunner.validate_query) on a read-only connection held, with the writer lock, for that query.
 """
 
 import time
