@@ -122,6 +122,12 @@ RAW_FILES: list[tuple[str, str, str, list[dict]]] = [
     ("experiment_assignments", "experiment_assignments_20260602.csv", "2026-06-02 01:00:00", [
         dict(experiment_id="X1", user_id="U1", variant="treatment", assigned_at=T("2026-06-01 00:00:00")),
     ]),
+    ("member_events", "member_events_20260601.csv", "2026-06-01 01:00:00", [
+        dict(event_id="ME1", user_id="U1", event_ts=T("2026-06-01 00:00:00"), type="join", level=1),
+        dict(event_id="ME2", user_id="U1", event_ts=T("2026-06-01 02:00:00"), type="points_earned", points=99,
+             order_id="O1"),
+        dict(event_id="ME3", user_id="U1", event_ts=T("2026-06-01 03:00:00"), type="level_up", level=2),
+    ]),
 ]
 
 
@@ -192,7 +198,7 @@ def test_build_succeeds_and_every_node_passes(dbt_build):
     for r in result.result.results:
         by_type[str(r.node.resource_type)] = by_type.get(str(r.node.resource_type), 0) + 1
     built = {r.node.name for r in result.result.results if str(r.node.resource_type) == "model"}
-    assert len([n for n in built if n.startswith("stg_")]) == 12
+    assert len([n for n in built if n.startswith("stg_")]) == len(SOURCE_NAMES)
     # every model of the project was built on this tiny fixture, marts included
     assert built == {p.stem for p in (DBT_PROJECT_DIR / "models").rglob("*.sql")}
     assert by_type["unit_test"] >= 2
@@ -212,7 +218,7 @@ def test_pay_amount_check_flags_only_the_bad_order(dbt_build):
 
 def test_staging_models_live_in_staging_schema(query):
     rows = dict(query("select table_name, table_type from information_schema.tables where table_schema = 'staging'"))
-    assert len(rows) == 12
+    assert len(rows) == len(SOURCE_NAMES)
     # events are the one source big enough to keep as an incremental table (docs/incremental.md)
     assert rows.pop("stg_tracking__events") == "BASE TABLE"
     assert set(rows.values()) == {"VIEW"}

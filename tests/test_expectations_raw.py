@@ -157,6 +157,8 @@ INV = dict(snapshot_date="2026-06-01", sku_id="SKU10001", warehouse_id="WH-SH", 
            safety_stock=30, _file="inventory_snapshots_20260601.csv.gz")
 XA = dict(experiment_id="exp_checkout_v2", variant="control", assigned_at="2026-06-01 02:00:00",
           _file="experiment_assignments_20260601.csv")
+ME = dict(user_id="U001", event_ts="2026-06-01 02:00:00", type="join", level=1, points=None, order_id=None,
+          _file="member_events_20260601.csv")
 
 CLEAN: dict[str, list[dict]] = {
     "users": [
@@ -238,6 +240,14 @@ CLEAN: dict[str, list[dict]] = {
         dict(XA, user_id="U002", variant="treatment"),
         dict(XA, user_id="U003", assigned_at="2026-06-01 09:00:00"),
         dict(XA, user_id="U004", variant="treatment", assigned_at="2026-06-01 09:30:00"),
+    ],
+    "member_events": [
+        dict(ME, event_id="ME1"),
+        dict(ME, event_id="ME2", event_ts="2026-06-01 03:00:00", type="points_earned", level=None, points=128,
+             order_id="O1"),
+        dict(ME, event_id="ME3", event_ts="2026-06-01 04:00:00", type="level_up", level=2),
+        dict(ME, event_id="ME4", event_ts="2026-06-01 05:00:00", type="points_redeemed", level=None, points=100),
+        dict(ME, event_id="ME5", event_ts="2026-06-01 06:00:00", type="benefit_used", level=None),
     ],
 }
 
@@ -441,6 +451,19 @@ CASES: dict[str, list[Case]] = {
             dict(XA, experiment_id="exp_srm", user_id=f"V{i:05d}", variant="control" if i < 700 else "treatment")
             for i in range(1200)
         ], {L("between", "_variant_share_gap", "warning"): 1200}, critical=False),
+    ],
+    "member_events": [
+        Case("warnings", [
+            dict(ME, event_id="ME10", type="points_earned", level=None, points=None, order_id="O2"),
+            dict(ME, event_id="ME11", event_ts="1970-01-01 00:00:00", type="benefit_used", level=None),
+        ], {L("not_null", "points", "warning"): 1, L("null", "_event_ts_implausible", "warning"): 1}, critical=False),
+        Case("criticals", [
+            dict(ME, event_id="ME1"),  # the same event twice in one file
+            dict(ME, event_id="ME12", user_id=None),
+            dict(ME, event_id="ME13", type="vip_party"),
+            dict(ME, event_id="ME14", type="level_up", level=7),
+        ], {L("unique", "event_id+_file"): 2, L("not_null", "user_id"): 1, L("in_set", "type"): 1,
+            L("between", "level"): 1}, critical=True),
     ],
 }
 

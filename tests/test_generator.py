@@ -284,3 +284,29 @@ def test_tiny_is_fast(tmp_path):
     assert s["seconds"] < 5
     assert (tmp_path / "truth.json").exists()
     assert not (tmp_path / "landing" / "truth.json").exists()
+
+
+def test_member_events_follow_users_member_level_and_paid_orders():
+    """The membership history ends at the level the users file gives, members only, and every points
+    earning is the planted rate on the whole yuan of a paid order of the member's own account."""
+    from dagster_project.lib.generator.members import MEMBER_PARAMS
+    from dagster_project.lib.generator.world import build_world
+
+    world = build_world(customers=300, days=40, seed=7, start=START, timezone="Asia/Shanghai")
+    users, events, orders = world.tables["users"], world.tables["member_events"], world.tables["orders"]
+    level = dict(zip(users["user_id"].to_list(), users["member_level"].to_list()))
+    last: dict[str, int] = {}
+    for uid, kind, lv in events.sort("event_ts", "event_id").select("user_id", "type", "level").rows():
+        assert level[uid] >= 1, uid
+        if kind in ("join", "level_up", "level_down"):
+            last[uid] = lv
+    assert last == {u: lv for u, lv in level.items() if lv >= 1}
+    assert world.planted["member_events"] == MEMBER_PARAMS
+    pay = dict(zip(orders["order_id"].to_list(), orders["pay_amount"].to_list()))
+    owner = dict(zip(orders["order_id"].to_list(), orders["user_id"].to_list()))
+    earned = events.filter(events["type"] == "points_earned")
+    assert earned.height > 0
+    for uid, oid, pts in earned.select("user_id", "order_id", "points").rows():
+        assert owner[oid] == uid
+        assert pts == pay[oid] // 100 * MEMBER_PARAMS["points_per_yuan"]
+    assert events["event_id"].n_unique() == events.height

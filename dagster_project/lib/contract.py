@@ -41,6 +41,7 @@ RETURN_STATUSES = ("requested", "approved", "rejected", "completed")
 TICKET_CHANNELS = ("bot", "human")
 CAMPAIGN_TYPES = ("discount", "full_reduction", "gift", "coupon", "kol", "live", "bundle")
 TOUCH_CHANNELS = ("sms", "push", "wechat", "email")
+MEMBER_EVENT_TYPES = ("join", "level_up", "level_down", "points_earned", "points_redeemed", "benefit_used")
 
 # Every enum of the contract by name, and the labels readers see (zh, en). The name is what the
 # rendered files call it: dbt's contract_enum('<name>'), the enum column of dbt/seeds/enum_labels.csv
@@ -55,6 +56,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "ticket_channel": TICKET_CHANNELS,
     "campaign_type": CAMPAIGN_TYPES,
     "touch_channel": TOUCH_CHANNELS,
+    "member_event_type": MEMBER_EVENT_TYPES,
 }
 ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "channel": {
@@ -92,6 +94,11 @@ ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "touch_channel": {"sms": ("短信", "SMS"), "push": ("推送", "Push"), "wechat": ("微信", "WeChat"),
                       "email": ("邮件", "Email")},
+    "member_event_type": {
+        "join": ("入会", "Join"), "level_up": ("升级", "Level up"), "level_down": ("降级", "Level down"),
+        "points_earned": ("获得积分", "Points earned"), "points_redeemed": ("使用积分", "Points redeemed"),
+        "benefit_used": ("使用权益", "Benefit used"),
+    },
 }
 
 # Freshness SLA: minutes from a source's newest data (Source.data_time_column) to now. A source
@@ -100,7 +107,7 @@ DEFAULT_SLA_MINUTES = 24 * 60
 
 # The source systems, as dbt groups the raw tables (one sources file per system).
 SYSTEMS: dict[str, str] = {
-    "crm": "Customer relationship management: registered users.",
+    "crm": "Customer relationship management: registered users and their membership (levels, points, benefits).",
     "cs": "Customer service desk (bot and human agents).",
     "logistics": "Warehouse and delivery systems: shipments and daily stock snapshots.",
     "marketing": "Marketing platform: campaigns, message touches and A/B experiment assignments.",
@@ -391,6 +398,24 @@ SOURCES: dict[str, Source] = {
             key=("experiment_id", "user_id"),
             system="marketing",
             description="A/B experiment assignments: one variant per user per experiment.",
+        ),
+        Source(
+            "member_events",
+            (
+                _c("event_id", required=True),
+                _c("user_id", required=True),
+                _c("event_ts", TS, True),
+                _c("type", required=True, enum=MEMBER_EVENT_TYPES),
+                _c("level", INT, min_value=0, max_value=5,
+                   why="the member level after the event, on the users file's scale (0 = not a member, 1-5)"),
+                _c("points", INT, min_value=0, max_value=MAX_INT,
+                   why="points earned or redeemed by the event, never negative: the type says which way"),
+                _c("order_id"),
+            ),
+            key=("event_id",),
+            system="crm",
+            description=("Membership events from the CRM: joining, level changes (level = the level after), "
+                         "points earned (on a paid order, order_id) and redeemed, member benefits used."),
         ),
     )
 }

@@ -101,7 +101,13 @@ def make_people(rng, clock: Clock, P: int, promo_mult, weekend) -> People:
         phone_hash[i] = hashlib.sha256(str(num).encode()).hexdigest()
     u_region = np.concatenate([region, rng.choice(len(REGIONS), size=len(sec_idx), p=REGION_P)])
     u_noregion = rng.random(U) < 0.04
-    member = rng.choice(6, size=U, p=[0.35, 0.25, 0.18, 0.12, 0.07, 0.03])
+    # one uniform per user, as rng.choice(6, p=...) draws, so every later draw of the world stays the same
+    above = (lam > np.median(lam))[u_person]
+    cdf_above = np.cumsum(PARAMS["member_level_p_above_median_rate"])
+    cdf_below = np.cumsum(PARAMS["member_level_p_below_median_rate"])
+    pick = rng.random(U)
+    member = np.minimum(np.where(above, np.searchsorted(cdf_above, pick, side="right"),
+                                 np.searchsorted(cdf_below, pick, side="right")), 5)
     birth = np.clip(np.rint(rng.triangular(1960, 1993, 2008, U)), 1960, 2008).astype(np.int64)
     users = pl.DataFrame({
         "user_id": user_ids.tolist(),

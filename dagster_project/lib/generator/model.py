@@ -107,6 +107,10 @@ PARAMS = {
     # seeds: big promotions return 1:5.3, daily campaigns 1:3.1 (pay of tagged valid orders / cost)
     "campaign_roi_big": 5.3,
     "campaign_roi_daily": 3.1,
+    # membership follows buying: a person whose purchase rate is above the median joins and climbs levels
+    # more often (level 0 = not a member), so members repurchase more, by selection, not by a planted uplift
+    "member_level_p_above_median_rate": [0.20, 0.25, 0.22, 0.17, 0.11, 0.05],
+    "member_level_p_below_median_rate": [0.50, 0.25, 0.14, 0.07, 0.03, 0.01],
 }
 
 PRODUCT_BASES = {

@@ -23,6 +23,7 @@ FUNNEL_HORIZONS = (30, 90, 180)
 LTV_HORIZONS = (30, 90, 180, 365)
 SLOW_MOVER_SHARE = 0.05
 SLOW_MOVER_MONTHS = 3
+MEMBER_DAY = 18  # 会员日, dbt var member_day_of_month
 ABC_WINDOW_DAYS = 90
 TOP_N = 10
 EXPERIMENT_WINDOW = 30 * DAY
@@ -64,6 +65,17 @@ DEFINITIONS = {
                      "in the last 30 days, or purchase days in the last 90 below half of the 90 before",
     "coupon_redemption": "per campaign: claimers = customers with a coupon_click event of the campaign; redeemed = "
                          "claimers with a valid coupon order of the campaign at or after their first click",
+    "members": "a customer is a member when the highest member_level of their accounts (latest users row) is >= 1; "
+               "customers without a level are not. Per status (member, non_member, all): customers, share of all "
+               "customers, buyers; 30-day repurchase and N-day LTV (N = 30, 90: net revenue of days 0..N) over "
+               "buyers whose cohort month's last day + N <= data_end_date; next-month retention (a purchase day in "
+               "the calendar month after the cohort month) over buyers whose next month ended by data_end_date",
+    "member_events": "per account, the level events (join, level_up, level_down) in time order: from_level = the "
+                     "previous one's level, 0 before the first; moves per event month, type and (from, to) with "
+                     "distinct customers. Points per event month: earned, redeemed, customers. Per business date "
+                     "from data_start_date to data_end_date: members = customers whose first join (any account) is "
+                     "on or before it, active = customers with any member event that date, benefit uses; the "
+                     "member day (18th) against other days: benefit uses / sum of members, pooled",
     "funnel": "per session: steps in time order as before; payment_success is reached by the event at or after "
               "payment_submit, or (untracked) when the order carried by the first payment_submit at or after "
               "that time is paid and the submit event's customer is the order's customer",
@@ -170,6 +182,7 @@ def definition_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str
                               offset),
         "period_repurchase": _periods(valid, net, odate, user_customer, first_day, start, end_date),
         **_horizons(valid, net, odate, user_customer, first_day, end_date),
+        "members": _members(tables, user_customer, valid, net, odate, first_day, end_date),
         "slow_movers": _slow_movers(tables, valid, odate, start, end_date, offset),
         "product_revenue": _product_revenue(tables, valid, amounts, returns, odate, end_date),
         "experiments": _experiments(tables, user_customer, valid, window_end_ts),
@@ -177,6 +190,10 @@ def definition_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str
         "coupon_redemption": _coupons(valid, amounts, user_customer, first_claim),
         "funnel": _funnel(sessions, session_platform, current, user_customer),
     }
+    bounds = out["data_bounds"]
+    if bounds["data_start_date"] is not None:
+        out["member_events"] = _member_events(tables, user_customer, date.fromisoformat(bounds["data_start_date"]),
+                                              date.fromisoformat(bounds["data_end_date"]), offset)
     return out
 
 
@@ -201,6 +218,7 @@ def _data_bounds(tables, current, odate, start, end_date, offset) -> dict:
         "cs_tickets": ts_bound("cs_tickets", "created_at", "max"),
         "marketing_touches": ts_bound("marketing_touches", "sent_at", "max"),
         "experiment_assignments": ts_bound("experiment_assignments", "assigned_at", "max"),
+        "member_events": ts_bound("member_events", "event_ts", "max"),
     }
     # docs/metrics.md: the latest order or event date; with neither, the latest registration
     data_end = max((d for d in (o_dates[1], ev_dates[1]) if d is not None), default=latest["users"])
@@ -303,6 +321,105 @@ def _horizons(valid, net, odate, user_customer, first_day, end_date) -> dict:
             ltv.append({"cohort_month": ym, "horizon_days": n, "customers": len(members),
                         "ltv_net": total / 100 / len(members)})
     return {"repurchase_funnel": funnel, "ltv_cohort": ltv}
+
+
+def _members(tables, user_customer, valid, net, odate, first_day, end_date) -> dict:
+    users = tables["users"]
+    latest: dict[str, tuple] = {}
+    for uid, level, day in zip(users["user_id"].to_list(), users["member_level"].to_list(), users["_day"].to_list()):
+        _latest(latest, uid, day, level)
+    is_member: dict[str, bool] = defaultdict(bool)
+    for uid, c in user_customer.items():
+        level = latest[uid][1] if uid in latest else None
+        is_member[c] |= level is not None and level >= 1
+    by_customer: dict[str, list] = defaultdict(list)
+    for oid, v in valid.items():
+        by_customer[user_customer[v[1]]].append((odate[oid], net[oid]))
+    for c in first_day:
+        is_member.setdefault(c, False)  # a buyer is a customer even without a users row
+
+    def next_month_end(d: date) -> date:
+        return _month_end(_month_end(d) + timedelta(days=1))
+
+    out = {}
+    for status in ("member", "non_member", "all"):
+        group = [c for c, m in is_member.items() if status == "all" or m == (status == "member")]
+        buyers = [c for c in group if c in first_day]
+        row = {"customers": len(group), "customer_share": len(group) / len(is_member), "buyers": len(buyers)}
+        base = [c for c in buyers if _month_end(first_day[c]) + timedelta(days=30) <= end_date]
+        rep = sum(1 for c in base if any(first_day[c] < d <= first_day[c] + timedelta(days=30)
+                                         for d, _ in by_customer[c]))
+        row.update(repurchase_base=len(base), repurchased_30d=rep,
+                   repurchase_rate_30d=rep / len(base) if base else None)
+        base = [c for c in buyers if next_month_end(first_day[c]) <= end_date]
+        nxt = {c: _month_end(first_day[c]) + timedelta(days=1) for c in base}
+        kept = sum(1 for c in base if any((d.year, d.month) == (nxt[c].year, nxt[c].month) for d, _ in by_customer[c]))
+        row.update(retention_base=len(base), retained_next_month=kept,
+                   retention_rate_next_month=kept / len(base) if base else None)
+        for n in (30, 90):
+            base = [c for c in buyers if _month_end(first_day[c]) + timedelta(days=n) <= end_date]
+            total = sum(a for c in base for d, a in by_customer[c] if (d - first_day[c]).days <= n)
+            row.update({f"ltv_{n}d_base": len(base), f"ltv_net_{n}d": total / 100 / len(base) if base else None})
+        out[status] = row
+    return out
+
+
+def _member_events(tables, user_customer, start, end_date, offset) -> dict:
+    me = tables["member_events"]
+    rows = sorted(zip(me["event_ts"].to_list(), me["event_id"].to_list(), me["user_id"].to_list(),
+                      me["type"].to_list(), me["level"].to_list(), me["points"].to_list()))
+    level_now: dict[str, int] = {}
+    moves: dict[tuple, list] = defaultdict(lambda: [0, set()])
+    points: dict[str, list] = defaultdict(lambda: [0, 0, set(), set()])
+    first_join: dict[str, date] = {}
+    active: dict[date, set] = defaultdict(set)
+    uses: dict[date, int] = defaultdict(int)
+    for ts, _eid, uid, kind, level, pts in rows:
+        d = _bdate(ts, offset)
+        c = user_customer.get(uid, uid)
+        month = d.strftime("%Y-%m")
+        active[d].add(c)
+        if kind in ("join", "level_up", "level_down"):
+            m = moves[(month, kind, level_now.get(uid, 0), level)]
+            m[0] += 1
+            m[1].add(c)
+            level_now[uid] = level
+        if kind == "join":
+            first_join[c] = min(d, first_join.get(c, d))
+        if kind == "points_earned":
+            points[month][0] += pts
+            points[month][2].add(c)
+        if kind == "points_redeemed":
+            points[month][1] += pts
+            points[month][3].add(c)
+        if kind == "benefit_used":
+            uses[d] += 1
+    daily = []
+    pooled = {"member_day": [0, 0, 0, 0], "other_day": [0, 0, 0, 0]}  # days, member-days, uses, active
+    d = start
+    while d <= end_date:
+        members = sum(1 for j in first_join.values() if j <= d)
+        daily.append({"date": d.isoformat(), "members": members, "active_members": len(active[d]),
+                      "benefit_uses": uses[d]})
+        p = pooled["member_day" if d.day == MEMBER_DAY else "other_day"]
+        p[0] += 1
+        p[1] += members
+        p[2] += uses[d]
+        p[3] += len(active[d])
+        d += timedelta(days=1)
+    rate = {k: (v[2] / v[1] if v[1] else None) for k, v in pooled.items()}
+    return {
+        "level_moves": [{"month": k[0], "move_type": k[1], "from_level": k[2], "to_level": k[3], "moves": v[0],
+                         "customers": len(v[1])} for k, v in sorted(moves.items())],
+        "final_level": dict(sorted(level_now.items())),
+        "points": [{"month": k, "points_earned": v[0], "points_redeemed": v[1], "earning_customers": len(v[2]),
+                    "redeeming_customers": len(v[3])} for k, v in sorted(points.items())],
+        "daily": daily,
+        "member_day": {k: {"days": v[0], "member_days": v[1], "benefit_uses": v[2], "active_member_days": v[3],
+                           "benefit_uses_per_member": rate[k]} for k, v in pooled.items()},
+        "member_day_uplift": (rate["member_day"] / rate["other_day"]
+                              if rate["member_day"] is not None and rate["other_day"] else None),
+    }
 
 
 def _slow_movers(tables, valid, odate, start, end_date, offset) -> dict:

@@ -20,6 +20,7 @@ keyed as (
         phone_hash,
         registered_at,
         registration_date,
+        member_level,
         min(user_id) over (
             partition by coalesce(phone_hash, concat('user:', user_id))
         ) as customer_key

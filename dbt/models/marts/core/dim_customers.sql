@@ -22,7 +22,9 @@ customer_users as (
         count(distinct channel) as n_channels,
         {{ dbt.listagg('distinct channel', "','", 'order by channel') }} as channels,
         min(registered_at) as registered_at,
-        min(registration_date) as registration_date
+        min(registration_date) as registration_date,
+        -- a person is the member their best account is: a level earned on one channel's account counts
+        max(member_level) as member_level
     from users
     group by customer_key
 
@@ -87,6 +89,8 @@ final as (
         customer_users.channels,
         customer_users.registered_at,
         customer_users.registration_date,
+        customer_users.member_level,
+        coalesce(customer_users.member_level >= 1, false) as is_member,
         registration_channel.registration_channel,
         first_orders.first_purchase_at,
         first_orders.first_purchase_date,

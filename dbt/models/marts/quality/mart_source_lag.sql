@@ -65,6 +65,12 @@ assignments as (
 
 ),
 
+member_events as (
+
+    select * from {{ ref('stg_crm__member_events') }}
+
+),
+
 data_end as (
 
     select * from {{ ref('int_data_end_dates_resolved') }}
@@ -96,6 +102,8 @@ latest_per_source as (
     select 'marketing_touches', 'sent_date', max(sent_date) from touches
     union all
     select 'experiment_assignments', 'assigned_date', max(assigned_date) from assignments
+    union all
+    select 'member_events', 'event_date', max(event_date) from member_events
 
 ),
 
