@@ -68,7 +68,8 @@ def test_a_gbk_file_of_500k_rows_loads_with_its_chinese_text(wh):
 
 @pytest.mark.parametrize("lines", [
     [_event_line(1), _event_line(2)],
-    [_event_line(1)[:-1] + ',"page":" 杭州 首页\u3000"}', _event_line(2)[:-1] + ',"properties":"{\\"k\\":\\"益生菌\\"}"}'],
+    [_event_line(1)[:-1] + ',"page":" 杭州 首页\u3000"}',
+     _event_line(2)[:-1] + ',"properties":"{\\"k\\":\\"益生菌\\"}"}'],
     [_event_line(1)[:-1] + ',"user_id":null,"extra":"x"}'] * 2,
 ])
 def test_plain_json_lines_take_the_fast_reader(wh, lines):

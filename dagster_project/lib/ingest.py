@@ -200,8 +200,9 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def validation_sql(src: Source, tz: str) -> str:
-    """SQL over the text table `landed` producing _row, _raw_text, the typed columns (t_<column>)
+def validation_sql(src: Source, tz: str, landed: str = "landed") -> str:
+    """SQL over the text table `landed` (or the relation so named) producing _row, _raw_text, the
+    typed columns (t_<column>)
     and rule/column_name/reason (only what the loader inserts: a file's rows are held in DuckDB
     while it loads, and every column carried costs memory).
 
@@ -228,7 +229,7 @@ with typed as (
     select
         *,
         {typed}
-    from landed
+    from {landed}
 ),
 row_checked as (
     select
@@ -434,9 +435,13 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
         if unreadable is None:
             if replacing:
                 _replace_prior(con, lf)
-            con.execute(f"create or replace temp table checked as {validation_sql(src, tz)}")
+            fast_read = reader == "fast"
+            con.execute("create or replace temp table checked as "
+                        + validation_sql(src, tz, fast_jsonl.VIEW if fast_read else "landed"))
+            if fast_read:
+                fast_jsonl.drop(con)
             con.execute("drop table landed")
-            if reader == "fast":
+            if fast_read:
                 _read_refused_raw_text(con, f)
             con.execute(
                 f"insert into raw.{lf.source} select {cols}, ?, ?, _row, ?, ? "
