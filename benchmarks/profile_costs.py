@@ -8,8 +8,10 @@ L takes two hours to run. This takes ~10 minutes and splits the two big costs in
 
 1. ingest of one events file of ~`--file-rows` rows (an L daily file holds ~241k: 88M events over
    365 days), built by concatenating the demo's biggest daily event files: reading and hashing,
-   parsing the JSON lines in Python, building the Arrow table, the contract's validation SQL, and
-   the whole `load_file` (parse, validate, insert, ledger) into a fresh DuckDB file;
+   parsing the JSON lines in Python, building the Arrow table, the contract's validation SQL, the
+   fast reader's hashing and line finding, and the whole `load_file` (read, validate, insert,
+   ledger) into a fresh DuckDB file with each reader (exact and fast), against the floor's scan of
+   that file;
 2. the raw_events Great Expectations check on a first load: the demo's raw.events (one generated
    world, ingested) is copied with replica-unique event ids, loads and files until it holds
    ~`--table-rows` rows, then the check's batches are planned as the check plans them

@@ -202,9 +202,8 @@ def _num(x: float) -> str:
 
 def validation_sql(src: Source, tz: str, landed: str = "landed") -> str:
     """SQL over the text table `landed` (or the relation so named) producing _row, _raw_text, the
-    typed columns (t_<column>)
-    and rule/column_name/reason (only what the loader inserts: a file's rows are held in DuckDB
-    while it loads, and every column carried costs memory).
+    typed columns (t_<column>) and rule/column_name/reason (only what the loader inserts: a file's
+    rows are held in DuckDB while it loads, and every column carried costs memory).
 
     Row-level rules first; then duplicate keys among rows that passed them (first occurrence
     kept); then foreign keys against the parent raw table.
