@@ -125,6 +125,8 @@ _JSON_EDGES = [
     ("events_20260521.jsonl", "\n".join(_JSON_EDGES[:-7]).encode("utf-8", "surrogateescape") + b"\n", "fast"),
     ("events_20260524.jsonl", "\n".join(_JSON_EDGES[:2] + ["\x0c"] + _JSON_EDGES[2:5]).encode(),
      "exact: a blank line DuckDB does not take as blank"),
+    ("events_20260525.jsonl", "\n".join([_event_line(1).replace('":', '": ')] * 3 + _JSON_EDGES[:2]).encode(),
+     "exact: most lines need the exact reader"),
     ("events_20260522.jsonl", codecs.BOM_UTF8 + "\n".join(_JSON_EDGES[:3]).encode(), "exact: a byte-order mark"),
     ("events_20260523.jsonl", "\n".join(_JSON_EDGES[1:3] + _JSON_EDGES[18:21]).encode(),
      "exact: no line in the file's first MB names the contract's columns plainly"),
