@@ -9,8 +9,10 @@ L takes two hours to run. This takes ~10 minutes and splits the two big costs in
 
 1. ingest of one events file of ~`--file-rows` rows (an L daily file holds ~241k: 88M events over
    365 days), built by concatenating the demo's biggest daily event files: reading and hashing,
-   parsing the JSON lines in Python, building the Arrow table, the contract's validation SQL, and
-   the whole `load_file` (parse, validate, insert, ledger) into a fresh DuckDB file;
+   parsing the JSON lines in Python, building the Arrow table, the contract's validation SQL, the
+   fast reader's hashing and line finding, and the whole `load_file` (read, validate, insert,
+   ledger) into a fresh DuckDB file with each reader (exact and fast), against the floor's scan of
+   that file;
 2. the raw_events Great Expectations check on a first load: the demo's raw.events (one generated
    world, ingested) is copied with replica-unique event ids, loads and files until it holds
    ~`--table-rows` rows, then the check's batches are planned as the check plans them (one, unless
@@ -42,7 +44,7 @@ import bench  # noqa: E402
 import duckdb  # noqa: E402
 
 from dagster_project.defs.quality.checks import render_query  # noqa: E402
-from dagster_project.lib import ingest, landing  # noqa: E402
+from dagster_project.lib import fast_jsonl, ingest, landing  # noqa: E402
 from dagster_project.lib.quality import (  # noqa: E402
     QualityRunner, batch_rows_setting, fetch_frame, load_suite_file, plan_scope,
 )
@@ -99,13 +101,27 @@ def profile_ingest(path: Path, home: Path) -> list[tuple[str, str]]:
             t = time.perf_counter()
             con.execute(f"create temp table checked as {ingest.validation_sql(src, TZ)}")
             parts["contract validation SQL"] = time.perf_counter() - t
-        db.unlink(missing_ok=True)
-        with duckdb.connect(str(db)) as con:
-            con.execute("set TimeZone = 'UTC'")
-            ingest.ensure_raw_schema(con)
-            t = time.perf_counter()
-            res = ingest.load_file(con, lf, tz=TZ)
-            parts["whole load_file (all of the above, insert, ledger)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        scan = fast_jsonl.LineScan()
+        landing.content_hash(scan.feed(landing.BytesFile(raw).chunks()))
+        scan.lines()
+        parts["fast reader: hash and find the lines (numpy)"] = time.perf_counter() - t
+        for fast, label in ((False, "whole load_file, exact reader (parse, Arrow, validation, insert, ledger)"),
+                            (True, "whole load_file, fast reader (DuckDB read_json, validation, insert, ledger)")):
+            db.unlink(missing_ok=True)
+            with duckdb.connect(str(db)) as con:
+                con.execute("set TimeZone = 'UTC'")
+                ingest.ensure_raw_schema(con)
+                t = time.perf_counter()
+                res = ingest.load_file(con, lf, tz=TZ, fast=fast)
+                parts[label] = time.perf_counter() - t
+                assert res.reader == ("fast" if fast else "exact"), res.reader
+        t = time.perf_counter()
+        with duckdb.connect() as con:  # bench.floor's scan, of this one file
+            cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in src.column_names) + "}"
+            con.execute(f"select count(*) from (select * from read_json('{path}', format='newline_delimited', "
+                        f"columns={cols}, ignore_errors=true))").fetchall()
+        parts["floor: one DuckDB scan of the file (as bench.py's floor)"] = time.perf_counter() - t
         n = parsed.n_rows
         for k, v in parts.items():
             best[k] = min(best.get(k, v), v)
@@ -114,8 +130,11 @@ def profile_ingest(path: Path, home: Path) -> list[tuple[str, str]]:
     rows = [(f"ingest, one events file of {n:,} rows ({res.rows_loaded:,} loaded, "
              f"{res.rows_quarantined:,} quarantined): {k}", f"{v * 1e6 / n:.2f} us/row ({v:.2f} s)")
             for k, v in best.items()]
-    total = best["whole load_file (all of the above, insert, ledger)"]
-    rows.append(("ingest rows/s of that file, in one process", f"{n / total:,.0f}"))
+    floor_s = best["floor: one DuckDB scan of the file (as bench.py's floor)"]
+    for reader in ("exact", "fast"):
+        total = next(v for k, v in best.items() if k.startswith(f"whole load_file, {reader} reader"))
+        rows.append((f"ingest rows/s of that file, in one process, {reader} reader",
+                     f"{n / total:,.0f} ({total / floor_s:.1f}x the floor)"))
     return rows
 
 

@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from dagster_project.lib import landing, procs
+from dagster_project.lib import fast_jsonl, landing, procs
 from dagster_project.lib.contract import (
     AMOUNT, DATE, FILES_COLUMNS_ADDED, FILES_DDL, INT, MAX_INT, QUARANTINE_DDL, SOURCES, TS, TS_MAX, TS_MIN,
     Column, Source, raw_table_ddl,
@@ -200,10 +200,10 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def validation_sql(src: Source, tz: str) -> str:
-    """SQL over the text table `landed` producing _row, _raw_text, the typed columns (t_<column>)
-    and rule/column_name/reason (only what the loader inserts: a file's rows are held in DuckDB
-    while it loads, and every column carried costs memory).
+def validation_sql(src: Source, tz: str, landed: str = "landed") -> str:
+    """SQL over the text table `landed` (or the relation so named) producing _row, _raw_text, the
+    typed columns (t_<column>) and rule/column_name/reason (only what the loader inserts: a file's
+    rows are held in DuckDB while it loads, and every column carried costs memory).
 
     Row-level rules first; then duplicate keys among rows that passed them (first occurrence
     kept); then foreign keys against the parent raw table.
@@ -228,7 +228,7 @@ with typed as (
     select
         *,
         {typed}
-    from landed
+    from {landed}
 ),
 row_checked as (
     select
@@ -294,6 +294,7 @@ class FileResult:
     encoding: str = ""
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reader: str = ""  # "fast" (DuckDB's read_json), or "exact" and why the fast reader did not take it
 
 
 def _landed_table(parsed: landing.ParsedFile) -> pa.Table:
@@ -352,11 +353,13 @@ def load_file(
     limits: landing.Limits = landing.Limits(),
     quarantine_dir: Path | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    fast: bool = True,
 ) -> FileResult:
     """Load one landed file in one transaction (see module docstring); its refused rows are also
     exported to <quarantine_dir>/<source>/ (written before the commit, put in place after it).
 
     `before_commit` runs inside the transaction after all writes: tests use it to inject a failure.
+    `fast=False` keeps a JSON-lines file from DuckDB's reader (tests compare the two readers).
     """
     started = time.perf_counter()
     try:
@@ -364,11 +367,11 @@ def load_file(
     except landing.LandingFileError as exc:
         return FileResult(lf.source, lf.name, "not_loaded", notes=[str(exc)])
     with f:
-        return _load_opened(con, lf, f, tz, limits, quarantine_dir, before_commit, started)
+        return _load_opened(con, lf, f, tz, limits, quarantine_dir, before_commit, started, fast)
 
 
 def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, limits: landing.Limits,
-                 quarantine_dir: Path | None, before_commit, started: float) -> FileResult:
+                 quarantine_dir: Path | None, before_commit, started: float, fast: bool) -> FileResult:
     src = SOURCES[lf.source]
     stat = f.stat
     seen = _unchanged_since_loaded(con, lf, stat)
@@ -381,8 +384,9 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
         return FileResult(lf.source, lf.name, "skipped_same_content",
                           notes=["unchanged since it was found to be a copy of a loaded file"])
     # Otherwise hash: a corrected file copied with `cp -p` keeps size and mtime, and only its
-    # content tells it apart.
-    digest = landing.content_hash(f.chunks())
+    # content tells it apart. A JSON-lines file's lines are found in the same pass, for the fast reader.
+    scan = fast_jsonl.LineScan() if fast and lf.ext == "jsonl" and stat.st_size <= limits.max_bytes else None
+    digest = landing.content_hash(scan.feed(f.chunks()) if scan is not None else f.chunks())
     prior = con.execute(
         "select file_name, content_hash, status from raw._files where source = ? "
         "and status in ('loaded', 'refused') and (file_name = ? or content_hash = ?)",
@@ -417,21 +421,27 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
         # Every batch of the file goes to a temp table first: the file is read as a stream, and
         # only once it has been read to its end without a fault does it replace anything.
         try:
-            info, batches = landing.read_batches(lf, f, stat.st_size, limits)
             con.execute(_landed_ddl(src))
-            for batch in batches:
-                con.register("batch", _landed_table(batch))
-                con.execute("insert into landed select * from batch")
-                con.unregister("batch")
-                n_rows += batch.n_rows
+            info, n_rows, reader = _read_fast(con, f, scan, src) if scan is not None else (None, 0, "exact")
+            if info is None:
+                info, batches = landing.read_batches(lf, f, stat.st_size, limits)
+                for batch in batches:
+                    _insert_landed(con, batch)
+                    n_rows += batch.n_rows
             f.check_unchanged()
         except landing.LandingFileError as exc:
             unreadable = str(exc)
         if unreadable is None:
             if replacing:
                 _replace_prior(con, lf)
-            con.execute(f"create or replace temp table checked as {validation_sql(src, tz)}")
+            fast_read = reader == "fast"
+            con.execute("create or replace temp table checked as "
+                        + validation_sql(src, tz, fast_jsonl.VIEW if fast_read else "landed"))
+            if fast_read:
+                fast_jsonl.drop(con)
             con.execute("drop table landed")
+            if fast_read:
+                _read_refused_raw_text(con, f)
             con.execute(
                 f"insert into raw.{lf.source} select {cols}, ?, ?, _row, ?, ? "
                 f"from checked where rule is null order by _row",
@@ -486,8 +496,46 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
         export.publish()
     return FileResult(
         lf.source, lf.name, "replaced" if replacing else "loaded", n_rows, n_loaded,
-        n_quar, info.encoding, info.notes, time.perf_counter() - started,
+        n_quar, info.encoding, info.notes, time.perf_counter() - started, reader,
     )
+
+
+def _insert_landed(con, batch: landing.ParsedFile) -> None:
+    con.register("batch", _landed_table(batch))
+    con.execute("insert into landed select * from batch")
+    con.unregister("batch")
+
+
+def _read_fast(con, f: landing.OpenedFile, scan: fast_jsonl.LineScan,
+               src: Source) -> tuple[landing.FileInfo | None, int, str]:
+    """A JSON-lines file into `landed` by DuckDB's reader, the lines it cannot judge as the contract
+    does by the exact one (fast_jsonl.py). (None, 0, why) when the exact reader must read it whole."""
+    try:
+        n_rows, keys, exact_rows = fast_jsonl.load(con, f, scan, src.column_names, "landed",
+                                                   landing.MAX_LINE_BYTES)
+    except fast_jsonl.Declined as exc:
+        return None, 0, f"exact: {exc}"
+    info = landing.FileInfo()
+    lines = fast_jsonl.exact_lines(f, con, exact_rows)
+    for batch in landing.jsonl_lines(lines, src.column_names, info, set(keys)):
+        batch.row_numbers = [exact_rows[i - 1] for i in batch.row_numbers]
+        _insert_landed(con, batch)
+    return info, n_rows, "fast"
+
+
+def _read_refused_raw_text(con, f: landing.OpenedFile) -> None:
+    """The raw text of the refused rows DuckDB read (it keeps no line's text), read back by offset."""
+    spans = con.execute("select c._row, m._start, m._len from checked c join _fast_linemap m using (_row) "
+                        "where c.rule is not null and c._raw_text is null order by 1").fetchall()
+    con.execute("drop table _fast_linemap")
+    if not spans:
+        return
+    texts = [landing.printable(os.pread(f.fd, n, start).decode("utf-8", "surrogateescape").rstrip("\r"))
+             for _, start, n in spans]
+    con.register("_raw", pa.table({"_row": pa.array([r for r, _, _ in spans], pa.int64()),
+                                   "_text": pa.array(texts, pa.string())}))
+    con.execute("update checked set _raw_text = r._text from _raw r where checked._row = r._row")
+    con.unregister("_raw")
 
 
 def _kept_raw_text(column: str) -> str:

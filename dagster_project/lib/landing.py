@@ -724,7 +724,7 @@ def _drop_partial(out: ParsedFile) -> None:
 
 
 def _jsonl_batches(blocks: _LineBlocks, columns: tuple[str, ...], info: FileInfo,
-                   batch_rows: int) -> Iterator[ParsedFile]:
+                   batch_rows: int, seen_keys: set[str] | None = None) -> Iterator[ParsedFile]:
     """One JSON object per line; keys are matched like CSV headers (trimmed, lower case), values
     become text (`_json_text`). A key given twice, or two keys naming one column, refuse the line.
 
@@ -732,7 +732,7 @@ def _jsonl_batches(blocks: _LineBlocks, columns: tuple[str, ...], info: FileInfo
     benchmarks/profile_costs.py), so it works out the key -> column mapping once per distinct key
     order instead of normalising every row's keys, and takes plain strings on a short path."""
     info.encoding = "utf-8"
-    seen_keys: set[str] = set()
+    seen_keys = set() if seen_keys is None else seen_keys  # given: keys the fast reader has seen
     plans: dict[tuple, tuple] = {}  # a line's keys in order -> for each column, the key it reads
     decode, decode_error = _decode_json, ValueError
     out = _batch(columns, info)
@@ -897,6 +897,15 @@ def read_batches(lf: LandedFile, f: OpenedFile | BytesFile, size: int, limits: L
     info.encoding = encoding
     blocks = _LineBlocks(decompressed(lf, f.chunks(), size, limits))
     return info, _csv_batches(hint, blocks, encoding, clean, columns, info, batch_rows)
+
+
+def jsonl_lines(lines: list[bytes], columns: tuple[str, ...], info: FileInfo,
+                seen_keys: set[str]) -> Iterator[ParsedFile]:
+    """Lines of a JSON-lines file that the fast reader (fast_jsonl.py) leaves to this one, in file
+    order, none blank: their rows are numbered 1.. in the order given. The note on keys not in the
+    contract covers `seen_keys` too."""
+    data = b"\n".join(lines) + b"\n" if lines else b""
+    return _jsonl_batches(_LineBlocks([data]), columns, info, BATCH_ROWS, seen_keys)
 
 
 def _whole(info: FileInfo, batches: Iterable[ParsedFile], columns: tuple[str, ...]) -> ParsedFile:

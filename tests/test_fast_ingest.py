@@ -1,0 +1,159 @@
+"""The fast JSON-lines reader (lib/fast_jsonl.py): big files load with exact row numbers and raw
+text, plain files take it, and whatever it reads it reads as the exact reader (landing.py) does."""
+
+from __future__ import annotations
+
+import codecs
+import random
+
+import duckdb
+import pytest
+
+from dagster_project.lib import ingest, landing
+
+TZ = "Asia/Shanghai"
+
+
+def _event_line(i: int) -> str:
+    return (f'{{"event_id":"E{i}","event_ts":"2026-05-20T12:00:00Z","anonymous_id":"A{i % 977}",'
+            f'"session_id":"S{i // 7}","event_name":"page_view","platform":"web"}}')
+
+
+def test_a_million_rows_with_a_thousand_planted_bad_rows_quarantine_exactly_those(wh):
+    rng = random.Random(21)
+    bad_at = sorted(rng.sample(range(1, 1_000_001), 1_000))
+    kinds = [
+        ("bad_enum", lambda i: _event_line(i).replace('"web"', '"webb"')),
+        ("bad_type", lambda i: _event_line(i).replace("2026-05-20T12:00:00Z", "yesterday")),
+        ("missing_required", lambda i: _event_line(i).replace(f'"session_id":"S{i // 7}",', "")),
+        ("malformed_row", lambda i: _event_line(i)[:-1]),                     # cut short: not JSON
+        ("malformed_row", lambda i: _event_line(i)[:-1] + ',"Event_ID":"X"}'),  # two keys, one column
+        ("bad_encoding", lambda i: _event_line(i).replace('"A', '"\udcff', 1)),  # a broken byte
+    ]
+    planted = {n: kinds[k % len(kinds)] for k, n in enumerate(bad_at)}
+    lines = []
+    for n in range(1, 1_000_001):
+        lines.append(planted[n][1](n) if n in planted else _event_line(n))
+    data = "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n"
+    path = wh.write("events", "events_20260520.jsonl", data)
+    res = wh.ingest("events")
+    (f,) = res.files
+    assert f.reader == "fast" and f.rows_landed == 1_000_000
+    assert (f.rows_loaded, f.rows_quarantined) == (999_000, 1_000)
+    got = wh.q("select row_number, rule, raw_text from raw.quarantine where file_name = ? order by row_number",
+               [path.name])
+    raw_lines = data.split(b"\n")
+    assert [(n, rule) for n, rule, _ in got] == [(n, planted[n][0]) for n in bad_at]
+    assert [text for _, _, text in got] == [
+        landing.printable(raw_lines[n - 1].decode("utf-8", "surrogateescape")) for n in bad_at]
+    good = [n for n in (1, 2, 500_000, 999_999, 1_000_000) if n not in planted]
+    assert wh.q("select count(*), count(distinct _row) from raw.events") == [(999_000, 999_000)]
+    assert wh.q(f"select _row, event_id from raw.events where _row in ({', '.join(map(str, good))}) "
+                f"order by 1") == [(n, f"E{n}") for n in good]
+
+
+def test_a_gbk_file_of_500k_rows_loads_with_its_chinese_text(wh):
+    header = "user_id,registered_at,channel,phone_hash,province,city,member_level,birth_year"
+    cities = [("浙江省", "杭州市"), ("广东省", "深圳市"), ("四川省", "成都市"), ("黑龙江省", "齐齐哈尔市")]
+    rows = [f"U{i},2026-05-20 10:00:00,tmall,,{cities[i % 4][0]},{cities[i % 4][1]},{i % 6},{1950 + i % 60}"
+            for i in range(1, 500_001)]
+    wh.write("users", "users_20260520.csv", ("\n".join([header, *rows]) + "\n").encode("gbk"))
+    (f,) = wh.ingest("users").files
+    assert (f.encoding, f.rows_loaded, f.rows_quarantined) == ("gb18030", 500_000, 0)
+    assert wh.q("select city, count(*) from raw.users group by 1 order by 1") == sorted(
+        (c, 125_000) for _, c in cities)
+    assert wh.q("select province, city, member_level, birth_year from raw.users where user_id = 'U500000'") == [
+        ("浙江省", "杭州市", 2, 1950 + 500_000 % 60)]
+
+
+@pytest.mark.parametrize("lines", [
+    [_event_line(1), _event_line(2)],
+    [_event_line(1)[:-1] + ',"page":" 杭州 首页\u3000"}',
+     _event_line(2)[:-1] + ',"properties":"{\\"k\\":\\"益生菌\\"}"}'],
+    [_event_line(1)[:-1] + ',"user_id":null,"extra":"x"}'] * 2,
+])
+def test_plain_json_lines_take_the_fast_reader(wh, lines):
+    wh.write("events", "events_20260520.jsonl", ("\r\n".join(lines) + "\r\n").encode())
+    (f,) = wh.ingest("events").files
+    assert (f.status, f.reader, f.encoding) == ("loaded", "fast", "utf-8")
+    assert (f.rows_landed, f.rows_loaded) == (len(lines), len(set(lines)))
+    assert f.notes == (["keys not in the contract (ignored): extra"] if "extra" in lines[0] else [])
+    got = wh.q("select _row, page, properties, user_id from raw.events order by _row")
+    assert got[0][:2] == (1, "杭州 首页" if "杭州" in lines[0] else None)
+    assert got[-1][2:] == (('{"k":"益生菌"}', None) if "益生菌" in lines[1] else (None, None))
+
+
+_JSON_EDGES = [
+    _event_line(1),
+    "",                                                           # blank lines count as lines
+    "   \t",
+    _event_line(2)[:-1] + ',}',                                   # a trailing comma: DuckDB reads it, json does not
+    _event_line(3).replace('"event_id"', '"Event_ID "'),          # a key spelled apart from its column
+    _event_line(4)[:-1] + ',"event_id":"E4b"}',                   # a key twice
+    _event_line(5)[:-1] + ',"sku_id":1.50}',                      # a float
+    _event_line(6)[:-1] + ',"sku_id":1e2,"order_id":-0}',
+    _event_line(7)[:-1] + ',"page":{"b":1,"a":[1,2]}}',           # an object as a value
+    _event_line(8)[:-1] + ',"page":"\\ud800"}',                   # half a character
+    _event_line(9)[:-1] + ',"page":"\\ud83d\\ude00 ok"}',         # a whole one
+    _event_line(10)[:-1] + ',"page":NaN}',
+    _event_line(11)[:-1] + ',"user_id":true,"order_id":18446744073709551615}',
+    _event_line(12)[:-1] + ',"user_id":123456789012345678901234567890}',
+    _event_line(13).replace('"web"', '"\u3000web\u00a0"'),        # Unicode spaces around a value
+    _event_line(14).replace('"web"', '"  "'),
+    _event_line(15)[:-1] + ',"extra":"x"}',                       # a key not in the contract
+    _event_line(16) + "\r",                                       # a CRLF ending
+    "[1, 2]",
+    '"text"',
+    "{not json",
+    _event_line(17).replace("A17", "A\\u0041\\n"),                # escapes
+    _event_line(18)[:-1] + ' , "page" : "a, }" }',                # spaces, and ", }" inside a string
+    _event_line(19).replace('"A', '"\udcff', 1),                  # a broken byte
+    _event_line(20)[:-1] + ',"page":"a\\"b\\\\c\\/d"}',          # escaped quote, backslash, slash
+    _event_line(21)[:-1] + '}//',                                 # a comment after the object
+    _event_line(22)[:-1] + ',"page":"a\tb"}',                     # a raw tab inside a string
+    _event_line(23).replace('"web"', '"\x0b"'),                   # a vertical tab: whitespace to Python
+    _event_line(24)[:-1] + ',"page":"q"\r,"order_id":"O1"}',     # a carriage return between tokens
+    " " + _event_line(25),                                        # indented
+    _event_line(26).replace('"event_id"', '"event_id"  '),        # spaces before a colon
+    _event_line(1),                                               # a duplicate key across lines
+    _event_line(27),                                              # the last line, without a newline
+]
+
+
+@pytest.mark.parametrize("name, data, reader", [
+    ("events_20260520.jsonl", "\n".join(_JSON_EDGES).encode("utf-8", "surrogateescape"), "fast"),
+    ("events_20260521.jsonl", "\n".join(_JSON_EDGES[:-7]).encode("utf-8", "surrogateescape") + b"\n", "fast"),
+    ("events_20260524.jsonl", "\n".join(_JSON_EDGES[:2] + ["\x0c"] + _JSON_EDGES[2:5]).encode(),
+     "exact: a blank line DuckDB does not take as blank"),
+    ("events_20260525.jsonl", "\n".join([_event_line(1).replace('":', '": ')] * 3 + _JSON_EDGES[:2]).encode(),
+     "exact: most lines need the exact reader"),
+    ("events_20260522.jsonl", codecs.BOM_UTF8 + "\n".join(_JSON_EDGES[:3]).encode(), "exact: a byte-order mark"),
+    ("events_20260523.jsonl", "\n".join(_JSON_EDGES[1:3] + _JSON_EDGES[18:21]).encode(),
+     "exact: no line in the file's first MB names the contract's columns plainly"),
+])
+def test_the_fast_reader_loads_and_refuses_exactly_what_the_exact_reader_does(tmp_path, name, data, reader):
+    path = tmp_path / "landing" / "events" / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    lf = landing.parse_file_name(path)
+    lf.real = path
+    got = {}
+    for fast in (False, True):
+        with duckdb.connect(str(tmp_path / f"{fast}.duckdb")) as con:
+            con.execute("set TimeZone = 'UTC'")
+            ingest.ensure_raw_schema(con)
+            res = ingest.load_file(con, lf, tz=TZ, fast=fast)
+            cols = ", ".join(ingest.SOURCES[lf.source].column_names)
+            got[fast] = (
+                (res.status, res.rows_landed, res.rows_loaded, res.rows_quarantined, res.encoding, res.notes),
+                con.execute(f"select _row, {cols} from raw.{lf.source} order by _row").fetchall(),
+                con.execute("select row_number, raw_text, rule, column_name, reason from raw.quarantine "
+                            "order by row_number").fetchall(),
+                res.reader)
+    assert got[False][3] == "exact"
+    assert got[True][3] == reader
+    assert got[False][0] == got[True][0]
+    assert got[False][1] == got[True][1]
+    assert got[False][2] == got[True][2]
+    if reader == "fast" and name.endswith("0.jsonl"):
+        assert len(got[False][2]) >= 10  # the edge cases refuse rows: the comparison covers them
