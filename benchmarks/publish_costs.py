@@ -54,7 +54,7 @@ def main() -> None:
     con.close()
     report(f"{len(biggest)} biggest changed ({', '.join(biggest)})")
     serving.unlink()
-    report("the same state written whole (what every publish did before)")
+    report("the same state written whole (no previous copy)")
 
 
 if __name__ == "__main__":
