@@ -493,6 +493,11 @@ def bench_preset(preset: str, root: Path, cache: Path | None = None) -> dict:
     res["incremental_breakdown"] = refresh_breakdown(res["incremental_steps"], home)
     res["incremental_dates_rebuilt"], res["dates_total"] = rebuilt_dates(home / "warehouse.duckdb")
     stage_done("incremental refresh")
+    # issue 22: the same command again with no new files must stop before any step (lib/nothing_new.py)
+    nothing_log = home / "nothing_new_run.log"
+    res["nothing_new_s"], _ = run_measured([str(BIN / "ecomwh"), "run"], env, nothing_log)
+    res["nothing_new_skipped"] = "nothing new: " in nothing_log.read_text()
+    stage_done("run with nothing new")
 
     print(f"== preset {preset}: baselines", flush=True)
     db = home / "warehouse.duckdb"
@@ -725,6 +730,10 @@ def report(results: list[dict], out: Path, started: str) -> str:
                "| &nbsp;&nbsp;slowest dbt nodes of the refresh | "
                + "; ".join(f"{k} {v:.1f} s" for k, v in b["dbt_slowest"].items()) + " |"]
               if (b := r.get("incremental_breakdown")) else []),
+            *([f"| **a run with no new files** (`ecomwh run` again after the refresh, whole command) | "
+               f"**{fmt_s(r['nothing_new_s'])}**"
+               f"{'' if r['nothing_new_skipped'] else ' (it did the work: see nothing_new_run.log)'} |"]
+              if "nothing_new_s" in r else []),
             f"| peak RSS, any process (full build / incremental) | {r['full_rss_gb']:.2f} GB / "
             f"{r['incremental_rss_gb']:.2f} GB |",
             *(["| &nbsp;&nbsp;largest processes in the full build (sampled every 0.5 s) | "

@@ -42,7 +42,8 @@ SHARED_WORLDS = "shared worlds"
 SLOW_UNITS = {
     SHARED_WORLDS: 850, "tests/test_fault_injection.py": 270, "tests/test_valid_data_loads.py": 240,
     "tests/test_platform_imports_e2e.py": 190, "tests/test_faults.py": 180, "tests/test_incremental.py": 160,
-    "tests/test_end_to_end.py": 140, "tests/test_hostile_run.py": 90, "tests/test_experiment_power.py": 40,
+    "tests/test_end_to_end.py": 140, "tests/test_hostile_run.py": 90, "tests/test_nothing_new.py": 90,
+    "tests/test_experiment_power.py": 40,
     "tests/test_dbt_project.py": 35, "tests/test_sensor_and_serve.py": 30,
 }
 _ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ import pytest
 
 from dagster_project.lib.alerts.engine import current_states, evaluate
 from dagster_project.lib.alerts.evaluate import alerts_mart, evaluate_all, write_alerts
-from dagster_project.lib.alerts.notify import StateStore, deliver
+from dagster_project.lib.alerts.notify import StateStore, deliver, due_events
 from dagster_project.lib.alerts.rules import load_team_file
 from dagster_project.settings import get_alert_settings
 
@@ -261,3 +261,16 @@ def test_rules_evaluate_on_the_warehouse_and_a_bad_column_names_file_and_line(tm
     # add_to_cart rows are filtered out: 60 / 100 on 7-9 for ios only, resolved on 7-10
     assert got == [("platform=ios", date(2026, 7, 9), 0.6, "firing", date(2026, 7, 9)),
                    ("platform=ios", date(2026, 7, 10), 0.95, "resolved", date(2026, 7, 9))]
+
+
+def test_a_held_message_stays_due_until_it_is_sent(ew_home, monkeypatch, receiver, rules, tmp_path):
+    """What `ecomwh run` asks before it skips a run with nothing new (lib/nothing_new.py): a message
+    held in quiet hours must still go out, so a run has work to do while one is due."""
+    cfg = settings(monkeypatch, receiver.url, quiet="22:00-08:00")
+    store = StateStore(tmp_path / "state.sqlite")
+    current = current_states(frame(rules, [0.9] * 5 + [0.5], {"ios": [0.95] * 6}))
+    assert [(row["rule_id"], event) for row, event, _ in due_events(current, store)] == [("growth.d7_floor", "fire")]
+    assert [d.status for d in deliver(current, cfg, store, NIGHT_SHANGHAI, rules)] == ["held"]
+    assert len(due_events(current, store)) == 1
+    assert [d.status for d in deliver(current, cfg, store, NOON_SHANGHAI, rules)] == ["sent"]
+    assert due_events(current, store) == []

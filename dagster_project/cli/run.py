@@ -170,6 +170,7 @@ class RunOutcome:
     seconds: float
     last_step: str | None  # the step in progress when the run failed outside any step's handling
     error: BaseException | None = None  # what ended the run outside a step (a full disk, ...)
+    skipped: bool = False  # nothing new: no step ran (lib/nothing_new.py)
 
 
 def new_run_log(settings: Settings, run_id: str) -> Path:
@@ -193,7 +194,7 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
     import dagster as dg
     from dagster import DagsterInstance
 
-    from dagster_project.lib import procs, runs
+    from dagster_project.lib import nothing_new, procs, runs
 
     started = time.perf_counter()
     terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
@@ -217,6 +218,19 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
             with procs.exclusive(settings.home / "run" / "ecomwh-run.lock", say, "one `ecomwh run` at a time"), \
                     DagsterInstance.get() as instance:
                 runs.wait_for_other_runs(instance, say)
+                # before the definitions load (seconds): a run with nothing new stops here
+                fingerprint = nothing_new.inputs_fingerprint()
+                if not full_refresh:
+                    try:
+                        decision = nothing_new.decide(settings, instance, fingerprint)
+                    except Exception as exc:  # noqa: BLE001 - a question without an answer means work
+                        decision = nothing_new.Decision(False, f"could not tell whether anything is new ({exc})")
+                    if decision.nothing_new:
+                        nothing_new.record_skip(instance, decision, fingerprint)
+                        say(f"{decision.reason}: nothing to rebuild, test or publish "
+                            f"(`ecomwh run --full-refresh` rebuilds everything)")
+                        return RunOutcome(True, [], time.perf_counter() - started, None, skipped=True)
+                    say(f"work to do: {decision.reason}")
                 from dagster_project.defs.dbt.project import prepare_dbt_project
                 prepare_dbt_project()  # the definitions load the dbt manifest
                 from dagster_project.definitions import defs
@@ -231,6 +245,8 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
                     run_config["ops"] = {"dbt_models": {"config": {"full_refresh": True}}}
                 result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config,
                                                 run_id=run_id, tags=runs.process_tags())
+                if result.success and not handler.critical:  # what the next run compares its inputs with
+                    instance.add_run_tags(run_id, {nothing_new.INPUTS_TAG: fingerprint})
         # a failed critical expectation fails the run even when every step ran (a raw one stops only
         # what its source feeds, so the steps themselves may all have succeeded)
         return RunOutcome(result.success and not handler.critical, handler.failures + handler.critical,
@@ -293,6 +309,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("ecomwh run: interrupted before it started; nothing was written", file=sys.stderr)
         return 130
+    if outcome.skipped:
+        print(f"ecomwh run: done in {outcome.seconds:.1f} s (nothing new); see `ecomwh status`", flush=True)
+        _print_not_loaded(settings)  # misnamed files still need saying
+        return 0
     _render_run_docs(settings)
     if outcome.error is not None:
         exc = outcome.error

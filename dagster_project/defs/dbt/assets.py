@@ -5,7 +5,6 @@ sources carry meta.dagster.asset_key = ["raw", <table>] so they join the raw ass
 """
 
 
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,8 +17,8 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_project.defs.dbt.project import dbt_project, require_manifest
 from dagster_project.defs.quality.checks import blocked_sources
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
+from dagster_project.lib.nothing_new import project_fingerprint
 from dagster_project.lib.transaction import transaction
-from dagster_project.settings import DBT_PROJECT_DIR
 
 
 class EwDbtTranslator(DagsterDbtTranslator):
@@ -43,16 +42,6 @@ translator = EwDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 
 class DbtBuildConfig(dg.Config):
     full_refresh: bool = False  # rebuild every date of the incremental models from raw
-
-
-def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """Hash of the dbt project's own files: what unit tests and the docs site depend on."""
-    digest = hashlib.sha256()
-    for pattern in ("dbt_project.yml", "models/**/*", "macros/**/*", "tests/**/*", "seeds/**/*"):
-        for path in sorted(project_dir.glob(pattern)):
-            if path.is_file():
-                digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 # Metadata on each materialization built from the dbt project: Dagster's own event log says which

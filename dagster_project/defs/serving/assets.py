@@ -48,13 +48,18 @@ def serving_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     serving_path = warehouse.published_path
     with warehouse.writer():
         summary = publish(Path(warehouse.duckdb_path), serving_path, _manifest())
-    context.log.info(f"published {len(summary['tables'])} tables to {serving_path} in {summary['seconds']} s")
+    context.log.info(f"published {len(summary['tables'])} tables to {serving_path} in {summary['seconds']} s: "
+                     f"{len(summary['copied'])} changed and copied, {len(summary['kept'])} unchanged "
+                     f"({summary['mode']})")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(serving_path)),
         "tables": len(summary["tables"]),
         "rows": sum(summary["tables"].values()),
         "bytes": summary["bytes"],
         "publish_seconds": summary["seconds"],
+        "publish_mode": summary["mode"],
+        "tables_copied": dg.MetadataValue.json(summary["copied"]),
+        "tables_kept": len(summary["kept"]),
     })
 
 

@@ -205,42 +205,49 @@ class Delivery:
     extra: dict = field(default_factory=dict)
 
 
+def due_events(current: pl.DataFrame, store: StateStore) -> list[tuple[dict, str, str]]:
+    """(row, event, since) of every message the current states call for and the store has not
+    recorded as delivered: a new episode fires, an open one that ended resolves. A message held in
+    quiet hours or whose sending failed is recorded nowhere, so it is due again."""
+    open_eps = store.open_episodes()
+    due = []
+    for row in current.iter_rows(named=True):
+        current_since = str(row["since"]) if row["state"] == "firing" else None
+        due += [(row, RESOLVE, s) for s in open_eps.get((row["rule_id"], row["dims"]), []) if s != current_since]
+        if current_since and not store.known(row["rule_id"], row["dims"], current_since):
+            due.append((row, FIRE, current_since))
+    return due
+
+
 def deliver(current: pl.DataFrame, cfg: AlertSettings, store: StateStore, now_utc: datetime,
             rules: dict[str, LoadedRule], send: Sender = apprise_send,
             log: Callable[[str], None] = lambda _: None) -> list[Delivery]:
     """Act on each (rule, group)'s current state (engine.current_states): fire new episodes, resolve
     ended ones. Messages are in the rule's team language unless EW_ALERT_LANGUAGE says otherwise."""
     quiet = in_quiet_hours(cfg.quiet_hours, now_utc, cfg.timezone)
-    open_eps = store.open_episodes()
     out: list[Delivery] = []
-    for row in current.iter_rows(named=True):
-        key = (row["rule_id"], row["dims"])
+    for row, event, since in due_events(current, store):
         rule = rules.get(row["rule_id"])
         lang = cfg.language or (rule.language if rule else "zh")
         urls = cfg.urls_for(row["team"])
-        current_since = str(row["since"]) if row["state"] == "firing" else None
-        events = [(RESOLVE, s) for s in open_eps.get(key, []) if s != current_since]
-        if current_since and not store.known(row["rule_id"], row["dims"], current_since):
-            events.append((FIRE, current_since))
-        for event, since in events:
-            shown = dict(row, since=since)
-            title, body = render(shown, event, lang, cfg.public_url, rule)
-            d = Delivery(row["rule_id"], row["dims"], since, event, title, body, "sent", len(urls))
-            if quiet and row["severity"] != "critical":
-                d.status = "held"
-            elif urls:
-                try:
-                    ok = send(urls, title, body, failed=event == FIRE)
-                except Exception as exc:  # noqa: BLE001 - a bad destination must not stop the others
-                    log(f"alert delivery to {len(urls)} destination(s) failed: {exc}")
-                    ok = False
-                d.status = "sent" if ok else "failed"
+        shown = dict(row, since=since)
+        title, body = render(shown, event, lang, cfg.public_url, rule)
+        d = Delivery(row["rule_id"], row["dims"], since, event, title, body, "sent", len(urls))
+        if quiet and row["severity"] != "critical":
+            d.status = "held"
+        elif urls:
+            try:
+                ok = send(urls, title, body, failed=event == FIRE)
+            except Exception as exc:  # noqa: BLE001 - a bad destination must not stop the others
+                log(f"alert delivery to {len(urls)} destination(s) failed: {exc}")
+                ok = False
+            d.status = "sent" if ok else "failed"
+        else:
+            d.status = "no_destination"
+        if d.status in ("sent", "no_destination"):
+            if event == FIRE:
+                store.record_fire(row["rule_id"], row["dims"], since, now_utc, row["value"])
             else:
-                d.status = "no_destination"
-            if d.status in ("sent", "no_destination"):
-                if event == FIRE:
-                    store.record_fire(row["rule_id"], row["dims"], since, now_utc, row["value"])
-                else:
-                    store.record_resolve(row["rule_id"], row["dims"], since, now_utc)
-            out.append(d)
+                store.record_resolve(row["rule_id"], row["dims"], since, now_utc)
+        out.append(d)
     return out
