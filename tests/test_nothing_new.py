@@ -19,7 +19,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.lib import nothing_new
+from dagster_project.lib import dbt_outputs, nothing_new
 from tests.ecomwh_proc import Ecomwh, ecomwh_env
 
 pytestmark = pytest.mark.e2e
@@ -165,17 +165,18 @@ def test_a_missing_or_replaced_published_copy_defeats_it(state):
 
 def test_a_moved_freshness_verdict_or_business_date_defeats_it(state, tmp_path):
     settings, _ = state
+    manifest = dbt_outputs.load_manifest(settings.dbt_target_dir / "manifest.json")
     copy = tmp_path / "wh.duckdb"
     shutil.copyfile(settings.duckdb_path, copy)
     con = duckdb.connect(str(copy))
     try:
-        assert nothing_new.freshness_changed(con, settings.timezone) is None
+        assert nothing_new.freshness_changed(con, settings.timezone, manifest) is None
         con.execute("update marts.mart_data_quality set unexpected_count = 1 - unexpected_count "
                     "where check_name = 'freshness' and source = 'orders'")
-        assert "orders is" in nothing_new.freshness_changed(con, settings.timezone)
+        assert "orders is" in nothing_new.freshness_changed(con, settings.timezone, manifest)
         con.execute("update marts.mart_data_quality set unexpected_count = 1 - unexpected_count, "
                     "check_date = check_date - 1 where check_name = 'freshness'")
-        assert "business date moved" in nothing_new.freshness_changed(con, settings.timezone)
+        assert "business date moved" in nothing_new.freshness_changed(con, settings.timezone, manifest)
     finally:
         con.close()
 

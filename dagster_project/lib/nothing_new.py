@@ -30,6 +30,7 @@ import duckdb
 
 from dagster_project.lib import landing
 from dagster_project.lib.contract import SOURCE_NAMES
+from dagster_project.lib.dbt_outputs import exposure_tables, load_manifest, written_by
 from dagster_project.lib.ingest import CTIME_MARGIN_S
 from dagster_project.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings
 
@@ -101,34 +102,35 @@ def landing_unchanged(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> tupl
     return count, None
 
 
-def freshness_changed(con: duckdb.DuckDBPyConnection, tz: str) -> str | None:
+def freshness_changed(con: duckdb.DuckDBPyConnection, tz: str, manifest: dict) -> str | None:
     """The first source whose freshness verdict (or the business date) differs now from what
-    mart_data_quality recorded at its build, or None when they all hold."""
-    rows = con.execute(
+    the quality mart recorded at its build, or None when they all hold. The tables are found
+    through the dbt exposure run_decision in `manifest`, the one the last run parsed."""
+    reads = exposure_tables("run_decision", manifest)
+    rows = con.execute(reads.sql(
         "select f.source, case when f.within_sla then 0 else 1 end, q.unexpected_count, cast(q.check_date as date), "
         "cast(timezone(?, now()) as date) "
-        "from intermediate.int_quality__source_freshness f "
-        "left join marts.mart_data_quality q on q.check_name = 'freshness' and q.source = f.source "
-        "order by f.source", [tz]).fetchall()
+        "from {int_quality__source_freshness} f "
+        "left join {mart_data_quality} q on q.check_name = 'freshness' and q.source = f.source "
+        "order by f.source"), [tz]).fetchall()
     for source, now_stale, built_stale, built_date, today in rows:
         if built_date != today:
-            return f"the business date moved to {today} since mart_data_quality measured freshness"
+            return f"the business date moved to {today} since the quality mart measured freshness"
         if now_stale != built_stale:
             return f"{source} is {'past' if now_stale else 'within'} its freshness SLA now"
     return None
 
 
-def alerts_due(con: duckdb.DuckDBPyConnection, state_path: Path, manifest_path: Path) -> int:
+def alerts_due(con: duckdb.DuckDBPyConnection, state_path: Path, manifest: dict) -> int:
     """Alert messages a run would send now: held in quiet hours or failed, by the last evaluation.
-    The table is found through the manifest the last run parsed: the inputs are the same, and
-    loading dagster-dbt to locate it would cost 3 s."""
+    The table is found through `manifest`, the one the last run parsed: the inputs are the same,
+    and loading dagster-dbt to locate it would cost 3 s."""
     import polars as pl
 
     from dagster_project.lib.alerts.engine import current_states
     from dagster_project.lib.alerts.notify import StateStore, due_events
-    from dagster_project.lib.dbt_outputs import load_manifest, written_by
 
-    relation = written_by("metric_alerts", load_manifest(manifest_path))["alerts"].relation
+    relation = written_by("metric_alerts", manifest)["alerts"].relation
     frame = pl.from_arrow(con.sql(f"select * from {relation}").to_arrow_table())
     return len(due_events(current_states(frame), StateStore(state_path)))
 
@@ -166,9 +168,10 @@ def decide(settings: Settings, instance, fingerprint: str) -> Decision:
         files, changed = landing_unchanged(con, settings.landing_dir)
         if changed:
             return _work(f"landing file {changed} is new or changed")
-        if moved := freshness_changed(con, settings.timezone):
+        manifest = load_manifest(settings.dbt_target_dir / "manifest.json")
+        if moved := freshness_changed(con, settings.timezone, manifest):
             return _work(moved)
-        if due := alerts_due(con, settings.alert_state_path, settings.dbt_target_dir / "manifest.json"):
+        if due := alerts_due(con, settings.alert_state_path, manifest):
             return _work(f"{due} alert message(s) are due")
     finally:
         con.close()
