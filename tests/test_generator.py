@@ -310,3 +310,6 @@ def test_member_events_follow_users_member_level_and_paid_orders():
         assert owner[oid] == uid
         assert pts == pay[oid] // 100 * MEMBER_PARAMS["points_per_yuan"]
     assert events["event_id"].n_unique() == events.height
+    # joins are spread over the days after registering, not piled onto the window's last day
+    joins = events.filter(events["type"] == "join").group_by("_day").len().sort("_day")["len"].to_list()
+    assert joins[-1] <= 1.5 * max(joins[-8:-1]) + 3, joins

@@ -1,8 +1,9 @@
 """Membership events of the CRM (member_events): joining, level changes, points and benefits.
 
 Drawn after the rest of the world from a stream of their own, so adding them changed no other row.
-Consistent with users.member_level: a user of level L >= 1 joins at level 1 after registering and
-climbs to L (some overshoot to L + 1 and come back down); the last level event's level is L. Planted:
+Consistent with users.member_level: a user of level L >= 1 joins at level 1, mostly within hours of
+registering, and climbs to L (some overshoot to L + 1 and come back down); the last level event's
+level is L. Planted:
 points earned = whole yuan paid x MEMBER_PARAMS["points_per_yuan"] on each paid, never cancelled order
 of the member's account placed after joining; each earning is redeemed whole with probability
 "redeem_p" 1-30 days later; members use a benefit on a day with probability "benefit_p_per_day", times
@@ -35,7 +36,12 @@ def make_member_events(seed: int, clock, users: pl.DataFrame, orders: pl.DataFra
     reg = members["registered_at"].to_numpy()
     level = members["member_level"].to_numpy()
     n = len(uid)
-    join = np.maximum(np.minimum(reg + rng.integers(60, 14 * DAY, n), end - 60), reg)
+    # most members join on signing up (注册即入会), a few later: a delay drawn exponentially with a
+    # mean of 6 hours. member_level is the level at the window's end, so a join that would fall after
+    # it is moved inside; at this delay few are (a 0-14-day delay clamped to the end piled ~750
+    # joins onto the demo's last day, against ~110 a day)
+    delay = 60 + rng.exponential(6 * 3600, n).astype(np.int64)
+    join = np.minimum(reg + delay, np.maximum(end - 60, reg))
     rows_user, rows_ts, rows_type, rows_level, rows_points, rows_order = [], [], [], [], [], []
 
     def add(u, ts, kind, lv, pts=None, order=None):
