@@ -80,19 +80,12 @@ repeated_keys as (
 
 versions_ranked as (
 
-    -- The contract's rule for a key loaded more than once: the row from the latest file wins
-    -- (by the date in the file name, then load time, then row number).
+    -- a key loaded more than once keeps its latest delivered version (the contract's rule)
     select
         event_id,
         _load_id,
         _row,
-        row_number() over (
-            partition by event_id
-            order by
-                _file_date desc nulls last,
-                _loaded_at desc nulls last,
-                _row desc nulls last
-        ) as version_rank
+        {{ latest_version_rank(['event_id']) }} as version_rank
     from {{ in_scope }}
     where event_id in (select event_id from repeated_keys)
 
