@@ -221,8 +221,8 @@ def test_the_deadline_sensor_announces_the_stopped_source_once_a_day(incident_ho
     """The delivery-deadline check (what sensor delivery_deadline runs), ticked every 30 minutes over
     the world's last days on its landing folder: one message per missing date of cs_tickets, after
     the 07:00 deadline of the day after, naming the source, and no repeat; nothing before the stop.
-    (marketing_touches, sent only during campaigns, is also announced once the 11.11 campaign ends:
-    the sensor's "daily source" is files on 5 of the last 7 days, not a delivery contract.)"""
+    marketing_touches, sent only during campaigns, is never announced when the 11.11 campaign ends:
+    the contract says it is not exported daily."""
     from datetime import datetime
 
     from dagster_project.lib.alerts.notify import StateStore
@@ -261,3 +261,4 @@ def test_the_deadline_sensor_announces_the_stopped_source_once_a_day(incident_ho
     assert not before
     titles = [title for title, _ in sent if "cs_tickets" in title]
     assert len(titles) == len(missing)
+    assert not [title for title, _ in sent if "marketing_touches" in title]

@@ -71,10 +71,13 @@ def test_a_failed_run_names_the_step_the_check_and_the_file_once(ew_home, monkey
 
 def test_a_daily_source_missing_yesterdays_file_after_the_deadline_is_announced_once(ew_home, monkeypatch):
     landing = ew_home.landing_dir
-    for d in range(1, 15):  # orders every day up to 11-14; products only once (not a daily source)
+    # orders every day up to 11-14; products only once; marketing_touches every day too, during a
+    # campaign, but the contract says touches are sent only when a campaign runs: not expected daily
+    for d in range(1, 15):
         day = date(2026, 11, d)
-        (landing / "orders").mkdir(exist_ok=True)
-        (landing / "orders" / f"orders_{day:%Y%m%d}.csv").write_text("x\n")
+        for source in ("orders", "marketing_touches"):
+            (landing / source).mkdir(exist_ok=True)
+            (landing / source / f"{source}_{day:%Y%m%d}.csv").write_text("x\n")
     (landing / "products").mkdir(exist_ok=True)
     (landing / "products" / "products_20261101.csv").write_text("x\n")
     before = datetime(2026, 11, 15, 22, 0)   # 06:00 on 11-16 in Shanghai: before the 07:00 deadline

@@ -160,6 +160,10 @@ class Source:
     system: str = ""        # SYSTEMS key: the dbt source it belongs to
     description: str = ""
     sla_minutes: int = DEFAULT_SLA_MINUTES
+    # Whether the source system exports every day. False for sources that only have rows when someone
+    # acts (a campaign is set up, a message is sent, an experiment starts, the catalogue changes): a
+    # day without their file is normal, so the delivery-deadline notice never expects one.
+    delivers_daily: bool = True
 
     @property
     def data_time_column(self) -> str:
@@ -230,6 +234,7 @@ SOURCES: dict[str, Source] = {
             key=("sku_id",),
             system="oms",
             description="Product catalogue: one row per SKU.",
+            delivers_daily=False,
         ),
         Source(
             "orders",
@@ -357,6 +362,7 @@ SOURCES: dict[str, Source] = {
             key=("campaign_id",),
             system="marketing",
             description="Marketing campaigns.",
+            delivers_daily=False,
         ),
         Source(
             "marketing_touches",
@@ -372,6 +378,7 @@ SOURCES: dict[str, Source] = {
             key=("touch_id",),
             system="marketing",
             description="Marketing messages sent to users (SMS, push, WeChat, email).",
+            delivers_daily=False,
         ),
         Source(
             "inventory_snapshots",
@@ -398,6 +405,7 @@ SOURCES: dict[str, Source] = {
             key=("experiment_id", "user_id"),
             system="marketing",
             description="A/B experiment assignments: one variant per user per experiment.",
+            delivers_daily=False,
         ),
         Source(
             "member_events",
