@@ -36,6 +36,13 @@ DEFINITIONS = {
                         "d+N <= data end); touches_30d; coupon orders and their discount in d+1..d+30",
     "segments.category_repeat": "customers with a second purchase day: same category = the second purchase day "
                                 "holds a category_l1 of the first; per first-day category and 'all'",
+    "segments.layers": "per customer with a valid order by the data end: promotion-sensitive = >= 2 valid "
+                       "orders, all with discount_amount > 0; over valid lines of products with a category: "
+                       "price-sensitive = mean(list_price / category median list_price) <= 0.8, brand-loyal = >= 3 "
+                       "branded lines and one brand >= 80% of them, necessity = >= 50% of lines in fresh_food/home; "
+                       "rhythm = single (1 purchase day), compact (median gap <= 14), cyclical (>= 3 days, "
+                       "population std of gaps <= 0.5 x mean), irregular; profile = city and age band (data end "
+                       "year - birth_year: under_25, 25_34, 35_44, 45_plus) of the customer's smallest user_id",
     "segments.repurchase_due": "per customer and category: interval = own mean gap ((last-first)/(days-1)) with "
                                ">= 2 category days, else the category's median gap over all customers' consecutive "
                                "category days; due = last + round(interval); due now = due in end-14..end+7",
@@ -150,7 +157,8 @@ def segments_truth(tables, *, user_customer, valid, net, odate, amounts, purchas
         "winback": _winback(tables, user_customer, valid, odate, amounts, purchase_days, active_dates,
                             login_dates, key_of, as_of, end_date, offset, bought),
         "category_repeat": _category_repeat(purchase_days, category_days, end_date),
-        "repurchase_due": _due(category_days, end_date),
+        "repurchase_due": _due(category_days, key_of, end_date),
+        "layers": _layers(tables, user_customer, valid, odate, amounts, purchase_days, key_of, end_date),
     }
 
 
@@ -222,7 +230,7 @@ def _median(xs: list[int]) -> float:
     return float(xs[mid]) if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
-def _due(category_days, end_date) -> dict:
+def _due(category_days, key_of, end_date) -> dict:
     gaps: dict[str, list] = defaultdict(list)
     for cats in category_days.values():
         for cat, days in cats.items():
@@ -241,10 +249,69 @@ def _due(category_days, end_date) -> dict:
             rows += 1
             due = max(days) + timedelta(days=_round_half_away(interval))
             if end_date - timedelta(days=14) <= due <= end_date + timedelta(days=7):
-                due_now.append([c, cat, due.isoformat()])
+                due_now.append([key_of[c], cat, due.isoformat()])
     return {"rows": rows, "due_now": len(due_now), "due_now_rows": sorted(due_now)}
 
 
 def _round_half_away(x: float) -> int:
     """SQL round(x, 0) on a positive double: halves go up (Python's round goes to even)."""
     return int(x + 0.5)
+
+
+def _layers(tables, user_customer, valid, odate, amounts, purchase_days, key_of, end_date) -> dict:
+    products = tables["products"]
+    product = {}
+    for sku, brand, cat, price in zip(products["sku_id"].to_list(), products["brand"].to_list(),
+                                      products["category_l1"].to_list(), products["list_price"].to_list()):
+        product[sku] = (brand, cat, price)
+    prices: dict[str, list] = defaultdict(list)
+    for _brand, cat, price in product.values():
+        if cat is not None:
+            prices[cat].append(price)
+    median_price = {cat: _median(ps) for cat, ps in prices.items()}
+    orders: dict[str, list] = defaultdict(list)
+    for oid, v in valid.items():
+        if odate[oid] <= end_date:
+            orders[user_customer[v[1]]].append(amounts[oid][1][0] > 0)
+    lines: dict[str, list] = defaultdict(list)
+    items = tables["order_items"]
+    for oid, sku in zip(items["order_id"].to_list(), items["sku_id"].to_list()):
+        if oid in valid and odate[oid] <= end_date and sku in product and product[sku][1] is not None:
+            brand, cat, price = product[sku]
+            lines[user_customer[valid[oid][1]]].append((brand, cat, price / median_price[cat]))
+    users = tables["users"]
+    profile_of: dict[str, tuple] = {}
+    for uid, city, birth, day in zip(users["user_id"].to_list(), users["city"].to_list(),
+                                     users["birth_year"].to_list(), users["_day"].to_list()):
+        if uid not in profile_of or day >= profile_of[uid][0]:
+            profile_of[uid] = (day, city, birth)
+    out = {"customers": 0, "promotion_sensitive": 0, "price_sensitive": 0, "brand_loyal": 0, "necessity_buyer": 0}
+    rhythm: dict[str, int] = defaultdict(int)
+    profile: dict[str, int] = defaultdict(int)
+    for c, discounted in orders.items():
+        out["customers"] += 1
+        out["promotion_sensitive"] += len(discounted) >= 2 and all(discounted)
+        ls = lines.get(c, [])
+        if ls:
+            out["price_sensitive"] += sum(x[2] for x in ls) / len(ls) <= 0.8
+            out["necessity_buyer"] += sum(1 for x in ls if x[1] in ("fresh_food", "home")) >= 0.5 * len(ls)
+        brands = [x[0] for x in ls if x[0] is not None]
+        if len(brands) >= 3:
+            out["brand_loyal"] += max(brands.count(b) for b in set(brands)) >= 0.8 * len(brands)
+        days = sorted(d for d in purchase_days[c] if d <= end_date)
+        gaps = [(b - a).days for a, b in zip(days, days[1:])]
+        if not gaps:
+            kind = "single"
+        elif _median(gaps) <= 14:
+            kind = "compact"
+        else:
+            mean = sum(gaps) / len(gaps)
+            std = (sum((g - mean) ** 2 for g in gaps) / len(gaps)) ** 0.5
+            kind = "cyclical" if len(days) >= 3 and std <= 0.5 * mean else "irregular"
+        rhythm[kind] += 1
+        _, city, birth = profile_of.get(key_of[c], (None, None, None))
+        age = end_date.year - birth if birth is not None else None
+        band = "unknown" if age is None else "under_25" if age < 25 else "25_34" if age < 35 else "35_44" \
+            if age < 45 else "45_plus"
+        profile[f"{city}|{band}"] += 1
+    return {**out, "rhythm": dict(sorted(rhythm.items())), "profile": dict(sorted(profile.items()))}
