@@ -320,6 +320,19 @@ def test_analyst_role_is_read_only(served):
     assert r.status_code in (401, 403), r.text[:200]
 
 
+def test_the_repurchase_due_list_downloads_as_csv(served):
+    """The Customers & segments dashboard's 复购提醒 list is the CRM's export: the read-only analyst downloads
+    it as CSV through the chart's data endpoint (the chart menu's 导出CSV Export to CSV calls the same)."""
+    client = _analyst(served)
+    chart = next(c for c in client.get_all("/api/v1/chart/") if c["slice_name"].startswith("复购提醒名单"))
+    r = client.session.get(f"{served.base}/api/v1/chart/{chart['id']}/data/",
+                           params={"format": "csv", "type": "full"}, timeout=120)
+    assert r.status_code == 200, r.text[:300]
+    assert "csv" in r.headers.get("Content-Type", ""), r.headers
+    lines = r.content.decode("utf-8-sig").splitlines()
+    assert len(lines) > 1 and len(lines[0].split(",")) == 7, lines[:2]
+
+
 def test_ten_publishes_while_dashboards_are_queried_fail_no_query(served):
     client = _admin(served)
     charts = client.get_all("/api/v1/chart/")[:6]

@@ -194,6 +194,14 @@ def definition_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str
     if bounds["data_start_date"] is not None:
         out["member_events"] = _member_events(tables, user_customer, date.fromisoformat(bounds["data_start_date"]),
                                               date.fromisoformat(bounds["data_end_date"]), offset)
+        from .truth_segments import segments_truth  # it imports this module's helpers: not at the top
+
+        out["segments"] = segments_truth(
+            tables, user_customer=user_customer, valid=valid, net=net, odate=odate, amounts=amounts,
+            purchase_days=purchase_days, active_dates=active_dates, login_dates=login_dates, key_of=key_of,
+            data_start=date.fromisoformat(bounds["data_start_date"]),
+            end_date=date.fromisoformat(bounds["data_end_date"]), offset=offset)
+        out["definitions"] = {**out["definitions"], **out["segments"].pop("definitions")}
     return out
 
 

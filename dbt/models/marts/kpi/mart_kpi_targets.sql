@@ -2,8 +2,9 @@
 -- (what operations teams edit); each metric with an actual_source is computed here from its model, over
 -- the month: repurchase by first-purchase month (the cohort's 30-day rate), D1/D30 retention over the
 -- month's registration dates observed so far, tracking coverage and the order-to-behaviour lag (p95,
--- hours) over the month's paid tracked orders. A target whose metric no dbt model measures keeps its
--- rows with status 'no_actual_yet' (member repurchase: no member marts yet).
+-- hours) over the month's paid tracked orders, member repurchase (会员复购率) as the 30-day repurchase of
+-- the month's first-purchase cohort's members (dim_customers.is_member). A target whose metric no dbt
+-- model measures (no actual_source) keeps its rows with status 'no_actual_yet'.
 with
 
 targets as (
@@ -27,6 +28,18 @@ repurchase_cohorts as (
 activity_retention as (
 
     select * from {{ ref('mart_activity_retention') }}
+
+),
+
+buyers as (
+
+    select * from {{ ref('int_buyers_summarized') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
 
 ),
 
@@ -60,6 +73,35 @@ repurchase_actuals as (
         repurchase_rate_30d as actual_value,
         is_complete as is_final
     from repurchase_cohorts
+
+),
+
+member_repurchase_by_cohort as (
+
+    select
+        buyers.cohort_month as period_start,
+        count(*) as buyers,
+        sum(case when buyers.is_repurchased_30d then 1 else 0 end) as repurchased_30d
+    from buyers
+    inner join customers
+        on buyers.customer_key = customers.customer_key
+    where customers.is_member
+    group by buyers.cohort_month
+
+),
+
+-- the same completeness as mart_repurchase_cohort: the cohort month's last day + 30 is observed
+member_repurchase_actuals as (
+
+    select
+        'member_repurchase_rate_30d' as metric,
+        member_repurchase_by_cohort.period_start,
+        {{ safe_share('member_repurchase_by_cohort.repurchased_30d', 'member_repurchase_by_cohort.buyers') }}
+            as actual_value,
+        cast({{ dbt.dateadd('day', 30, period_end('month', 'member_repurchase_by_cohort.period_start')) }} as date)
+        <= data_end.data_end_date as is_final
+    from member_repurchase_by_cohort
+    cross join data_end
 
 ),
 
@@ -144,6 +186,8 @@ actuals as (
 
     select * from repurchase_actuals
     union all
+    select * from member_repurchase_actuals
+    union all
     select * from retention_actuals
     union all
     select * from tracking_actuals
@@ -176,10 +220,8 @@ compared as (
 
     select
         target_months.*,
-        case when target_months.actual_source is not null and target_months.segment_type = 'all'
-            then actuals.actual_value end as actual_value,
-        case when target_months.actual_source is not null and target_months.segment_type = 'all'
-            then actuals.is_final end as is_final
+        case when target_months.actual_source is not null then actuals.actual_value end as actual_value,
+        case when target_months.actual_source is not null then actuals.is_final end as is_final
     from target_months
     left join actuals
         on target_months.metric = actuals.metric
@@ -212,7 +254,7 @@ final as (
             else actual_value <= target_value
         end as is_met,
         case
-            when actual_source is null or segment_type <> 'all' then 'no_actual_yet'
+            when actual_source is null then 'no_actual_yet'
             when actual_value is null then 'no_data'
             when not coalesce(is_final, false) then 'pending'
             when (direction = 'at_least' and actual_value >= target_value)
