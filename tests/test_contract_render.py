@@ -53,7 +53,7 @@ def test_an_enum_value_edited_in_the_contract_reaches_dbt_ge_and_the_labels(tmp_
         shutil.copytree(REPO / rel, tmp_path / rel)
     # the one-line edit: CHANNELS gains a value (its label is the second line of the change)
     channels = (*contract.CHANNELS, "kuaishou")
-    for name in ("users", "orders"):
+    for name in ("users", "orders", "ad_spend"):
         src = SOURCES[name]
         cols = tuple(replace(c, enum=channels) if c.enum == contract.CHANNELS else c for c in src.columns)
         monkeypatch.setitem(SOURCES, name, replace(src, columns=cols))
@@ -64,7 +64,9 @@ def test_an_enum_value_edited_in_the_contract_reaches_dbt_ge_and_the_labels(tmp_
     # raw_campaigns: its campaign-channel plausibility rule names the enum (meta.contract_enum)
     assert stale == {"dbt/macros/contract.sql", "dbt/seeds/enum_labels.csv", "expectations/raw_users.json",
                      "expectations/raw_orders.json", "expectations/raw_campaigns.json",
-                     "dbt/models/staging/crm/_crm__sources.yml", "dbt/models/staging/oms/_oms__sources.yml"}
+                     "expectations/raw_ad_spend.json",
+                     "dbt/models/staging/crm/_crm__sources.yml", "dbt/models/staging/oms/_oms__sources.yml",
+                     "dbt/models/staging/marketing/_marketing__sources.yml"}
     suite = json.loads(contract_render.rendered(tmp_path)[tmp_path / "expectations/raw_orders.json"])
     in_set = [e["kwargs"]["value_set"] for e in suite["expectations"]
               if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == "channel"]

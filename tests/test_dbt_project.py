@@ -128,6 +128,14 @@ RAW_FILES: list[tuple[str, str, str, list[dict]]] = [
              order_id="O1"),
         dict(event_id="ME3", user_id="U1", event_ts=T("2026-06-01 03:00:00"), type="level_up", level=2),
     ]),
+    ("ad_spend", "ad_spend_20260601.csv", "2026-06-01 01:00:00", [
+        dict(date=D("2026-06-01"), channel="tmall", campaign_id="C1", spend=300, impressions=10000, clicks=200),
+        dict(date=D("2026-06-01"), channel="tmall", spend=100),
+    ]),
+    # the brand row (no campaign) of the same day, corrected in the next file
+    ("ad_spend", "ad_spend_20260602.csv", "2026-06-02 01:00:00", [
+        dict(date=D("2026-06-01"), channel="tmall", spend=120, impressions=4000, clicks=50),
+    ]),
 ]
 
 
@@ -282,6 +290,10 @@ def test_composite_keys_keep_the_latest_row(query):
     assert query("""
         select user_id, variant from staging.stg_marketing__experiment_assignments order by user_id
     """) == [("U1", "treatment"), ("U2", "treatment")]
+    # ad_spend's key holds a null campaign_id (brand spend): its correction replaces it, the campaign row stays
+    assert query("""
+        select campaign_id, spend_amount, clicks from staging.stg_marketing__ad_spend order by campaign_id
+    """) == [("C1", Decimal("300.00"), 200), (None, Decimal("120.00"), 50)]
 
 
 def test_every_source_has_one_staging_model_with_rows(query):

@@ -451,13 +451,13 @@ FRESH_COLUMNS = {"users": "registered_at", "products": "_loaded_at", "orders": "
                  "order_items": "_loaded_at", "events": "event_ts", "returns": "requested_at",
                  "shipments": "shipped_at", "cs_tickets": "created_at", "campaigns": "start_at",
                  "marketing_touches": "sent_at", "inventory_snapshots": "snapshot_date",
-                 "experiment_assignments": "assigned_at", "member_events": "event_ts"}
+                 "experiment_assignments": "assigned_at", "member_events": "event_ts", "ad_spend": "date"}
 
 
 def _freshness_sql(bad: bool) -> str:
     stmts = ["create schema raw;"]
     for s, col in FRESH_COLUMNS.items():
-        if col == "snapshot_date":
+        if col in ("snapshot_date", "date"):  # a source whose newest data is a date
             stmts.append(f"create table raw.{s} as select cast(timezone('UTC', now()) as date) as {col};")
             continue
         age = {"orders": 20, "users": 2 * 1440}.get(s, 1) if bad else 1

@@ -159,6 +159,8 @@ XA = dict(experiment_id="exp_checkout_v2", variant="control", assigned_at="2026-
           _file="experiment_assignments_20260601.csv")
 ME = dict(user_id="U001", event_ts="2026-06-01 02:00:00", type="join", level=1, points=None, order_id=None,
           _file="member_events_20260601.csv")
+AD = dict(date="2026-06-01", channel="douyin", campaign_id=None, spend=1200.5, impressions=30000, clicks=360,
+          _file="ad_spend_20260601.csv")
 
 CLEAN: dict[str, list[dict]] = {
     "users": [
@@ -248,6 +250,12 @@ CLEAN: dict[str, list[dict]] = {
         dict(ME, event_id="ME3", event_ts="2026-06-01 04:00:00", type="level_up", level=2),
         dict(ME, event_id="ME4", event_ts="2026-06-01 05:00:00", type="points_redeemed", level=None, points=100),
         dict(ME, event_id="ME5", event_ts="2026-06-01 06:00:00", type="benefit_used", level=None),
+    ],
+    "ad_spend": [
+        dict(AD),  # brand spend: no campaign
+        dict(AD, campaign_id="C001", spend=800.0),
+        dict(AD, channel="mini_program", spend=0, impressions=None, clicks=None),
+        dict(AD, _file="ad_spend_20260602.csv", spend=1250.0),  # the day's brand spend corrected a day later
     ],
 }
 
@@ -464,6 +472,20 @@ CASES: dict[str, list[Case]] = {
             dict(ME, event_id="ME14", type="level_up", level=7),
         ], {L("unique", "event_id+_file"): 2, L("not_null", "user_id"): 1, L("in_set", "type"): 1,
             L("between", "level"): 1}, critical=True),
+    ],
+    "ad_spend": [
+        Case("warnings", [
+            dict(AD, channel="jd", impressions=100, clicks=101),
+            dict(AD, channel="tmall", date="1970-01-01"),
+        ], {L("after", "impressions>clicks", "warning"): 1, L("null", "_date_implausible", "warning"): 1},
+            critical=False),
+        Case("criticals", [
+            dict(AD),  # the same brand spend twice in one file: a null campaign_id is one key value
+            dict(AD, channel="jd", spend=None),
+            dict(AD, channel="myspace"),
+            dict(AD, channel="tmall", spend=-5),
+        ], {L("unique", "date+channel+campaign_id+_file"): 2, L("not_null", "spend"): 1, L("in_set", "channel"): 1,
+            L("between", "spend"): 1}, critical=True),
     ],
 }
 

@@ -313,3 +313,41 @@ def test_member_events_follow_users_member_level_and_paid_orders():
     # joins are spread over the days after registering, not piled onto the window's last day
     joins = events.filter(events["type"] == "join").group_by("_day").len().sort("_day")["len"].to_list()
     assert joins[-1] <= 1.5 * max(joins[-8:-1]) + 3, joins
+
+
+def test_ad_spend_plants_each_channels_cac_month_by_month():
+    """A paid channel's spend in a month is its planted CAC times the customers whose first valid order
+    is on that channel in that month (counted here from the orders and users tables); offline has none;
+    keys are unique, brand spend has no campaign, clicks never exceed impressions."""
+    from collections import defaultdict
+
+    from dagster_project.lib.generator.ad_spend import ACQUISITION_PARAMS
+    from dagster_project.lib.generator.world import build_world
+
+    world = build_world(customers=300, days=40, seed=7, start=START, timezone="Asia/Shanghai")
+    ad, orders, users = world.tables["ad_spend"], world.tables["orders"], world.tables["users"]
+    assert world.planted["acquisition"] == ACQUISITION_PARAMS
+    customer = {u: p if p is not None else "user:" + u for u, p in zip(users["user_id"], users["phone_hash"])}
+    current = {}
+    for oid, uid, ch, ts, paid, status, day in orders.select(
+            "order_id", "user_id", "channel", "order_ts", "paid_ts", "status", "_day").rows():
+        if oid not in current or day >= current[oid][-1]:
+            current[oid] = (uid, ch, ts, paid, status, day)
+    first = {}
+    for oid, (uid, ch, ts, paid, status, _) in current.items():
+        c = customer[uid]
+        if paid is not None and status != "cancelled" and (c not in first or (ts, oid) < first[c][:2]):
+            first[c] = (ts, oid, ch)
+    offset = world.clock.offset
+    new = defaultdict(int)
+    for ts, _, ch in first.values():
+        new[(datetime.fromtimestamp(ts + offset, timezone.utc).strftime("%Y-%m"), ch)] += 1
+    spent = defaultdict(int)
+    for d, ch, cents in ad.select("date", "channel", "spend").rows():
+        spent[(d[:7], ch)] += cents
+    cac = ACQUISITION_PARAMS["cac_yuan"]
+    assert spent == {k: round(cac[k[1]] * 100) * n for k, n in new.items() if k[1] in cac}
+    assert ad["channel"].is_in(["offline"]).sum() == 0
+    assert ad.select("date", "channel", "campaign_id").is_duplicated().sum() == 0
+    assert ad["campaign_id"].null_count() > 0 and ad["campaign_id"].null_count() < ad.height
+    assert (ad["clicks"] <= ad["impressions"]).all() and (ad["spend"] >= 0).all()

@@ -425,6 +425,23 @@ SOURCES: dict[str, Source] = {
             description=("Membership events from the CRM: joining, level changes (level = the level after), "
                          "points earned (on a paid order, order_id) and redeemed, member benefits used."),
         ),
+        Source(
+            "ad_spend",
+            (
+                _c("date", DATE, True),
+                _c("channel", required=True, enum=CHANNELS),
+                _c("campaign_id",
+                   why="empty for spend outside any campaign (brand, always-on); a key column, so one such row per "
+                       "date and channel"),
+                _amount("spend", True),
+                _c("impressions", INT, min_value=0, max_value=MAX_INT),
+                _c("clicks", INT, min_value=0, max_value=MAX_INT),
+            ),
+            key=("date", "channel", "campaign_id"),
+            system="marketing",
+            description=("Paid acquisition spend per day, sales channel and campaign (empty campaign_id: brand and "
+                         "always-on spend), with the ads' impressions and clicks."),
+        ),
     )
 }
 

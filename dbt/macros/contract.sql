@@ -7,10 +7,10 @@
 
 {# A source's freshness SLA in minutes, EW_SLA_<SOURCE>_MIN overriding as everywhere else. #}
 {% macro contract_sla_minutes(source) %}
-    {{ return(env_var('EW_SLA_' ~ source | upper ~ '_MIN', {"users": 1440, "products": 1440, "orders": 15, "order_items": 1440, "events": 60, "returns": 1440, "shipments": 1440, "cs_tickets": 1440, "campaigns": 1440, "marketing_touches": 1440, "inventory_snapshots": 1440, "experiment_assignments": 1440, "member_events": 1440}[source]) | int) }}
+    {{ return(env_var('EW_SLA_' ~ source | upper ~ '_MIN', {"users": 1440, "products": 1440, "orders": 15, "order_items": 1440, "events": 60, "returns": 1440, "shipments": 1440, "cs_tickets": 1440, "campaigns": 1440, "marketing_touches": 1440, "inventory_snapshots": 1440, "experiment_assignments": 1440, "member_events": 1440, "ad_spend": 1440}[source]) | int) }}
 {% endmacro %}
 
 {# Every source as [system, name, loaded_at_field], in contract order: the freshness model's rows. #}
 {% macro contract_sources() %}
-    {{ return([["crm", "users", "registered_at"], ["oms", "products", "_loaded_at"], ["oms", "orders", "order_ts"], ["oms", "order_items", "_loaded_at"], ["tracking", "events", "event_ts"], ["oms", "returns", "requested_at"], ["logistics", "shipments", "shipped_at"], ["cs", "cs_tickets", "created_at"], ["marketing", "campaigns", "start_at"], ["marketing", "marketing_touches", "sent_at"], ["logistics", "inventory_snapshots", "cast(snapshot_date as timestamp)"], ["marketing", "experiment_assignments", "assigned_at"], ["crm", "member_events", "event_ts"]]) }}
+    {{ return([["crm", "users", "registered_at"], ["oms", "products", "_loaded_at"], ["oms", "orders", "order_ts"], ["oms", "order_items", "_loaded_at"], ["tracking", "events", "event_ts"], ["oms", "returns", "requested_at"], ["logistics", "shipments", "shipped_at"], ["cs", "cs_tickets", "created_at"], ["marketing", "campaigns", "start_at"], ["marketing", "marketing_touches", "sent_at"], ["logistics", "inventory_snapshots", "cast(snapshot_date as timestamp)"], ["marketing", "experiment_assignments", "assigned_at"], ["crm", "member_events", "event_ts"], ["marketing", "ad_spend", "cast(date as timestamp)"]]) }}
 {% endmacro %}

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
+from .truth_acquisition import acquisition_truth
 from .truth_definitions import definition_truth
 
 DEFINITIONS = {
@@ -201,9 +202,11 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
                       coupon_redemption=defined.pop("coupon_redemption"))
 
     n_customers = len(cust_channels)
+    acquisition = acquisition_truth(tables, offset=offset, end_date=end_date)
     return {
         **defined,
-        "definitions": {**DEFINITIONS, **defined["definitions"]},
+        "acquisition": acquisition,
+        "definitions": {**DEFINITIONS, **defined["definitions"], **acquisition.pop("definitions")},
         "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
                    "timezone": timezone_name},
         "counts": {

@@ -19,6 +19,7 @@ stream, so their order is part of the result (a part moved earlier changes every
     events.py     tracking events and experiment assignments
     inventory.py  daily inventory snapshots
     members.py    membership events (their own random stream: drawn last, they change no other row)
+    ad_spend.py   paid acquisition spend (its own random stream, drawn from the finished orders)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .customers import make_people
 from .events import _make_events, make_experiments
 from .inventory import _make_inventory
 from .marketing import make_touches
+from .ad_spend import ACQUISITION_PARAMS, make_ad_spend
 from .members import MEMBER_PARAMS, make_member_events
 from .model import CATS, CHANNEL_W, CHANNELS, EXPERIMENT_ID, FAV_CAT_W, PARAMS, Clock, World, tz_offset_seconds
 from .orders import make_orders
@@ -82,6 +84,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         "campaigns": o.campaigns, "marketing_touches": touches, "inventory_snapshots": inv,
         "experiment_assignments": exp,
         "member_events": make_member_events(seed, clock, people.users, o.orders),
+        "ad_spend": make_ad_spend(seed, clock, people.users, o.orders, o.campaigns),
     }
     if plan["stop_first"] is not None:
         # planted stopped source: its files of the last days never land, so the rows in them do not exist
@@ -90,6 +93,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     W.incidents = plan["truth"]
     W.planted = dict(PARAMS)
     W.planted["member_events"] = dict(MEMBER_PARAMS)
+    W.planted["acquisition"] = dict(ACQUISITION_PARAMS)
     W.planted.update({
         "experiment_id": EXPERIMENT_ID, "experiment_start_day_index": int(behaviour.exp_day),
         "experiment_start_date": clock.date(behaviour.exp_day).isoformat(),

@@ -17,6 +17,7 @@ File layout: ``<landing>/<source>/<source>_<YYYYMMDD>.<ext>``, one file per busi
 | inventory_snapshots | csv.gz | gzip (mtime 0, no name) of UTF-8 CSV | date ``2026-05-20`` |
 | experiment_assignments | csv | UTF-8 | UTC ``...Z`` |
 | member_events | csv | UTF-8 | ``+08:00`` |
+| ad_spend | csv | UTF-8 | date ``2026-05-20`` |
 
 "Local" means the business time zone (the ``timezone`` argument; the ``+08:00`` suffix is that zone's
 offset at ``start``). CSV: header = contract column order, empty field = null, quoting only where
@@ -45,7 +46,7 @@ FORMAT = {
     "users": "csv", "products": "csv", "orders": "csv", "order_items": "csv", "events": "jsonl",
     "returns": "csv", "shipments": "parquet", "cs_tickets": "jsonl", "campaigns": "csv",
     "marketing_touches": "parquet", "inventory_snapshots": "csv.gz", "experiment_assignments": "csv",
-    "member_events": "csv",
+    "member_events": "csv", "ad_spend": "csv",
 }
 TS_STYLE = {
     "users": "offset", "products": "local", "orders": "local", "events": "utc", "returns": "local",
@@ -55,14 +56,14 @@ TS_STYLE = {
 ENCODING_COLUMN = {
     "users": "city", "orders": "city", "order_items": "sku_id", "events": "page", "returns": "reason",
     "cs_tickets": "category", "inventory_snapshots": "warehouse_id", "experiment_assignments": "variant",
-    "member_events": "order_id",
+    "member_events": "order_id", "ad_spend": "campaign_id",
 }
 BAD_ENUM_VALUES = {
     ("users", "channel"): "myspace", ("orders", "channel"): "myspace", ("orders", "status"): "shipping_soon",
     ("events", "event_name"): "page_scroll", ("events", "platform"): "harmonyos",
     ("returns", "status"): "lost_in_space", ("cs_tickets", "channel"): "carrier_pigeon",
     ("campaigns", "type"): "lottery", ("marketing_touches", "channel"): "carrier_pigeon",
-    ("member_events", "type"): "vip_party",
+    ("member_events", "type"): "vip_party", ("ad_spend", "channel"): "myspace",
 }
 BAD_TYPE_VALUES = {
     INT: ("abc", "12a", "seven"),
@@ -164,6 +165,8 @@ class BadRowPlanter:
             row["touch_id"] = f"T9999{n:05d}"
         elif source == "member_events":
             row["event_id"] = f"ME9{n:07d}"
+        elif source == "ad_spend":
+            row["campaign_id"] = f"C9{n:04d}"
 
     def kinds(self, source: str, fmt: str, encoding: str) -> list[str]:
         src = SOURCES[source]

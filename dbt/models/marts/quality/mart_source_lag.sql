@@ -71,6 +71,12 @@ member_events as (
 
 ),
 
+ad_spend as (
+
+    select * from {{ ref('stg_marketing__ad_spend') }}
+
+),
+
 data_end as (
 
     select * from {{ ref('int_data_end_dates_resolved') }}
@@ -104,6 +110,8 @@ latest_per_source as (
     select 'experiment_assignments', 'assigned_date', max(assigned_date) from assignments
     union all
     select 'member_events', 'event_date', max(event_date) from member_events
+    union all
+    select 'ad_spend', 'spend_date', max(spend_date) from ad_spend
 
 ),
 
