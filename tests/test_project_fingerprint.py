@@ -120,3 +120,13 @@ def test_dbt_unit_tests_run_once_for_state_folders_sharing_a_record(tmp_path, mo
     fingerprint["value"] = "v2"  # the SQL changed: tested again, once
     assert build("e", "shared") is True
     assert build("f", "shared") is False
+
+
+def test_the_shared_folder_is_not_an_input_of_a_run_with_nothing_new():
+    """EW_DBT_SHARED_DIR changes what a run costs, not what it builds: a world's second run with
+    nothing new is one whether or not it shares the folder; a setting the build reads still counts."""
+    from dagster_project.lib.nothing_new import inputs_fingerprint
+
+    base = inputs_fingerprint(environ={"EW_TIMEZONE": "Asia/Shanghai"})
+    assert inputs_fingerprint(environ={"EW_TIMEZONE": "Asia/Shanghai", "EW_DBT_SHARED_DIR": "/tmp/x"}) == base
+    assert inputs_fingerprint(environ={"EW_TIMEZONE": "UTC", "EW_DBT_SHARED_DIR": "/tmp/x"}) != base
