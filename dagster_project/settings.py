@@ -2,7 +2,8 @@
 
 EW_HOME is the state folder: landing files, the pipeline's DuckDB file, the published read-only
 copy, quarantine exports, dbt's target folder and DAGSTER_HOME all live under it, and nothing the
-warehouse does writes outside it.
+warehouse does writes outside it, except into EW_DBT_SHARED_DIR when that is set (a folder several
+state folders of one checkout share: docs/incremental.md).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Settings:
     max_file_mb: int               # a landed file's content, decompressed, above this is refused
     max_compression_ratio: float   # a .csv.gz inflating more than this many times is refused
     duckdb_memory_limit: str       # DuckDB spills to disk above this (ingest, and dbt's profile)
+    dbt_shared_dir: Path | None  # shared by state folders of one checkout: dbt unit tests passed
 
     @property
     def lock_path(self) -> Path:
@@ -64,7 +66,7 @@ class Settings:
             d.mkdir(parents=True, exist_ok=True)
 
 
-def _path(env: str, default: Path) -> Path:
+def _path(env: str, default: Path | None) -> Path | None:
     value = os.environ.get(env)
     return Path(value).expanduser().resolve() if value else default
 
@@ -92,6 +94,7 @@ def get_settings() -> Settings:
         max_file_mb=int(os.environ.get("EW_MAX_FILE_MB", MAX_FILE_MB)),
         max_compression_ratio=float(os.environ.get("EW_MAX_COMPRESSION_RATIO", MAX_COMPRESSION_RATIO)),
         duckdb_memory_limit=os.environ.get("EW_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT),
+        dbt_shared_dir=_path("EW_DBT_SHARED_DIR", None),
     )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,16 +21,32 @@ import pytest
 from dagster_project.settings import export_env, get_settings
 
 
+DBT_SHARED_VAR = "EW_DBT_SHARED_DIR"
+_DBT_SHARED_KEY = pytest.StashKey[str]()
+
 # fixtures that generate a world and run the whole pipeline: whoever asks for one is end to end
 PIPELINE_FIXTURES = {"truth_warehouse", "incident_world", "incident_home"}
 
 
 def pytest_configure(config):
     """Test modules load the Dagster definitions, which read the dbt manifest: parse it first (only
-    when the dbt project changed since), as `ecomwh run` does."""
+    when the dbt project changed since), as `ecomwh run` does.
+
+    Every pipeline world is a fresh state folder built from this checkout, and dbt's unit tests check
+    the SQL, not a world's data: the first world of the session to build runs them and records it in
+    EW_DBT_SHARED_DIR (defs/dbt/assets.py), the others skip them (~34 s of dbt node time each;
+    tests/test_dbt_project.py runs every unit test itself). xdist's workers inherit the folder."""
     from dagster_project.defs.dbt.project import prepare_dbt_project
 
     prepare_dbt_project()
+    if DBT_SHARED_VAR not in os.environ and not hasattr(config, "workerinput"):
+        config.stash[_DBT_SHARED_KEY] = os.environ[DBT_SHARED_VAR] = tempfile.mkdtemp(prefix="ew-dbt-shared-")
+
+
+def pytest_unconfigure(config):
+    if folder := config.stash.get(_DBT_SHARED_KEY, None):
+        shutil.rmtree(folder, ignore_errors=True)
+        del os.environ[DBT_SHARED_VAR]
 
 
 # `make test` runs on two xdist workers (`-n 2 --dist loadscope --no-loadscope-reorder`), with the
@@ -150,8 +168,10 @@ def truth_warehouse(tmp_path_factory):
     import sys
     from types import SimpleNamespace
 
+    from ecomwh_proc import ecomwh_env
+
     home = tmp_path_factory.mktemp("truth") / "ew"
-    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent)}
+    env = ecomwh_env(home)
     exe = [sys.executable, "-m", "dagster_project.cli"]
     gen = subprocess.run(exe + ["generate", "--customers", "2500", "--days", "150", "--seed", "11",
                                 "--bad-rate", "0.003"], env=env, capture_output=True, text=True, timeout=600)

@@ -15,8 +15,18 @@ from pathlib import Path
 import psutil
 
 
+_DBT_SHARED_DIR = os.environ.get("EW_DBT_SHARED_DIR")
+
+
+def shared_env() -> dict[str, str]:
+    """What every world of the session shares: the record that dbt's unit tests passed on this
+    checkout (tests/conftest.py, pytest_configure). A test's own `ew_home` removes EW_* variables
+    from os.environ, so the folder is read once, when this module is imported."""
+    return {"EW_DBT_SHARED_DIR": _DBT_SHARED_DIR} if _DBT_SHARED_DIR else {}
+
+
 def ecomwh_env(home: Path, **extra: str) -> dict[str, str]:
-    return {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent), **extra}
+    return {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent), **shared_env(), **extra}
 
 
 class Ecomwh:

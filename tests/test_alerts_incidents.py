@@ -21,12 +21,13 @@ import duckdb
 import pytest
 
 from dagster_project.lib.generator.incidents import plan_incidents
+from ecomwh_proc import shared_env  # tests/ is on sys.path (pytest rootdir conftest)
 
 
 @pytest.fixture(scope="module")
 def incident_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("incidents") / "ew"
-    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent)}
+    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent), **shared_env()}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     gen = subprocess.run(exe + ["generate", "--customers", "16000", "--days", "87", "--seed", "42",
                                 "--start", "2026-08-20"], env=env, capture_output=True, text=True, timeout=600)

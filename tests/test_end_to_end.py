@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from dagster_project.lib.contract import SOURCE_NAMES
+from ecomwh_proc import shared_env  # tests/ is on sys.path (pytest rootdir conftest)
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +21,7 @@ def built(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e") / "ew"
     user_home = home.parent / "user_home"  # an empty HOME: nothing may appear in it
     user_home.mkdir()
-    env = {"EW_HOME": str(home), "HOME": str(user_home), "PATH": "/usr/bin:/bin"}
+    env = {"EW_HOME": str(home), "HOME": str(user_home), "PATH": "/usr/bin:/bin", **shared_env()}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     gen = subprocess.run(exe + ["generate", "--customers", "300", "--days", "40", "--seed", "7",
                                 "--bad-rate", "0.01"], env=env, capture_output=True, text=True, timeout=300)
@@ -76,7 +77,7 @@ def test_loaded_and_quarantined_rows_match_the_generators_truth(built):
 
 def test_rerun_is_a_no_op_and_status_reports_every_source(built):
     home, _, _ = built
-    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", **shared_env()}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     before = _counts(home)
     again = subprocess.run(exe + ["run"], env=env, capture_output=True, text=True, timeout=900)

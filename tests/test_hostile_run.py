@@ -19,6 +19,7 @@ import pytest
 
 from dagster_project.lib.contract import sources_parents_first
 from dagster_project.lib.ingest import ingest_source
+from ecomwh_proc import shared_env  # tests/ is on sys.path (pytest rootdir conftest)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +44,8 @@ def _q(db, sql: str, params=None):
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     home = tmp_path_factory.mktemp("hostile") / "ew"
-    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent), "EW_LANDING_SETTLE_S": "2"}
+    env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent), "EW_LANDING_SETTLE_S": "2",
+           **shared_env()}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     gen = subprocess.run(exe + ["generate", "--customers", "300", "--days", "40", "--seed", "7",
                                 "--bad-rate", "0.01"], env=env, capture_output=True, text=True, timeout=300)

@@ -24,6 +24,7 @@ import pytest
 
 from dagster_project.lib.generator import generate
 from dagster_project.lib.generator.exports import PLATFORM_CHANNELS, export_order_id
+from ecomwh_proc import shared_env  # tests/ is on sys.path (pytest rootdir conftest)
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +40,7 @@ BUILD_COLUMNS = {"built_at", "_loaded_at", "load_id", "computed_at", "model_fitt
 
 
 def _run(home, *args):
-    env = {"EW_HOME": str(home), "HOME": str(home.parent), "PATH": "/usr/bin:/bin"}
+    env = {"EW_HOME": str(home), "HOME": str(home.parent), "PATH": "/usr/bin:/bin", **shared_env()}
     proc = subprocess.run([sys.executable, "-m", "dagster_project.cli", *args], env=env, capture_output=True,
                           text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 
 import dagster as dg
+import duckdb
+import pytest
 
 from dagster_project.defs.dbt.assets import FINGERPRINT_KEY, built_from
 
@@ -65,3 +67,67 @@ def test_dbt_docs_page_is_regenerated_when_the_project_changed_and_leaves_no_sta
     docs = ew_home.home / "docs" / "dbt"
     assert (docs / "index.html").read_text() == "page 2"
     assert sorted(p.name for p in docs.iterdir()) == ["index.html"]  # no fingerprint.txt beside it
+
+
+@pytest.mark.e2e  # five materializations of the whole dbt asset (~5 s each on the shared machine)
+def test_dbt_unit_tests_run_once_for_state_folders_sharing_a_record(tmp_path, monkeypatch):
+    """EW_DBT_SHARED_DIR: the first state folder's whole build runs the unit tests and records it,
+    a fresh folder of the same checkout skips them; a changed project, or no shared folder, runs them."""
+    from dagster_dbt import DbtCliResource
+
+    from dagster_project.defs.dbt import assets
+    from dagster_project.defs.resources import warehouse_resource
+    from dagster_project.lib.procs import dbt_executable
+
+    calls = []
+
+    class Invocation:
+        def stream(self):
+            return iter(())
+
+        def is_successful(self):
+            return True
+
+    class FakeDbt(DbtCliResource):
+        def cli(self, args, **kw):  # what `dbt build` was asked to leave out
+            calls.append("resource_type:unit_test" not in args)
+            return Invocation()
+
+    monkeypatch.setattr(assets, "blocked_sources", lambda instance: {})
+    fingerprint = {"value": "v1"}
+    monkeypatch.setattr(assets, "project_fingerprint", lambda: fingerprint["value"])
+
+    def build(folder: str | None, shared: str | None) -> bool:
+        """A first whole build in a fresh state folder; whether it ran the unit tests."""
+        home = tmp_path / folder
+        for var, value in {"EW_HOME": home, "EW_DUCKDB_PATH": home / "wh.duckdb", "EW_LANDING_DIR": home,
+                           "EW_QUARANTINE_DIR": home / "q", "EW_TIMEZONE": "Asia/Shanghai"}.items():
+            monkeypatch.setenv(var, str(value))
+        if shared:
+            monkeypatch.setenv("EW_DBT_SHARED_DIR", str(tmp_path / shared))
+        else:
+            monkeypatch.delenv("EW_DBT_SHARED_DIR", raising=False)
+        home.mkdir()
+        duckdb.connect(str(home / "wh.duckdb")).execute("create schema raw").close()  # what ingest made
+        result = dg.materialize([assets.dbt_models], instance=dg.DagsterInstance.ephemeral(), resources={
+            "dbt": FakeDbt(project_dir=str(assets.dbt_project.project_dir), dbt_executable=dbt_executable()),
+            "warehouse": warehouse_resource()})
+        assert result.success
+        return calls[-1]
+
+    assert build("a", "shared") is True
+    assert build("b", "shared") is False  # the same project's unit tests passed in a
+    assert build("c", None) is True  # nothing shared: each state folder tests its own first build
+    fingerprint["value"] = "v2"  # the SQL changed: tested again, once
+    assert build("d", "shared") is True
+    assert build("e", "shared") is False
+
+
+def test_the_shared_folder_is_not_an_input_of_a_run_with_nothing_new():
+    """EW_DBT_SHARED_DIR changes what a run costs, not what it builds: a world's second run with
+    nothing new is one whether or not it shares the folder; a setting the build reads still counts."""
+    from dagster_project.lib.nothing_new import inputs_fingerprint
+
+    base = inputs_fingerprint(environ={"EW_TIMEZONE": "Asia/Shanghai"})
+    assert inputs_fingerprint(environ={"EW_TIMEZONE": "Asia/Shanghai", "EW_DBT_SHARED_DIR": "/tmp/x"}) == base
+    assert inputs_fingerprint(environ={"EW_TIMEZONE": "UTC", "EW_DBT_SHARED_DIR": "/tmp/x"}) != base

@@ -28,6 +28,7 @@ import yaml
 from dagster_project.defs.serving import superset
 from dagster_project.lib.publish import publish
 from dagster_project.settings import REPO_ROOT
+from ecomwh_proc import shared_env  # tests/ is on sys.path (pytest rootdir conftest)
 from test_sensor_and_serve import _free_port  # tests/ is on sys.path (pytest rootdir conftest)
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +72,7 @@ def served(truth_warehouse):
     ports = {"dagster": _free_port(), "superset": _free_port(), "docs": _free_port(), "metrics": _free_port()}
     # every port free, the metrics exporter's too: another `ecomwh serve` on the machine holds the defaults
     env = {"EW_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home.parent),
-           "EW_SQL_TIMEOUT_S": str(SQL_TIMEOUT_S), "EW_METRICS_PORT": str(ports["metrics"])}
+           "EW_SQL_TIMEOUT_S": str(SQL_TIMEOUT_S), "EW_METRICS_PORT": str(ports["metrics"]), **shared_env()}
     exe = [sys.executable, "-m", "dagster_project.cli"]
     started = time.perf_counter()
     with CommandLineWatch() as watch:

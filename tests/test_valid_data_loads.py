@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from ecomwh_proc import shared_env  # tests/ is on sys.path (pytest rootdir conftest)
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +52,7 @@ def write(landing: Path, source: str, name: str, rows: list[tuple]) -> Path:
 
 
 def ecomwh(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {"EW_HOME": str(home), "HOME": str(home.parent), "PATH": "/usr/bin:/bin"}
+    env = {"EW_HOME": str(home), "HOME": str(home.parent), "PATH": "/usr/bin:/bin", **shared_env()}
     return subprocess.run([sys.executable, "-m", "dagster_project.cli", *args], env=env, capture_output=True,
                           text=True, timeout=1500)
 

@@ -40,6 +40,9 @@ class WarehouseResource(dg.ConfigurableResource):
     max_file_mb: int = MAX_FILE_MB  # a file's content, decompressed, above this is refused
     max_compression_ratio: float = MAX_COMPRESSION_RATIO  # a .csv.gz inflating more is refused
     duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT  # DuckDB spills to disk above this
+    # EW_DBT_SHARED_DIR: where a dbt build records that the unit tests of its project passed, for
+    # the other state folders of the same checkout (defs/dbt/assets.py); None: each folder tests its own
+    dbt_shared_dir: str | None = None
 
     @property
     def lock_path(self) -> Path:
@@ -87,4 +90,5 @@ def warehouse_resource() -> WarehouseResource:
         max_file_mb=settings.max_file_mb,
         max_compression_ratio=settings.max_compression_ratio,
         duckdb_memory_limit=settings.duckdb_memory_limit,
+        dbt_shared_dir=str(settings.dbt_shared_dir) if settings.dbt_shared_dir else None,
     )

@@ -38,6 +38,8 @@ INPUTS_TAG = "ew/inputs_fingerprint"
 JOB_NAME = "pipeline"
 # what a run's steps are made of, besides the dbt project (lib/quality.SUITES_DIR, lib/alerts/rules.RULES_DIR)
 INPUT_DIRS = ("dagster_project", "expectations", "alerts")
+# settings that change what a run costs, never what it builds
+OUTCOME_NEUTRAL_SETTINGS = frozenset({"EW_DBT_SHARED_DIR"})
 
 
 def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -60,7 +62,7 @@ def inputs_fingerprint(root: Path = REPO_ROOT, project_dir: Path = DBT_PROJECT_D
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     env = os.environ if environ is None else environ
-    for key in sorted(k for k in env if k.startswith("EW_")):
+    for key in sorted(k for k in env if k.startswith("EW_") and k not in OUTCOME_NEUTRAL_SETTINGS):
         digest.update(f"{key}={env[key]}\0".encode())
     return digest.hexdigest()
 

@@ -5,7 +5,9 @@ sources carry meta.dagster.asset_key = ["raw", <table>] so they join the raw ass
 """
 
 
+import hashlib
 import json
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +76,26 @@ def source_selectors(tables, manifest_path: Path | None = None) -> list[str]:
                   if translator.get_asset_key(node) in wanted)
 
 
+def unit_tested_record(folder: str | None, fingerprint: str) -> Path | None:
+    """The file that says the unit tests of this project passed in some state folder sharing `folder`
+    (EW_DBT_SHARED_DIR: the test suite's worlds, each a fresh state folder built from one
+    checkout, so its first build need not test the same SQL again). Keyed by the project, the
+    setting its SQL reads through env_var() (the business time zone) and dbt's version."""
+    if not folder:
+        return None
+    from dbt.version import __version__ as dbt_version
+
+    key = hashlib.sha256(f"{fingerprint}\0{os.environ.get('EW_TIMEZONE', '')}\0{dbt_version}".encode())
+    return Path(folder) / f"dbt-unit-tests-passed-{key.hexdigest()[:32]}"
+
+
+def record_unit_tested(record: Path) -> None:
+    record.parent.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+    tmp.write_text(datetime.now(UTC).isoformat())
+    os.replace(tmp, record)
+
+
 # The mark of the last whole-project dbt build whose tests all passed, kept in the warehouse itself
 # (a restored backup brings its own mark): read by dbt/tests/generic/unique_since_verified.sql.
 VERIFIED_TABLE = "raw._dbt_verified"
@@ -121,9 +143,12 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: D
     # skipped (14 s) on the runs that only bring new data. dbt builds a model only after its unit
     # tests pass, so a model materialized from this project's fingerprint was tested on it.
     fingerprint = project_fingerprint()
-    if built_from(context.instance, context.selected_asset_keys, fingerprint):
+    unit_tested = unit_tested_record(warehouse.dbt_shared_dir, fingerprint)
+    if built_from(context.instance, context.selected_asset_keys, fingerprint) or (
+            unit_tested is not None and unit_tested.exists()):
         args += ["--exclude", "resource_type:unit_test"]
         context.log.info("dbt unit tests skipped: they passed on this exact project already")
+        unit_tested = None
     # A source whose raw validation failed a critical expectation feeds nothing until it validates
     # clean: its models keep their last good build, everything else is built as usual.
     blocked = blocked_sources(context.instance)
@@ -149,3 +174,5 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: D
         # time. A subset build tested only its part of the project.
         with warehouse.connect() as con:
             record_verified_mark(con, fingerprint)
+        if unit_tested is not None:  # every unit test ran and passed: a whole build succeeded
+            record_unit_tested(unit_tested)
