@@ -8,18 +8,11 @@ source as (
 
 versions_ranked as (
 
-    -- The contract's rule for a key loaded more than once: the row from the latest file wins
-    -- (by the date in the file name, then load time, then row number). A null campaign_id (brand
-    -- spend) is one key value, as ingest's duplicate check treats it.
+    -- a key loaded more than once keeps its latest delivered version (the contract's rule); a null
+    -- campaign_id (brand spend) is one key value, as ingest's duplicate check treats it
     select
         *,
-        row_number() over (
-            partition by date, channel, campaign_id
-            order by
-                _file_date desc nulls last,
-                _loaded_at desc nulls last,
-                _row desc nulls last
-        ) as version_rank
+        {{ latest_version_rank(['date', 'channel', 'campaign_id']) }} as version_rank
     from source
 
 ),
