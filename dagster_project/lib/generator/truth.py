@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
+from .truth_behaviour import behaviour_truth
 from .truth_definitions import definition_truth
 
 DEFINITIONS = {
@@ -200,10 +201,16 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
                       product_revenue=defined.pop("product_revenue"),
                       coupon_redemption=defined.pop("coupon_redemption"))
 
+    bounds = defined["data_bounds"]
+    behaviour = behaviour_truth(
+        tables, user_customer=user_customer, offset=offset, data_end=date.fromisoformat(bounds["data_end_date"]),
+        data_start=date.fromisoformat(bounds["data_start_date"]) if bounds["data_start_date"] else None)
+
     n_customers = len(cust_channels)
     return {
         **defined,
-        "definitions": {**DEFINITIONS, **defined["definitions"]},
+        "behaviour": behaviour["behaviour"],
+        "definitions": {**DEFINITIONS, **defined["definitions"], **behaviour["definitions"]},
         "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
                    "timezone": timezone_name},
         "counts": {

@@ -1,0 +1,94 @@
+"""Ground truth of the behaviour section (docs/metrics.md "Behaviour"), counted from the generated events.
+
+Plain loops over the good rows of the events table, written from the definitions' wording, sharing nothing
+with the warehouse: an active user is a customer with an event that business date (the event's user, else
+the user its device logged in as); a session's dwell is its last event's time minus its first's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+DEFINITIONS = {
+    "behaviour.active_users": "per platform (and 'all' platforms together) and business date from data_start_date "
+                              "to data_end_date: [dau, wau, mau] = customers with an event (own user_id, else the "
+                              "user its anonymous_id logged in as) on the date / in the 7 / 30 days ending on it",
+    "behaviour.dwell": "per platform and 'all': sessions (session_id) and the sum over them of last event_ts - first "
+                       "event_ts (seconds); avg = sum / sessions",
+    "behaviour.hours": "events per hour of the business-time clock; evening_share = events in hours >= 18 / events",
+    "behaviour.dimensions": "events per event_name; product_view per properties.source, payment_submit per "
+                            "properties.pay_method, search per properties.keyword ('unknown' when missing)",
+}
+PROPERTY_OF = {"product_view": ("view_source", "source"), "payment_submit": ("pay_method", "pay_method"),
+               "search": ("search_keyword", "keyword")}
+EVENING_START_HOUR = 18
+
+
+def behaviour_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str, str], offset: int,
+                    data_start: date | None, data_end: date) -> dict:
+    ev = tables["events"]
+    cols = [ev[c].to_list() for c in ("session_id", "event_ts", "event_name", "platform", "anonymous_id",
+                                      "user_id", "properties")]
+    device_user: dict[str, str] = {}
+    for _, _, _, _, anon, uid, _ in zip(*cols):
+        if uid is not None:
+            device_user.setdefault(anon, uid)
+
+    active: dict[str, dict[date, set]] = defaultdict(lambda: defaultdict(set))
+    session_span: dict[str, list] = {}
+    hours: Counter = Counter()
+    dims: dict[str, Counter] = defaultdict(Counter)
+    for sid, ts, name, plat, anon, uid, props in zip(*cols):
+        local = datetime(1970, 1, 1) + timedelta(seconds=ts + offset)
+        hours[local.hour] += 1
+        dims["event_name"][name] += 1
+        if name in PROPERTY_OF:
+            dim, key = PROPERTY_OF[name]
+            value = json.loads(props).get(key) if props else None
+            dims[dim][value if value is not None else "unknown"] += 1
+        span = session_span.setdefault(sid, [ts, ts, plat])
+        span[0], span[1] = min(span[0], ts), max(span[1], ts)
+        u = uid if uid is not None else device_user.get(anon)
+        c = user_customer.get(u, u) if u is not None else None
+        if c is not None:
+            active[plat][local.date()].add(c)
+            active["all"][local.date()].add(c)
+
+    active_users: dict[str, dict[str, list[int]]] = {}
+    if data_start is not None:
+        n_days = (data_end - data_start).days + 1
+        for plat, by_day in active.items():
+            days = [by_day.get(data_start + timedelta(days=i), set()) for i in range(n_days)]
+            active_users[plat] = {
+                (data_start + timedelta(days=i)).isoformat(): [
+                    len(days[i]), len(set().union(*days[max(0, i - 6):i + 1])),
+                    len(set().union(*days[max(0, i - 29):i + 1]))]
+                for i in range(n_days)}
+
+    dwell: dict[str, dict] = {}
+    for first, last, plat in session_span.values():
+        for p in (plat, "all"):
+            d = dwell.setdefault(p, {"sessions": 0, "dwell_seconds": 0})
+            d["sessions"] += 1
+            d["dwell_seconds"] += last - first
+    for d in dwell.values():
+        d["avg_dwell_seconds"] = d["dwell_seconds"] / d["sessions"]
+
+    n_events = sum(hours.values())
+    evening = sum(n for h, n in hours.items() if h >= EVENING_START_HOUR)
+    return {
+        "definitions": DEFINITIONS,
+        "behaviour": {
+            "active_users": active_users,
+            "dwell": dwell,
+            "events_by_hour": {f"{h:02d}": hours[h] for h in sorted(hours)},
+            "evening_share": evening / n_events if n_events else None,
+            "dimensions": {dim: dict(counts) for dim, counts in dims.items()},
+            "shares": {dim: {v: n / sum(counts.values()) for v, n in counts.items()}
+                       for dim, counts in dims.items() if dim != "event_name"},
+        },
+    }
