@@ -85,3 +85,15 @@ def test_dwell_equals_truth_and_pc_users_stay_longer(truth_warehouse):
             t["sessions"], t["dwell_seconds"]), platform
     avg = {p: t["avg_dwell_seconds"] for p, t in truth.items()}
     assert avg["web"] > max(avg["ios"], avg["android"]) > avg["mini_program"]
+
+
+def test_touchpoint_conversion_equals_truth(truth_warehouse):
+    truth = truth_warehouse.truth["behaviour"]["touchpoints"]
+    mart = {r["touchpoint"]: r for r in _rows(
+        truth_warehouse, "select touchpoint, sum(sessions) as sessions, sum(paying_sessions) as paying_sessions "
+                         "from marts.mart_touchpoint_conversion_daily group by touchpoint")}
+    assert set(mart) == set(truth)
+    for touchpoint, t in truth.items():
+        assert (int(mart[touchpoint]["sessions"]), int(mart[touchpoint]["paying_sessions"])) == (
+            t["sessions"], t["paying_sessions"]), touchpoint
+    assert truth["all_sessions"]["sessions"] == truth_warehouse.truth["counts"]["sessions"]

@@ -20,12 +20,15 @@ DEFINITIONS = {
     "behaviour.dwell": "per platform and 'all': sessions (session_id) and the sum over them of last event_ts - first "
                        "event_ts (seconds); avg = sum / sessions",
     "behaviour.hours": "events per hour of the business-time clock; evening_share = events in hours >= 18 / events",
+    "behaviour.touchpoints": "sessions with a content_view / live_view / share event, and all sessions "
+                             "('all_sessions'); paying = of them, sessions with a payment_success event",
     "behaviour.dimensions": "events per event_name; product_view per properties.source, payment_submit per "
                             "properties.pay_method, search per properties.keyword ('unknown' when missing)",
 }
 PROPERTY_OF = {"product_view": ("view_source", "source"), "payment_submit": ("pay_method", "pay_method"),
                "search": ("search_keyword", "keyword")}
 EVENING_START_HOUR = 18
+TOUCHPOINTS = ("content_view", "live_view", "share")
 
 
 def behaviour_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str, str], offset: int,
@@ -50,8 +53,9 @@ def behaviour_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str,
             dim, key = PROPERTY_OF[name]
             value = json.loads(props).get(key) if props else None
             dims[dim][value if value is not None else "unknown"] += 1
-        span = session_span.setdefault(sid, [ts, ts, plat])
+        span = session_span.setdefault(sid, [ts, ts, plat, set()])
         span[0], span[1] = min(span[0], ts), max(span[1], ts)
+        span[3].add(name)
         u = uid if uid is not None else device_user.get(anon)
         c = user_customer.get(u, u) if u is not None else None
         if c is not None:
@@ -70,11 +74,18 @@ def behaviour_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str,
                 for i in range(n_days)}
 
     dwell: dict[str, dict] = {}
-    for first, last, plat in session_span.values():
+    touchpoints = {t: {"sessions": 0, "paying_sessions": 0} for t in ("all_sessions", *TOUCHPOINTS)}
+    for first, last, plat, names in session_span.values():
         for p in (plat, "all"):
             d = dwell.setdefault(p, {"sessions": 0, "dwell_seconds": 0})
             d["sessions"] += 1
             d["dwell_seconds"] += last - first
+        for t in ("all_sessions", *TOUCHPOINTS):
+            if t == "all_sessions" or t in names:
+                touchpoints[t]["sessions"] += 1
+                touchpoints[t]["paying_sessions"] += "payment_success" in names
+    for t in touchpoints.values():
+        t["conversion_rate"] = t["paying_sessions"] / t["sessions"] if t["sessions"] else None
     for d in dwell.values():
         d["avg_dwell_seconds"] = d["dwell_seconds"] / d["sessions"]
 
@@ -85,6 +96,7 @@ def behaviour_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str,
         "behaviour": {
             "active_users": active_users,
             "dwell": dwell,
+            "touchpoints": touchpoints,
             "events_by_hour": {f"{h:02d}": hours[h] for h in sorted(hours)},
             "evening_share": evening / n_events if n_events else None,
             "dimensions": {dim: dict(counts) for dim, counts in dims.items()},
