@@ -97,3 +97,11 @@ def test_touchpoint_conversion_equals_truth(truth_warehouse):
         assert (int(mart[touchpoint]["sessions"]), int(mart[touchpoint]["paying_sessions"])) == (
             t["sessions"], t["paying_sessions"]), touchpoint
     assert truth["all_sessions"]["sessions"] == truth_warehouse.truth["counts"]["sessions"]
+
+
+def test_touch_timing_equals_truth(truth_warehouse):
+    truth = truth_warehouse.truth["behaviour"]["touch_timing"]
+    mart = {f"{r['channel']}|{r['send_weekday']}|{r['send_hour']}": [r["sent"], r["opened"], r["clicked"]]
+            for r in _rows(truth_warehouse, "select * from marts.mart_touch_timing")}
+    assert len(truth) > 24
+    assert mart == truth

@@ -22,6 +22,8 @@ DEFINITIONS = {
     "behaviour.hours": "events per hour of the business-time clock; evening_share = events in hours >= 18 / events",
     "behaviour.touchpoints": "sessions with a content_view / live_view / share event, and all sessions "
                              "('all_sessions'); paying = of them, sessions with a payment_success event",
+    "behaviour.touch_timing": "marketing touches per 'channel|ISO weekday|hour' of sent_at in business time: "
+                              "[sent, opened (opened_at set), clicked (clicked_at set)]",
     "behaviour.dimensions": "events per event_name; product_view per properties.source, payment_submit per "
                             "properties.pay_method, search per properties.keyword ('unknown' when missing)",
 }
@@ -89,6 +91,16 @@ def behaviour_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str,
     for d in dwell.values():
         d["avg_dwell_seconds"] = d["dwell_seconds"] / d["sessions"]
 
+    touch_timing: dict[str, list[int]] = {}
+    tt = tables["marketing_touches"]
+    for ch, sent, opened, clicked in zip(tt["channel"].to_list(), tt["sent_at"].to_list(), tt["opened_at"].to_list(),
+                                         tt["clicked_at"].to_list()):
+        local = datetime(1970, 1, 1) + timedelta(seconds=sent + offset)
+        counts = touch_timing.setdefault(f"{ch}|{local.isoweekday()}|{local.hour}", [0, 0, 0])
+        counts[0] += 1
+        counts[1] += opened is not None
+        counts[2] += clicked is not None
+
     n_events = sum(hours.values())
     evening = sum(n for h, n in hours.items() if h >= EVENING_START_HOUR)
     return {
@@ -97,6 +109,7 @@ def behaviour_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str,
             "active_users": active_users,
             "dwell": dwell,
             "touchpoints": touchpoints,
+            "touch_timing": touch_timing,
             "events_by_hour": {f"{h:02d}": hours[h] for h in sorted(hours)},
             "evening_share": evening / n_events if n_events else None,
             "dimensions": {dim: dict(counts) for dim, counts in dims.items()},
