@@ -201,15 +201,12 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
                       product_revenue=defined.pop("product_revenue"),
                       coupon_redemption=defined.pop("coupon_redemption"))
 
-    bounds = defined["data_bounds"]
-    behaviour = behaviour_truth(
-        tables, user_customer=user_customer, offset=offset, data_end=date.fromisoformat(bounds["data_end_date"]),
-        data_start=date.fromisoformat(bounds["data_start_date"]) if bounds["data_start_date"] else None)
+    behaviour = behaviour_truth(tables, user_customer=user_customer, offset=offset, bounds=defined["data_bounds"])
 
     n_customers = len(cust_channels)
     return {
         **defined,
-        "behaviour": behaviour["behaviour"],
+        **behaviour,
         "definitions": {**DEFINITIONS, **defined["definitions"], **behaviour["definitions"]},
         "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
                    "timezone": timezone_name},

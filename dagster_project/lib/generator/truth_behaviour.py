@@ -24,6 +24,10 @@ DEFINITIONS = {
                              "('all_sessions'); paying = of them, sessions with a payment_success event",
     "behaviour.touch_timing": "marketing touches per 'channel|ISO weekday|hour' of sent_at in business time: "
                               "[sent, opened (opened_at set), clicked (clicked_at set)]",
+    "kpi_periods": "per grain ('week' ISO from Monday, 'month') and period start: gmv (sum of pay_amount, yuan), "
+                   "valid_orders, buyers over valid orders (current row: paid_ts set, status not cancelled) by the "
+                   "business date of order_ts; is_complete = period within data_start_date..data_end_date; "
+                   "gmv_pop_growth = gmv / previous period's gmv - 1 when both are complete, else null",
     "behaviour.dimensions": "events per event_name; product_view per properties.source, payment_submit per "
                             "properties.pay_method, search per properties.keyword ('unknown' when missing)",
 }
@@ -33,8 +37,61 @@ EVENING_START_HOUR = 18
 TOUCHPOINTS = ("content_view", "live_view", "share")
 
 
+def kpi_periods_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str, str], offset: int,
+                      data_start: date | None, data_end: date) -> dict:
+    orders = tables["orders"]
+    current: dict[str, tuple] = {}
+    for oid, uid, ots, pts, st, amount, day in zip(
+            orders["order_id"].to_list(), orders["user_id"].to_list(), orders["order_ts"].to_list(),
+            orders["paid_ts"].to_list(), orders["status"].to_list(), orders["pay_amount"].to_list(),
+            orders["_day"].to_list()):
+        if oid not in current or day >= current[oid][0]:
+            current[oid] = (day, uid, ots, pts, st, amount)
+    periods: dict[tuple, dict] = {}
+    for _, uid, ots, pts, st, amount in current.values():
+        if pts is None or st == "cancelled":
+            continue
+        d = (datetime(1970, 1, 1) + timedelta(seconds=ots + offset)).date()
+        for grain, begin in (("week", d - timedelta(days=d.weekday())), ("month", d.replace(day=1))):
+            p = periods.setdefault((grain, begin), {"gmv_cents": 0, "valid_orders": 0, "buyers": set()})
+            p["gmv_cents"] += amount
+            p["valid_orders"] += 1
+            p["buyers"].add(user_customer.get(uid, uid))
+
+    def end_of(grain: str, begin: date) -> date:
+        if grain == "week":
+            return begin + timedelta(days=6)
+        nxt = date(begin.year + begin.month // 12, begin.month % 12 + 1, 1)
+        return nxt - timedelta(days=1)
+
+    def before(grain: str, begin: date) -> date:
+        return begin - timedelta(days=7) if grain == "week" else (begin - timedelta(days=1)).replace(day=1)
+
+    def complete(grain: str, begin: date) -> bool:
+        return data_start is not None and begin >= data_start and end_of(grain, begin) <= data_end
+
+    rows = []
+    for (grain, begin), p in sorted(periods.items()):
+        prev = periods.get((grain, before(grain, begin)))
+        grows = prev is not None and complete(grain, begin) and complete(grain, before(grain, begin))
+        rows.append({"grain": grain, "period_start": begin.isoformat(), "is_complete": complete(grain, begin),
+                     "gmv": p["gmv_cents"] / 100, "valid_orders": p["valid_orders"], "buyers": len(p["buyers"]),
+                     "gmv_pop_growth": p["gmv_cents"] / prev["gmv_cents"] - 1 if grows else None})
+    return {"kpi_periods": rows}
+
+
 def behaviour_truth(tables: dict[str, pl.DataFrame], *, user_customer: dict[str, str], offset: int,
-                    data_start: date | None, data_end: date) -> dict:
+                    bounds: dict) -> dict:
+    """truth.json's `behaviour` and `kpi_periods`, and their definitions; bounds: truth's data_bounds."""
+    data_end = date.fromisoformat(bounds["data_end_date"])
+    data_start = date.fromisoformat(bounds["data_start_date"]) if bounds["data_start_date"] else None
+    return {**_behaviour(tables, user_customer=user_customer, offset=offset, data_start=data_start, data_end=data_end),
+            **kpi_periods_truth(tables, user_customer=user_customer, offset=offset, data_start=data_start,
+                                data_end=data_end)}
+
+
+def _behaviour(tables: dict[str, pl.DataFrame], *, user_customer: dict[str, str], offset: int,
+               data_start: date | None, data_end: date) -> dict:
     ev = tables["events"]
     cols = [ev[c].to_list() for c in ("session_id", "event_ts", "event_name", "platform", "anonymous_id",
                                       "user_id", "properties")]
