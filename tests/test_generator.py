@@ -351,3 +351,24 @@ def test_ad_spend_plants_each_channels_cac_month_by_month():
     assert ad.select("date", "channel", "campaign_id").is_duplicated().sum() == 0
     assert ad["campaign_id"].null_count() > 0 and ad["campaign_id"].null_count() < ad.height
     assert (ad["clicks"] <= ad["impressions"]).all() and (ad["spend"] >= 0).all()
+
+
+def test_planted_behaviour_properties_follow_their_weights():
+    """A product view's source, a payment submit's method and a search's keyword are drawn from the planted
+    weights (their own stream), on those event types only; the other events carry no properties."""
+    from dagster_project.lib.generator.events import BEHAVIOUR_PARAMS
+    from dagster_project.lib.generator.world import build_world
+
+    world = build_world(customers=300, days=40, seed=7, start=START, timezone="Asia/Shanghai")
+    assert world.planted["behaviour"] == BEHAVIOUR_PARAMS
+    events = world.tables["events"]
+    keys = {"product_view": ("source", "view_source_weights"), "payment_submit": ("pay_method", "pay_method_weights"),
+            "search": ("keyword", "search_keyword_weights")}
+    for name, props in events.select("event_name", "properties").rows():
+        assert (props is not None) == (name in keys), name
+    for name, (key, weights) in keys.items():
+        values = [json.loads(p)[key] for p in events.filter(events["event_name"] == name)["properties"].to_list()]
+        assert len(values) > 100, name
+        for value, weight in BEHAVIOUR_PARAMS[weights].items():
+            noise = 4 * (weight * (1 - weight) / len(values)) ** 0.5  # four standard errors
+            assert values.count(value) / len(values) == pytest.approx(weight, abs=noise), (name, value)

@@ -49,7 +49,7 @@ CHARTS = {p.name: _load(p) for p in sorted((BUNDLE / "charts").glob("*.yaml"))}
 DASHBOARDS = {p.stem: _load(p) for p in sorted((BUNDLE / "dashboards").glob("*.yaml"))}
 DATASET_BY_UUID = {d["uuid"]: d for d in DATASETS.values()}
 SLUGS = {"overview", "repurchase", "ltv", "funnel", "cohorts", "segments", "data-quality", "products", "service",
-         "marketing", "alerts", "members", "customers", "acquisition"}
+         "marketing", "alerts", "members", "customers", "acquisition", "behaviour"}
 
 
 def _dataset_tables(ds: dict) -> set[str]:

@@ -8,7 +8,22 @@ import numpy as np
 import polars as pl
 
 from . import incidents as inc
-from .model import AA_EXPERIMENT_ID, CATS, DAY, EXPERIMENT_ID, PARAMS, PLATFORMS, Clock, _expand, _idx_by_time, _tod
+from .model import (AA_EXPERIMENT_ID, CATS, DAY, EXPERIMENT_ID, HOUR_W, PARAMS, PLATFORMS, Clock, _expand, _idx_by_time,
+                    _tod)
+
+# Planted behaviour (docs/metrics.md "Behaviour"; truth_behaviour.py counts the result from the rows).
+# A product view's source and a payment's method come from a stream of their own (seed + BEHAVIOUR_STREAM),
+# so planting them changes no other row. Browse sessions' gaps between events are stretched per platform
+# (PC users stay longer, mini-program users browse quickly; seeds 002) without new draws.
+BEHAVIOUR_STREAM = 2024
+BEHAVIOUR_PARAMS = {
+    "view_source_weights": {"search": 0.40, "recommend": 0.35, "banner": 0.15, "live": 0.10},
+    "pay_method_weights": {"wechat": 0.55, "alipay": 0.38, "unionpay": 0.07},
+    "search_keyword_weights": {"维生素C": 0.22, "蛋白粉": 0.18, "瑜伽裤": 0.15, "保温杯": 0.12, "防晒霜": 0.11,
+                               "燕麦": 0.09, "鱼油": 0.07, "益生菌": 0.06},
+    "browse_gap_factor_by_platform": {"ios": 1.0, "android": 1.0, "mini_program": 0.7, "web": 1.6},
+    "session_start_hour_weights": HOUR_W.tolist(),
+}
 
 
 def make_experiments(clock: Clock, people, behaviour, boost, exp_rows) -> tuple[pl.DataFrame, dict, int, int]:
@@ -88,7 +103,7 @@ def _expected_experiment_lift(clock, ea_user, ea_ts, assigned_day, alive_at_assi
     return out
 
 
-def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned_day, sku_cat, sku_ids,
+def _make_events(rng, clock, W, *, seed, users_arrays, orders_arrays, visits, assigned_day, sku_cat, sku_ids,
                  sku_launch, active_camp, spike_first):
     ua, oa = users_arrays, orders_arrays
     user_ids, u_person, u_primary, u_reg_ts = ua["user_ids"], ua["u_person"], ua["u_primary"], ua["u_reg_ts"]
@@ -164,7 +179,8 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
          np.array([ATC, CO, SUB])[np.clip(step, 0, 2)]],
         TRAIL[rng.integers(0, len(TRAIL), E)])
     code = np.where((pos == 0) & ~anon_only[own] & is_app[vu[own]], APP_OPEN, code)
-    g = gaps(E)
+    gap_factor = np.array([BEHAVIOUR_PARAMS["browse_gap_factor_by_platform"][p] for p in PLATFORMS])
+    g = (gaps(E) * gap_factor[u_platform[vu[own]]]).astype(np.int64)
     g[pos == 0] = 0
     off = np.cumsum(g)
     off = off - np.repeat(off[np.cumsum(cnt) - cnt], cnt)
@@ -274,11 +290,14 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
     page = PAGES[code]
     page = np.where(code == PAGE, PV_PAGES[rng.integers(0, 4, E)], page)
     # properties (JSON text) for some event types
-    KW = np.array(["维生素C", "蛋白粉", "瑜伽裤", "保温杯", "防晒霜", "燕麦", "鱼油", "益生菌"], dtype=object)
-    SRC = np.array(["recommend", "search", "banner", "live"], dtype=object)
-    PAY = np.array(["wechat", "alipay", "unionpay"], dtype=object)
+    own_rng = np.random.Generator(np.random.PCG64([seed, BEHAVIOUR_STREAM]))
+    src_w, pay_w = BEHAVIOUR_PARAMS["view_source_weights"], BEHAVIOUR_PARAMS["pay_method_weights"]
+    src = own_rng.choice(np.array(list(src_w), dtype=object), size=E, p=list(src_w.values()))
+    pay = own_rng.choice(np.array(list(pay_w), dtype=object), size=E, p=list(pay_w.values()))
+    kw_w = BEHAVIOUR_PARAMS["search_keyword_weights"]
+    kw = own_rng.choice(np.array(list(kw_w), dtype=object), size=E, p=list(kw_w.values()))
     prop_kind = np.select([code == SEARCH, code == PV, code == SUB], [1, 2, 3], 0)
-    pk_idx = rng.integers(0, 8, E)
+    rng.integers(0, 8, E)  # the keyword draw before planting: kept, so every later draw stays the same
     # late landing per session
     late = np.where(rng.random(len(s_user)) < PARAMS["late_event_session_p"], rng.integers(1, 4, len(s_user)), 0)
     fday = np.minimum(day + late[own], clock.days - 1)
@@ -296,7 +315,6 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
         "page": page.tolist(),
         "_camp": camp,
         "_pk": prop_kind,
-        "_pi": pk_idx,
         "_day": fday.astype(np.int64),
         "_evday": day.astype(np.int64),
     })
@@ -316,9 +334,9 @@ def _make_events(rng, clock, W, *, users_arrays, orders_arrays, visits, assigned
         pl.Series("sku_id", _gather_nullable(sku_ids, evs["_sku"])),
         pl.Series("order_id", _gather_nullable(oa["order_ids"], evs["_order"])),
         pl.Series("campaign_id", _gather_nullable(np.array([f"C{i + 1:03d}" for i in range(int(active_camp.max(initial=-1)) + 1)], dtype=object), evs["_camp"])),
-        pl.when(pl.col("_pk") == 1).then(pl.lit('{"keyword":"') + pl.Series(KW[pk_idx].tolist()) + pl.lit('"}'))
-        .when(pl.col("_pk") == 2).then(pl.lit('{"source":"') + pl.Series(SRC[pk_idx % 4].tolist()) + pl.lit('"}'))
-        .when(pl.col("_pk") == 3).then(pl.lit('{"pay_method":"') + pl.Series(PAY[pk_idx % 3].tolist()) + pl.lit('"}'))
+        pl.when(pl.col("_pk") == 1).then(pl.lit('{"keyword":"') + pl.Series(kw.tolist()) + pl.lit('"}'))
+        .when(pl.col("_pk") == 2).then(pl.lit('{"source":"') + pl.Series(src.tolist()) + pl.lit('"}'))
+        .when(pl.col("_pk") == 3).then(pl.lit('{"pay_method":"') + pl.Series(pay.tolist()) + pl.lit('"}'))
         .otherwise(None).alias("properties"),
     )
     evs = evs.select(["event_id", "event_ts", "anonymous_id", "user_id", "session_id", "event_name", "platform",

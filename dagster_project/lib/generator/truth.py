@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import polars as pl
 
 from .truth_acquisition import acquisition_truth
+from .truth_behaviour import behaviour_truth
 from .truth_definitions import definition_truth
 
 DEFINITIONS = {
@@ -201,12 +202,16 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
                       product_revenue=defined.pop("product_revenue"),
                       coupon_redemption=defined.pop("coupon_redemption"))
 
+    behaviour = behaviour_truth(tables, user_customer=user_customer, offset=offset, bounds=defined["data_bounds"])
+
     n_customers = len(cust_channels)
     acquisition = acquisition_truth(tables, offset=offset, end_date=end_date)
     return {
         **defined,
         "acquisition": acquisition,
-        "definitions": {**DEFINITIONS, **defined["definitions"], **acquisition.pop("definitions")},
+        **behaviour,
+        "definitions": {**DEFINITIONS, **defined["definitions"], **acquisition.pop("definitions"),
+                        **behaviour["definitions"]},
         "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
                    "timezone": timezone_name},
         "counts": {

@@ -33,7 +33,7 @@ from . import incidents as inc
 from .behaviour import simulate_days
 from .catalog import make_campaigns, make_products
 from .customers import make_people
-from .events import _make_events, make_experiments
+from .events import BEHAVIOUR_PARAMS, _make_events, make_experiments
 from .inventory import _make_inventory
 from .marketing import make_touches
 from .ad_spend import ACQUISITION_PARAMS, make_ad_spend
@@ -64,7 +64,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     tk = make_tickets(rng, clock, people, o)
 
     events, exp_rows = _make_events(
-        rng, clock, W, users_arrays=dict(
+        rng, clock, W, seed=seed, users_arrays=dict(
             user_ids=people.user_ids, u_person=people.u_person, u_primary=people.u_primary,
             u_reg_ts=people.u_reg_ts, u_track=people.u_track, u_anonweb=people.u_anonweb,
             u_platform=people.u_platform, fav=people.fav),
@@ -94,6 +94,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     W.planted = dict(PARAMS)
     W.planted["member_events"] = dict(MEMBER_PARAMS)
     W.planted["acquisition"] = dict(ACQUISITION_PARAMS)
+    W.planted["behaviour"] = dict(BEHAVIOUR_PARAMS)
     W.planted.update({
         "experiment_id": EXPERIMENT_ID, "experiment_start_day_index": int(behaviour.exp_day),
         "experiment_start_date": clock.date(behaviour.exp_day).isoformat(),

@@ -8,8 +8,9 @@
     )
 }}
 
--- One row per tracking session: platform, customer (after login stitching), start, and whether the
--- customer was new or returning (had a valid purchase on an earlier business day).
+-- One row per tracking session: platform, customer (after login stitching), start, whether the
+-- customer was new or returning (had a valid purchase on an earlier business day), and the content,
+-- live-room and share touchpoints it holds (their conversion: mart_touchpoint_conversion_daily).
 -- Incremental by session_date (macros/incremental.sql): dates of sessions with rebuilt events, plus
 -- dates where a session's new/returning type changed (a first purchase arrived, moved or was refunded).
 with
@@ -63,7 +64,10 @@ sessions as (
         count(*) as n_events,
         max(case when event_name = 'login' then 1 else 0 end) = 1 as has_login,
         max(case when user_id is null then 1 else 0 end) = 1 as has_anonymous_events,
-        max(case when event_name = 'payment_success' then 1 else 0 end) = 1 as has_payment_success
+        max(case when event_name = 'payment_success' then 1 else 0 end) = 1 as has_payment_success,
+        max(case when event_name = 'content_view' then 1 else 0 end) = 1 as has_content_view,
+        max(case when event_name = 'live_view' then 1 else 0 end) = 1 as has_live_view,
+        max(case when event_name = 'share' then 1 else 0 end) = 1 as has_share
     from events
     group by session_id
 
@@ -83,6 +87,9 @@ final as (
         sessions.has_login,
         sessions.has_anonymous_events,
         sessions.has_payment_success,
+        sessions.has_content_view,
+        sessions.has_live_view,
+        sessions.has_share,
         case
             when customers.first_purchase_date < {{ to_business_date('sessions.session_start_at') }}
                 then 'returning'

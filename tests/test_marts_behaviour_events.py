@@ -1,0 +1,107 @@
+"""Behaviour marts on tracking events against the generator's truth.json (docs/metrics.md "Behaviour").
+
+truth.json counts each figure from the generated events (truth_behaviour.py); the generator plants the
+mix of product-view sources, payment methods and search keywords, the hour profile of browsing and longer
+gaps between a PC user's events (generator/events.py BEHAVIOUR_PARAMS).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+
+def _rows(truth_warehouse, sql: str) -> list[dict]:
+    con = duckdb.connect(str(truth_warehouse.db), read_only=True)
+    try:
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def dimensions(truth_warehouse) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for r in _rows(truth_warehouse, "select dimension, dimension_value, sum(events) as events "
+                                    "from marts.mart_behaviour_daily group by all"):
+        out.setdefault(r["dimension"], {})[r["dimension_value"]] = int(r["events"])
+    return out
+
+
+def test_behaviour_dimensions_equal_truth(dimensions, truth_warehouse):
+    truth = truth_warehouse.truth["behaviour"]
+    assert dimensions["hour"] == truth["events_by_hour"]
+    for dim in ("event_name", "view_source", "pay_method", "search_keyword"):
+        assert dimensions[dim] == truth["dimensions"][dim], dim
+    assert sum(dimensions["hour"].values()) == truth_warehouse.truth["counts"]["events"]
+
+
+def test_evening_share_equals_truth(truth_warehouse):
+    (row,) = _rows(truth_warehouse, "select sum(case when is_evening then events else 0 end) / sum(events) as share "
+                                    "from marts.mart_behaviour_daily where dimension = 'hour'")
+    assert row["share"] == pytest.approx(truth_warehouse.truth["behaviour"]["evening_share"], rel=1e-12)
+
+
+def test_planted_mixes_show(dimensions, truth_warehouse):
+    """The planted weights come back within sampling noise: search 40% and recommend 35% of product views,
+    the payment-method mix, the keyword ranking's head; browsing peaks in the evening."""
+    planted = truth_warehouse.truth["planted"]["behaviour"]
+    for dim, key in (("view_source", "view_source_weights"), ("pay_method", "pay_method_weights"),
+                     ("search_keyword", "search_keyword_weights")):
+        total = sum(dimensions[dim].values())
+        for value, weight in planted[key].items():
+            assert dimensions[dim].get(value, 0) / total == pytest.approx(weight, abs=0.02), (dim, value)
+    hours = dimensions["hour"]
+    assert max(hours, key=hours.get) in {"19", "20", "21", "22"}
+    # browse sessions start by the planted hour profile; registrations and purchases follow their own times
+    profile = planted["session_start_hour_weights"]
+    planted_evening = sum(profile[18:]) / sum(profile)
+    assert sum(n for h, n in hours.items() if int(h) >= 18) / sum(hours.values()) == pytest.approx(
+        planted_evening, abs=0.03)
+
+
+def test_active_users_equal_truth(truth_warehouse):
+    truth = truth_warehouse.truth["behaviour"]["active_users"]
+    mart = {(r["platform"], r["event_date"].isoformat()): [r["dau"], r["wau"], r["mau"]]
+            for r in _rows(truth_warehouse, "select platform, event_date, dau, wau, mau "
+                                            "from marts.mart_active_users_daily")}
+    expected = {(p, d): v for p, by_date in truth.items() for d, v in by_date.items()}
+    assert len(expected) > 0
+    assert {k: v for k, v in mart.items() if k in expected} == expected
+    # a platform without any active customer (sessions of devices that never logged in) has zeros
+    assert all(v == [0, 0, 0] for k, v in mart.items() if k not in expected)
+
+
+def test_dwell_equals_truth_and_pc_users_stay_longer(truth_warehouse):
+    truth = truth_warehouse.truth["behaviour"]["dwell"]
+    mart = {r["platform"]: r for r in _rows(
+        truth_warehouse, "select platform, sum(sessions) as sessions, sum(dwell_seconds) as dwell_seconds "
+                         "from marts.mart_active_users_daily group by platform")}
+    assert set(mart) == set(truth)
+    for platform, t in truth.items():
+        assert (int(mart[platform]["sessions"]), int(mart[platform]["dwell_seconds"])) == (
+            t["sessions"], t["dwell_seconds"]), platform
+    avg = {p: t["avg_dwell_seconds"] for p, t in truth.items()}
+    assert avg["web"] > max(avg["ios"], avg["android"]) > avg["mini_program"]
+
+
+def test_touchpoint_conversion_equals_truth(truth_warehouse):
+    truth = truth_warehouse.truth["behaviour"]["touchpoints"]
+    mart = {r["touchpoint"]: r for r in _rows(
+        truth_warehouse, "select touchpoint, sum(sessions) as sessions, sum(paying_sessions) as paying_sessions "
+                         "from marts.mart_touchpoint_conversion_daily group by touchpoint")}
+    assert set(mart) == set(truth)
+    for touchpoint, t in truth.items():
+        assert (int(mart[touchpoint]["sessions"]), int(mart[touchpoint]["paying_sessions"])) == (
+            t["sessions"], t["paying_sessions"]), touchpoint
+    assert truth["all_sessions"]["sessions"] == truth_warehouse.truth["counts"]["sessions"]
+
+
+def test_touch_timing_equals_truth(truth_warehouse):
+    truth = truth_warehouse.truth["behaviour"]["touch_timing"]
+    mart = {f"{r['channel']}|{r['send_weekday']}|{r['send_hour']}": [r["sent"], r["opened"], r["clicked"]]
+            for r in _rows(truth_warehouse, "select * from marts.mart_touch_timing")}
+    assert len(truth) > 24
+    assert mart == truth
