@@ -31,6 +31,7 @@ class _ProgressHandler(logging.Handler):
         self.failures: list[str] = []
         self.critical: list[str] = []  # one line per failed critical expectation: where and what to do
         self.running: str | None = None  # the step in progress, for a run that dies in it
+        self.last_done: str | None = None  # the last step that ended, for a run that dies between steps
 
     def _print(self, line: str) -> None:
         if not self.quiet:
@@ -49,9 +50,11 @@ class _ProgressHandler(logging.Handler):
             self._print(f"{t} start   {step}")
         elif et == "STEP_SUCCESS":
             self.running = None
+            self.last_done = step
             self._print(f"{t} done    {step}")
         elif et == "STEP_FAILURE":
             self.running = None
+            self.last_done = step
             err = event.step_failure_data.error if event.step_failure_data else None
             msg = _root_message(err) if err else "unknown error"
             if err is None or err.cls_name != "DagsterAssetCheckFailedError":  # said rule by rule instead
@@ -170,6 +173,7 @@ class RunOutcome:
     seconds: float
     last_step: str | None  # the step in progress when the run failed outside any step's handling
     error: BaseException | None = None  # what ended the run outside a step (a full disk, ...)
+    last_done: str | None = None  # the last step that ended before `error`: it died between steps
     skipped: bool = False  # nothing new: no step ran (lib/nothing_new.py)
 
 
@@ -253,7 +257,8 @@ def run_pipeline(settings: Settings, run_id: str, log_path: Path, quiet: bool = 
                           time.perf_counter() - started, None)
     except Exception as exc:  # noqa: BLE001 - the caller explains it (full disk, unloadable definitions)
         return RunOutcome(False, (handler.failures + handler.critical) if handler else [],
-                          time.perf_counter() - started, handler.running if handler else None, exc)
+                          time.perf_counter() - started, handler.running if handler else None, exc,
+                          last_done=handler.last_done if handler else None)
     finally:
         procs.WAIT_LOG.removeHandler(wait_handler)
         for stream in (sys.stdout, sys.stderr):
@@ -316,8 +321,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     _render_run_docs(settings)
     if outcome.error is not None:
         exc = outcome.error
+        # a full disk can also stop Dagster from recording the next step's start: steps did run
         where = (f"during step {outcome.last_step}" if outcome.last_step
-                 else f"after {len(outcome.failures)} failed steps" if outcome.failures else "before any step ran")
+                 else f"after {len(outcome.failures)} failed steps" if outcome.failures
+                 else f"after step {outcome.last_done}, before the next one started" if outcome.last_done
+                 else "before any step ran")
         print(f"ecomwh run: FAILED {where}: {exc}{_disk_hint(settings, exc)}\n  (full log: {log_path})",
               file=sys.stderr)
         return 1
