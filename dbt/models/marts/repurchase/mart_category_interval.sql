@@ -1,33 +1,12 @@
 -- Same-category purchase interval (同品类购买间隔): per customer and category_l1, days between
--- consecutive purchase days in that category (a business date with a valid order holding a line of
--- the category), up to the data end date; quartiles per category. Lines of SKUs without a
--- category (not in the product master) are left out.
+-- consecutive purchase days in that category (int_category_purchase_days: a business date with a
+-- valid order holding a line of the category, up to the data end date); quartiles per category. Lines
+-- of SKUs without a category (not in the product master) are left out.
 with
-
-order_items as (
-
-    select * from {{ ref('fct_order_items') }}
-
-),
-
-data_end as (
-
-    select * from {{ ref('int_data_end_dates_resolved') }}
-
-),
 
 category_days as (
 
-    select distinct
-        order_items.customer_key,
-        order_items.category_l1,
-        order_items.order_date as purchase_date
-    from order_items
-    cross join data_end
-    where
-        order_items.is_valid
-        and order_items.category_l1 is not null
-        and order_items.order_date <= data_end.data_end_date
+    select * from {{ ref('int_category_purchase_days') }}
 
 ),
 

@@ -3,11 +3,6 @@
 -- purchase day (a customer counts under each category of it) and 'all' (each customer once).
 with
 
-order_items as (
-
-    select * from {{ ref('fct_order_items') }}
-
-),
 
 buyers as (
 
@@ -17,14 +12,7 @@ buyers as (
 
 category_days as (
 
-    select distinct
-        customer_key,
-        category_l1,
-        order_date as purchase_date
-    from order_items
-    where
-        is_valid
-        and category_l1 is not null
+    select * from {{ ref('int_category_purchase_days') }}
 
 ),
 

@@ -5,9 +5,9 @@
 -- (mart_category_interval.p50_days); a category without a gap yet has no due date.
 with
 
-order_items as (
+category_days as (
 
-    select * from {{ ref('fct_order_items') }}
+    select * from {{ ref('int_category_purchase_days') }}
 
 ),
 
@@ -26,21 +26,6 @@ segments as (
 data_end as (
 
     select * from {{ ref('int_data_end_dates_resolved') }}
-
-),
-
-category_days as (
-
-    select distinct
-        order_items.customer_key,
-        order_items.category_l1,
-        order_items.order_date as purchase_date
-    from order_items
-    cross join data_end
-    where
-        order_items.is_valid
-        and order_items.category_l1 is not null
-        and order_items.order_date <= data_end.data_end_date
 
 ),
 
