@@ -104,3 +104,27 @@ def test_growth_and_repurchase_follow_the_definitions(region):
 def test_profile_city_tier_equals_truth(truth_warehouse):
     rows = _rows(truth_warehouse.db, "select city_tier, count(*) as n from marts.mart_customer_profile group by 1")
     assert {r["city_tier"]: r["n"] for r in rows} == truth_warehouse.truth["region"]["profile_city_tier"]
+
+
+def test_the_plant_moves_only_cities_within_the_province(monkeypatch):
+    """Drawn on its own stream from the finished world: without it every row is the same but the city, and a
+    moved user's orders carry the user's new city."""
+    from datetime import date
+
+    from dagster_project.lib.generator import world
+
+    kw = dict(customers=300, days=40, seed=7, start=date(2026, 5, 20), timezone="Asia/Shanghai")
+    planted = world.build_world(**kw)
+    monkeypatch.setattr(world, "move_to_lower_tiers", lambda seed, clock, tables: (tables, {}))
+    plain = world.build_world(**kw)
+    assert planted.planted["region"]["users_moved"] > 0
+    for name, df in planted.tables.items():
+        other = [c for c in df.columns if c != "city"]
+        assert df.select(other).equals(plain.tables[name].select(other)), name
+    before = dict(zip(plain.tables["users"]["user_id"].to_list(), plain.tables["users"]["city"].to_list()))
+    after = dict(zip(planted.tables["users"]["user_id"].to_list(), planted.tables["users"]["city"].to_list()))
+    moved = {u for u in after if after[u] != before[u]}
+    assert moved and all(CITY_TIERS[after[u]] in LOWER and CITY_TIERS[before[u]] not in LOWER for u in moved)
+    orders = planted.tables["orders"]
+    for uid, city in zip(orders["user_id"].to_list(), orders["city"].to_list()):
+        assert city == after[uid], uid
