@@ -20,6 +20,7 @@ stream, so their order is part of the result (a part moved earlier changes every
     inventory.py  daily inventory snapshots
     members.py    membership events (their own random stream: drawn last, they change no other row)
     ad_spend.py   paid acquisition spend (its own random stream, drawn from the finished orders)
+    regions.py    lower-tier cities (its own random stream: moves users' and orders' city within the province)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .ad_spend import ACQUISITION_PARAMS, make_ad_spend
 from .members import MEMBER_PARAMS, make_member_events
 from .model import CATS, CHANNEL_W, CHANNELS, EXPERIMENT_ID, FAV_CAT_W, PARAMS, Clock, World, tz_offset_seconds
 from .orders import make_orders
+from .regions import move_to_lower_tiers
 from .service import make_tickets
 
 
@@ -86,6 +88,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         "member_events": make_member_events(seed, clock, people.users, o.orders),
         "ad_spend": make_ad_spend(seed, clock, people.users, o.orders, o.campaigns),
     }
+    W.tables, region_planted = move_to_lower_tiers(seed, clock, W.tables)
     if plan["stop_first"] is not None:
         # planted stopped source: its files of the last days never land, so the rows in them do not exist
         src = inc.STOPPED_SOURCE
@@ -95,6 +98,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     W.planted["member_events"] = dict(MEMBER_PARAMS)
     W.planted["acquisition"] = dict(ACQUISITION_PARAMS)
     W.planted["behaviour"] = dict(BEHAVIOUR_PARAMS)
+    W.planted["region"] = region_planted
     W.planted.update({
         "experiment_id": EXPERIMENT_ID, "experiment_start_day_index": int(behaviour.exp_day),
         "experiment_start_date": clock.date(behaviour.exp_day).isoformat(),

@@ -2,8 +2,7 @@
 -- end date. Behaviour layers from their valid orders (promotion-sensitive, buying rhythm), need layers
 -- from their order lines (price-sensitive, brand-loyal, necessity buyer), and the profile of their
 -- customer_key account (province, city tier, age band) with channel and member level. Thresholds are dbt
--- vars (layer_*, city_tiers); rules in docs/metrics.md "Segments".
-{%- set tiers = var('city_tiers') %}
+-- vars (layer_*), city tiers the seed city_tiers; rules in docs/metrics.md "Segments".
 
 with
 
@@ -40,6 +39,12 @@ purchase_days as (
 users as (
 
     select * from {{ ref('stg_crm__users') }}
+
+),
+
+city_tiers as (
+
+    select * from {{ ref('city_tiers') }}
 
 ),
 
@@ -223,14 +228,7 @@ final as (
         users.city,
         case
             when users.city is null then 'unknown'
-            {%- for tier, cities in tiers.items() %}
-            when users.city in (
-                {%- for city in cities %}
-                '{{ city }}'{% if not loop.last %},{% endif %}
-                {%- endfor %}
-            ) then '{{ tier }}'
-            {%- endfor %}
-            else 'other'
+            else coalesce(city_tiers.city_tier, 'other')
         end as city_tier,
         case
             when users.birth_year is null then 'unknown'
@@ -249,6 +247,8 @@ final as (
         on layers_assigned.customer_key = customers.customer_key
     left join users
         on layers_assigned.customer_key = users.user_id
+    left join city_tiers
+        on users.city = city_tiers.city
     cross join data_end
 
 )
