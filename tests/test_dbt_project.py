@@ -136,6 +136,19 @@ RAW_FILES: list[tuple[str, str, str, list[dict]]] = [
     ("ad_spend", "ad_spend_20260602.csv", "2026-06-02 01:00:00", [
         dict(date=D("2026-06-01"), channel="tmall", spend=120, impressions=4000, clicks=50),
     ]),
+    # a contact known to WeCom only as an external contact: no user_id; its read is corrected in the next file
+    ("private_domain_events", "private_domain_events_20260601.csv", "2026-06-01 01:00:00", [
+        dict(event_id="PD1", external_user_id="wm1", user_id="U1", event_ts=T("2026-06-01 00:00:00"),
+             channel="wecom_contact", event_type="contact_added", staff_id="S01"),
+        dict(event_id="PD2", external_user_id="wm2", event_ts=T("2026-06-01 00:10:00"),
+             channel="wecom_group", event_type="group_joined", group_id="G001"),
+        dict(event_id="PD3", external_user_id="wm2", event_ts=T("2026-06-01 02:00:00"),
+             channel="wecom_group", event_type="message_read", group_id="G001", sent_at=T("2026-06-01 01:00:00")),
+    ]),
+    ("private_domain_events", "private_domain_events_20260602.csv", "2026-06-02 01:00:00", [
+        dict(event_id="PD3", external_user_id="wm2", event_ts=T("2026-06-01 02:30:00"),
+             channel="wecom_group", event_type="message_read", group_id="G001", sent_at=T("2026-06-01 01:00:00")),
+    ]),
 ]
 
 
@@ -294,6 +307,12 @@ def test_composite_keys_keep_the_latest_row(query):
     assert query("""
         select campaign_id, spend_amount, clicks from staging.stg_marketing__ad_spend order by campaign_id
     """) == [("C1", Decimal("300.00"), 200), (None, Decimal("120.00"), 50)]
+    # a private-domain event re-delivered keeps its latest version; the unbound contact has no user_id
+    assert query("""
+        select event_id, user_id, event_at, sent_date
+        from staging.stg_marketing__private_domain_events order by event_id
+    """) == [("PD1", "U1", T("2026-06-01 00:00:00"), None), ("PD2", None, T("2026-06-01 00:10:00"), None),
+             ("PD3", None, T("2026-06-01 02:30:00"), D("2026-06-01"))]
 
 
 def test_every_source_has_one_staging_model_with_rows(query):

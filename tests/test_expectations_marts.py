@@ -451,7 +451,8 @@ FRESH_COLUMNS = {"users": "registered_at", "products": "_loaded_at", "orders": "
                  "order_items": "_loaded_at", "events": "event_ts", "returns": "requested_at",
                  "shipments": "shipped_at", "cs_tickets": "created_at", "campaigns": "start_at",
                  "marketing_touches": "sent_at", "inventory_snapshots": "snapshot_date",
-                 "experiment_assignments": "assigned_at", "member_events": "event_ts", "ad_spend": "date"}
+                 "experiment_assignments": "assigned_at", "member_events": "event_ts", "ad_spend": "date",
+                 "private_domain_events": "event_ts"}
 
 
 def _freshness_sql(bad: bool) -> str:

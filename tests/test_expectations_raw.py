@@ -161,6 +161,9 @@ ME = dict(user_id="U001", event_ts="2026-06-01 02:00:00", type="join", level=1, 
           _file="member_events_20260601.csv")
 AD = dict(date="2026-06-01", channel="douyin", campaign_id=None, spend=1200.5, impressions=30000, clicks=360,
           _file="ad_spend_20260601.csv")
+PDE = dict(external_user_id="wm001", user_id="U001", event_ts="2026-06-01 02:00:00", channel="wecom_group",
+           event_type="message_read", group_id="G001", campaign_id=None, staff_id="S01",
+           sent_at="2026-06-01 01:00:00", _file="private_domain_events_20260601.csv")
 
 CLEAN: dict[str, list[dict]] = {
     "users": [
@@ -256,6 +259,12 @@ CLEAN: dict[str, list[dict]] = {
         dict(AD, campaign_id="C001", spend=800.0),
         dict(AD, channel="mini_program", spend=0, impressions=None, clicks=None),
         dict(AD, _file="ad_spend_20260602.csv", spend=1250.0),  # the day's brand spend corrected a day later
+    ],
+    "private_domain_events": [
+        dict(PDE, event_id="PD1", channel="wecom_contact", event_type="contact_added", group_id=None, sent_at=None),
+        dict(PDE, event_id="PD2", event_type="message_sent", sent_at=None),
+        dict(PDE, event_id="PD3", user_id=None),  # WeCom knows only the external contact
+        dict(PDE, event_id="PD4", event_ts="2026-06-01 01:00:00"),  # read the second it was sent
     ],
 }
 
@@ -486,6 +495,20 @@ CASES: dict[str, list[Case]] = {
             dict(AD, channel="tmall", spend=-5),
         ], {L("unique", "date+channel+campaign_id+_file"): 2, L("not_null", "spend"): 1, L("in_set", "channel"): 1,
             L("between", "spend"): 1}, critical=True),
+    ],
+    "private_domain_events": [
+        Case("warnings", [
+            dict(PDE, event_id="PD5", event_ts="2026-06-01 00:59:00"),  # read before it was sent
+            dict(PDE, event_id="PD6", event_type="member_posted", group_id=None, sent_at=None),
+        ], {L("after", "event_ts>sent_at", "warning"): 1, L("not_null", "group_id", "warning"): 1},
+            critical=False),
+        Case("criticals", [
+            dict(PDE, event_id="PD1"),
+            dict(PDE, event_id="PD7", external_user_id=None),
+            dict(PDE, event_id="PD8", channel="carrier_pigeon"),
+            dict(PDE, event_id="PD9", event_type="poke"),
+        ], {L("unique", "event_id+_file"): 2, L("not_null", "external_user_id"): 1, L("in_set", "channel"): 1,
+            L("in_set", "event_type"): 1}, critical=True),
     ],
 }
 

@@ -372,3 +372,31 @@ def test_planted_behaviour_properties_follow_their_weights():
         for value, weight in BEHAVIOUR_PARAMS[weights].items():
             noise = 4 * (weight * (1 - weight) / len(values)) ** 0.5  # four standard errors
             assert values.count(value) / len(values) == pytest.approx(weight, abs=noise), (name, value)
+
+
+def test_private_domain_events_are_their_own_stream_and_plausible():
+    """private_domain_events come from their own stream: the other tables are what they were without them
+    (same rows as a world built with the module's maker stubbed out); reads and clicks follow their send,
+    group events name their group, event ids are unique, and some contacts are unbound (no user_id)."""
+    from unittest import mock
+
+    import polars as pl
+
+    from dagster_project.lib.generator import world as world_mod
+    from dagster_project.lib.generator.private_domain import PD_PARAMS
+    from dagster_project.lib.generator.world import build_world
+
+    w = build_world(customers=300, days=40, seed=7, start=START, timezone="Asia/Shanghai")
+    pde = w.tables["private_domain_events"]
+    assert w.planted["private_domain"] == PD_PARAMS
+    with mock.patch.object(world_mod, "make_private_domain_events", return_value=pde.clear()):
+        bare = build_world(customers=300, days=40, seed=7, start=START, timezone="Asia/Shanghai")
+    for name in ("orders", "users", "events", "member_events", "ad_spend"):
+        assert bare.tables[name].equals(w.tables[name]), name
+    assert pde["event_id"].is_unique().all()
+    msg = pde.filter(pl.col("sent_at").is_not_null())
+    assert msg.height and (msg["event_ts"] >= msg["sent_at"]).all()
+    assert set(msg["event_type"].unique()) == {"message_read", "link_clicked"}
+    assert pde.filter((pl.col("channel") == "wecom_group") & pl.col("group_id").is_null()).height == 0
+    assert 0 < pde["user_id"].null_count() < pde.height
+    assert set(pde["event_type"].unique()) <= set(SOURCES["private_domain_events"].column("event_type").enum)

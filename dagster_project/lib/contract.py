@@ -42,6 +42,9 @@ TICKET_CHANNELS = ("bot", "human")
 CAMPAIGN_TYPES = ("discount", "full_reduction", "gift", "coupon", "kol", "live", "bundle")
 TOUCH_CHANNELS = ("sms", "push", "wechat", "email")
 MEMBER_EVENT_TYPES = ("join", "level_up", "level_down", "points_earned", "points_redeemed", "benefit_used")
+PRIVATE_DOMAIN_CHANNELS = ("wecom_contact", "wecom_group", "moments")
+PRIVATE_DOMAIN_EVENT_TYPES = ("contact_added", "contact_lost", "group_joined", "group_left", "message_sent",
+                              "message_read", "link_clicked", "member_posted")
 
 # Every enum of the contract by name, and the labels readers see (zh, en). The name is what the
 # rendered files call it: dbt's contract_enum('<name>'), the enum column of dbt/seeds/enum_labels.csv
@@ -57,6 +60,8 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "campaign_type": CAMPAIGN_TYPES,
     "touch_channel": TOUCH_CHANNELS,
     "member_event_type": MEMBER_EVENT_TYPES,
+    "private_domain_channel": PRIVATE_DOMAIN_CHANNELS,
+    "private_domain_event_type": PRIVATE_DOMAIN_EVENT_TYPES,
 }
 ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "channel": {
@@ -98,6 +103,16 @@ ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "join": ("入会", "Join"), "level_up": ("升级", "Level up"), "level_down": ("降级", "Level down"),
         "points_earned": ("获得积分", "Points earned"), "points_redeemed": ("使用积分", "Points redeemed"),
         "benefit_used": ("使用权益", "Benefit used"),
+    },
+    "private_domain_channel": {
+        "wecom_contact": ("企微好友", "WeCom contact"), "wecom_group": ("社群", "WeCom group"),
+        "moments": ("朋友圈", "Moments"),
+    },
+    "private_domain_event_type": {
+        "contact_added": ("添加好友", "Contact added"), "contact_lost": ("好友流失", "Contact lost"),
+        "group_joined": ("入群", "Group joined"), "group_left": ("退群", "Group left"),
+        "message_sent": ("消息发送", "Message sent"), "message_read": ("消息已读", "Message read"),
+        "link_clicked": ("链接点击", "Link clicked"), "member_posted": ("成员发言", "Member posted"),
     },
 }
 
@@ -441,6 +456,29 @@ SOURCES: dict[str, Source] = {
             system="marketing",
             description=("Paid acquisition spend per day, sales channel and campaign (empty campaign_id: brand and "
                          "always-on spend), with the ads' impressions and clicks."),
+        ),
+        Source(
+            "private_domain_events",
+            (
+                _c("event_id", required=True),
+                _c("external_user_id", required=True,
+                   why="WeCom's external contact id (external_userid): always known, unlike the shop account"),
+                _c("user_id",
+                   why="the shop account the contact is bound to; empty when WeCom knows only the external contact"),
+                _c("event_ts", TS, True),
+                _c("channel", required=True, enum=PRIVATE_DOMAIN_CHANNELS),
+                _c("event_type", required=True, enum=PRIVATE_DOMAIN_EVENT_TYPES),
+                _c("group_id"),
+                _c("campaign_id"),
+                _c("staff_id"),
+                _c("sent_at", TS,
+                   why="on message_read and link_clicked: when the message read or clicked was sent"),
+            ),
+            key=("event_id",),
+            system="marketing",
+            description=("Private-domain events exported daily from WeCom (企业微信): contacts added and lost (1v1), "
+                         "customer groups joined and left (社群), the shop's messages to contacts, groups and "
+                         "moments (朋友圈) per recipient with their reads and link clicks, and members' group posts."),
         ),
     )
 }

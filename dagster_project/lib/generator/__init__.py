@@ -1,4 +1,4 @@
-"""Synthetic demo data for the warehouse: landing files for all 14 contract sources plus truth.json.
+"""Synthetic demo data for the warehouse: landing files for all 15 contract sources plus truth.json.
 
 ``generate(landing_dir, customers=20000, days=180, seed=42, bad_rate=0.002)`` writes
 ``landing_dir/<source>/<source>_<YYYYMMDD>.<ext>`` (formats and encodings: see ``writers.py``) and the

@@ -16,6 +16,7 @@ from .truth_acquisition import acquisition_truth
 from .truth_behaviour import behaviour_truth
 from .truth_definitions import definition_truth
 from .truth_region import region_truth
+from .truth_private_domain import private_domain_truth
 
 DEFINITIONS = {
     "business_date": "local date of a timestamp in the business time zone (default Asia/Shanghai)",
@@ -208,12 +209,15 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
     n_customers = len(cust_channels)
     acquisition = acquisition_truth(tables, offset=offset, end_date=end_date)
     region = region_truth(tables, offset=offset, start=start, days=days, bounds=defined["data_bounds"])
+    private_domain = private_domain_truth(
+        tables, offset=offset, end_date=date.fromisoformat(defined["data_bounds"]["data_end_date"]))
     return {
         **defined,
         "acquisition": acquisition,
         **behaviour,
         "definitions": {**DEFINITIONS, **defined["definitions"], **acquisition.pop("definitions"),
-                        **behaviour["definitions"], **region.pop("definitions")},
+                        **behaviour["definitions"], **region.pop("definitions"),
+                        **private_domain.pop("definitions")},
         "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
                    "timezone": timezone_name},
         "counts": {
@@ -242,6 +246,7 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
         "planted": planted_params,
         "operations": operations,
         "region": region,
+        "private_domain": private_domain,
     }
 
 

@@ -228,6 +228,8 @@ def _data_bounds(tables, current, odate, start, end_date, offset) -> dict:
         "experiment_assignments": ts_bound("experiment_assignments", "assigned_at", "max"),
         "member_events": ts_bound("member_events", "event_ts", "max"),
         "ad_spend": date.fromisoformat(spent) if (spent := tables["ad_spend"]["date"].max()) else None,
+        "private_domain_events": (ts_bound("private_domain_events", "event_ts", "max")
+                                  if "private_domain_events" in tables else None),
     }
     # docs/metrics.md: the latest order or event date; with neither, the latest registration
     data_end = max((d for d in (o_dates[1], ev_dates[1]) if d is not None), default=latest["users"])

@@ -21,6 +21,7 @@ stream, so their order is part of the result (a part moved earlier changes every
     members.py    membership events (their own random stream: drawn last, they change no other row)
     ad_spend.py   paid acquisition spend (its own random stream, drawn from the finished orders)
     regions.py    lower-tier cities (its own random stream: moves users' and orders' city within the province)
+    private_domain.py  WeCom contacts, groups and messages (its own stream, from the finished users and orders)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .members import MEMBER_PARAMS, make_member_events
 from .model import CATS, CHANNEL_W, CHANNELS, EXPERIMENT_ID, FAV_CAT_W, PARAMS, Clock, World, tz_offset_seconds
 from .orders import make_orders
 from .regions import move_to_lower_tiers
+from .private_domain import PD_PARAMS, make_private_domain_events
 from .service import make_tickets
 
 
@@ -87,6 +89,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
         "experiment_assignments": exp,
         "member_events": make_member_events(seed, clock, people.users, o.orders),
         "ad_spend": make_ad_spend(seed, clock, people.users, o.orders, o.campaigns),
+        "private_domain_events": make_private_domain_events(seed, clock, people.users, o.orders),
     }
     W.tables, region_planted = move_to_lower_tiers(seed, clock, W.tables)
     if plan["stop_first"] is not None:
@@ -97,6 +100,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     W.planted = dict(PARAMS)
     W.planted["member_events"] = dict(MEMBER_PARAMS)
     W.planted["acquisition"] = dict(ACQUISITION_PARAMS)
+    W.planted["private_domain"] = dict(PD_PARAMS)
     W.planted["behaviour"] = dict(BEHAVIOUR_PARAMS)
     W.planted["region"] = region_planted
     W.planted.update({

@@ -18,6 +18,7 @@ File layout: ``<landing>/<source>/<source>_<YYYYMMDD>.<ext>``, one file per busi
 | experiment_assignments | csv | UTF-8 | UTC ``...Z`` |
 | member_events | csv | UTF-8 | ``+08:00`` |
 | ad_spend | csv | UTF-8 | date ``2026-05-20`` |
+| private_domain_events | csv | UTF-8 | ``+08:00`` |
 
 "Local" means the business time zone (the ``timezone`` argument; the ``+08:00`` suffix is that zone's
 offset at ``start``). CSV: header = contract column order, empty field = null, quoting only where
@@ -46,17 +47,18 @@ FORMAT = {
     "users": "csv", "products": "csv", "orders": "csv", "order_items": "csv", "events": "jsonl",
     "returns": "csv", "shipments": "parquet", "cs_tickets": "jsonl", "campaigns": "csv",
     "marketing_touches": "parquet", "inventory_snapshots": "csv.gz", "experiment_assignments": "csv",
-    "member_events": "csv", "ad_spend": "csv",
+    "member_events": "csv", "ad_spend": "csv", "private_domain_events": "csv",
 }
 TS_STYLE = {
     "users": "offset", "products": "local", "orders": "local", "events": "utc", "returns": "local",
     "cs_tickets": "offset", "campaigns": "local", "experiment_assignments": "utc", "member_events": "offset",
+    "private_domain_events": "offset",
 }
 # a plain string column (no enum, no pattern) that receives invalid UTF-8 bytes for bad_encoding
 ENCODING_COLUMN = {
     "users": "city", "orders": "city", "order_items": "sku_id", "events": "page", "returns": "reason",
     "cs_tickets": "category", "inventory_snapshots": "warehouse_id", "experiment_assignments": "variant",
-    "member_events": "order_id", "ad_spend": "campaign_id",
+    "member_events": "order_id", "ad_spend": "campaign_id", "private_domain_events": "staff_id",
 }
 BAD_ENUM_VALUES = {
     ("users", "channel"): "myspace", ("orders", "channel"): "myspace", ("orders", "status"): "shipping_soon",
@@ -64,6 +66,7 @@ BAD_ENUM_VALUES = {
     ("returns", "status"): "lost_in_space", ("cs_tickets", "channel"): "carrier_pigeon",
     ("campaigns", "type"): "lottery", ("marketing_touches", "channel"): "carrier_pigeon",
     ("member_events", "type"): "vip_party", ("ad_spend", "channel"): "myspace",
+    ("private_domain_events", "channel"): "carrier_pigeon", ("private_domain_events", "event_type"): "poke",
 }
 BAD_TYPE_VALUES = {
     INT: ("abc", "12a", "seven"),
@@ -167,6 +170,8 @@ class BadRowPlanter:
             row["event_id"] = f"ME9{n:07d}"
         elif source == "ad_spend":
             row["campaign_id"] = f"C9{n:04d}"
+        elif source == "private_domain_events":
+            row["event_id"] = f"PD9{n:08d}"
 
     def kinds(self, source: str, fmt: str, encoding: str) -> list[str]:
         src = SOURCES[source]

@@ -77,6 +77,12 @@ ad_spend as (
 
 ),
 
+private_domain_events as (
+
+    select * from {{ ref('stg_marketing__private_domain_events') }}
+
+),
+
 data_end as (
 
     select * from {{ ref('int_data_end_dates_resolved') }}
@@ -112,6 +118,8 @@ latest_per_source as (
     select 'member_events', 'event_date', max(event_date) from member_events
     union all
     select 'ad_spend', 'spend_date', max(spend_date) from ad_spend
+    union all
+    select 'private_domain_events', 'event_date', max(event_date) from private_domain_events
 
 ),
 
