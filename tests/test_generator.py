@@ -400,3 +400,51 @@ def test_private_domain_events_are_their_own_stream_and_plausible():
     assert pde.filter((pl.col("channel") == "wecom_group") & pl.col("group_id").is_null()).height == 0
     assert 0 < pde["user_id"].null_count() < pde.height
     assert set(pde["event_type"].unique()) <= set(SOURCES["private_domain_events"].column("event_type").enum)
+def test_behaviour_target_plants_move_only_browse_hours_and_add_touchpoints(monkeypatch):
+    """The seeds' behaviour targets (evening 65%, content 3%, live room 25%) are planted on their own stream after
+    every draw of the main one: every other source is the same as without them, and the events differ only in
+    the browse sessions' times (same day) and the added content_view / live_view events."""
+    import numpy as np
+    import polars as pl
+
+    from dagster_project.lib.generator import events as events_module
+    from dagster_project.lib.generator.world import build_world
+
+    kwargs = dict(customers=300, days=40, seed=7, start=START, timezone="Asia/Shanghai")
+    planted = build_world(**kwargs)
+    monkeypatch.setattr(events_module, "_plant_touchpoint_conversion",
+                        lambda rng, own, code, ts, *a: (np.zeros(0, np.int64), np.zeros(0, code.dtype),
+                                                        np.zeros(0, np.int64), np.zeros(0, np.int64)))
+    monkeypatch.setattr(events_module, "_plant_evening_hours", lambda rng, clock, own, ts, *a, **k: ts)
+    plain = build_world(**kwargs)
+    for name, table in plain.tables.items():
+        if name != "events":
+            assert planted.tables[name].equals(table), name
+    assert {k: v for k, v in planted.planted.items() if k != "behaviour"} == {
+        k: v for k, v in plain.planted.items() if k != "behaviour"}
+
+    before, after = plain.tables["events"], planted.tables["events"]
+    joined = before.join(after, on="event_id", how="left", suffix="_p")
+    assert joined["event_ts_p"].null_count() == 0
+    # a live_view's campaign is the one running on the event's day, the file day follows it too
+    for c in (c for c in before.columns if c not in ("event_id", "event_ts", "_day", "campaign_id")):
+        assert joined[c].equals(joined[f"{c}_p"]), c
+    moved = joined.filter(pl.col("event_ts") != pl.col("event_ts_p"))
+    assert moved.height > 0
+    # moved: whole sessions of browse visits, by the same amount, within the day the session began on
+    purchase_sessions = set(before.filter(pl.col("order_id").is_not_null())["session_id"])
+    assert not set(moved["session_id"]) & purchase_sessions
+    shifts = moved.group_by("session_id").agg((pl.col("event_ts_p") - pl.col("event_ts")).n_unique().alias("n"))
+    assert (shifts["n"] == 1).all()
+    offset = planted.clock.offset
+    starts = joined.group_by("session_id").agg(pl.col("event_ts").min().alias("a"),
+                                               pl.col("event_ts_p").min().alias("b"))
+    assert ((starts["a"] + offset) // 86400 == (starts["b"] + offset) // 86400).all()
+    # added: touchpoint events only, in existing sessions, without properties
+    added = after.join(before, on="event_id", how="anti")
+    assert set(added["event_name"]) <= {"content_view", "live_view"} and added.height > 0
+    assert set(added["session_id"]) <= set(before["session_id"])
+    assert added["properties"].null_count() == added.height
+    share = lambda t: float(((t["event_ts"] + offset) // 3600 % 24 >= 18).mean())  # noqa: E731
+    assert share(after) == pytest.approx(events_module.BEHAVIOUR_PARAMS["evening_event_share_target"], abs=0.01)
+    assert share(before) < 0.5

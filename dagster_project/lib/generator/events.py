@@ -23,7 +23,15 @@ BEHAVIOUR_PARAMS = {
                                "燕麦": 0.09, "鱼油": 0.07, "益生菌": 0.06},
     "browse_gap_factor_by_platform": {"ios": 1.0, "android": 1.0, "mini_program": 0.7, "web": 1.6},
     "session_start_hour_weights": HOUR_W.tolist(),
+    # The seeds' targets as plants (stream PLANT_STREAM; docs/metrics.md "Behaviour"): browse sessions
+    # start in the evening (hour >= 18) often enough that 65% of all events fall there (C7); content_view
+    # and live_view are added to purchasing or browsing sessions until sessions with them convert at 3%
+    # (C15) and 25% (C16). Orders, registrations and the experiment's assignment sessions keep their times.
+    "evening_event_share_target": 0.65,
+    "evening_start_hour": 18,
+    "touchpoint_conversion_targets": {"content_view": 0.03, "live_view": 0.25},
 }
+PLANT_STREAM = 0xE7E
 
 
 def make_experiments(clock: Clock, people, behaviour, boost, exp_rows) -> tuple[pl.DataFrame, dict, int, int]:
@@ -209,6 +217,9 @@ def _make_events(rng, clock, W, *, seed, users_arrays, orders_arrays, visits, as
     first = np.unique(vu[m2], return_index=True)[1]
     ea2_user = vu[m2][first]
     ea2_ts = v_start[m2][first] + 1
+    # the sessions an assignment is timed by keep their start (the assignments change in no way)
+    assignment_session = m.copy()
+    assignment_session[np.nonzero(m2)[0][first]] = True
 
     # --- purchase sessions (tracked users' orders)
     o_user, o_ts, paid, cancelled = oa["o_user"], oa["o_ts"], oa["paid"], oa["cancelled"]
@@ -301,6 +312,30 @@ def _make_events(rng, clock, W, *, seed, users_arrays, orders_arrays, visits, as
     # late landing per session
     late = np.where(rng.random(len(s_user)) < PARAMS["late_event_session_p"], rng.integers(1, 4, len(s_user)), 0)
     fday = np.minimum(day + late[own], clock.days - 1)
+    # The seeds' targets, planted after every draw of the main stream on events already in place, so that
+    # nothing else moves (not even which sku or page an event draws): content and live-room views added to
+    # chosen sessions (ids after the last one), then new start hours for the browse sessions.
+    plant_rng = np.random.Generator(np.random.PCG64([seed, PLANT_STREAM]))
+    add_own, add_code, add_ts, add_at = _plant_touchpoint_conversion(plant_rng, own, code, ts, SUCC,
+                                                                      {"content_view": CONTENT, "live_view": LIVE})
+    n_add = len(add_own)
+    own, code, ts = np.concatenate([own, add_own]), np.concatenate([code, add_code]), np.concatenate([ts, add_ts])
+    ev_user = np.concatenate([ev_user, ev_user[add_at]])
+    ev_order, ev_sku, prop_kind = (np.concatenate([a, np.full(n_add, v, a.dtype)])
+                                   for a, v in ((ev_order, -1), (ev_sku, -1), (prop_kind, 0)))
+    page = np.concatenate([page, PAGES[add_code]])
+    src, pay, kw = (np.concatenate([a, np.full(n_add, None, dtype=object)]) for a in (src, pay, kw))
+    browse_first = int(s_base[1])
+    movable = np.zeros(len(s_user), bool)
+    movable[browse_first:browse_first + len(vu)] = ~assignment_session
+    ts = _plant_evening_hours(plant_rng, clock, own, ts, s_start, movable=movable, browse_first=browse_first,
+                              n_browse=len(vu))
+    E = len(own)
+    su = s_user[own]
+    plat = u_platform[su]
+    day = clock.day_of(ts)
+    camp = np.where((code == COUPON) | (code == LIVE), active_camp[np.clip(day, 0, clock.days - 1)], -1)
+    fday = np.minimum(day + late[own], clock.days - 1)
     anon = anon_of_user[su]
     evs = pl.DataFrame({
         "event_id": pl.int_range(1000000001, 1000000001 + E, eager=True).cast(pl.Utf8),
@@ -343,6 +378,86 @@ def _make_events(rng, clock, W, *, seed, users_arrays, orders_arrays, visits, as
                       "sku_id", "order_id", "page", "campaign_id", "properties", "_day", "_evday"])
     evs = evs.sort(["_day", "_evday", "event_ts", "event_id"], maintain_order=True).drop("_evday")
     return evs, (ea_user, ea_ts, ea2_user, ea2_ts)
+
+
+def _plant_evening_hours(rng, clock, own, ts, s_start, *, movable, browse_first, n_browse):
+    """New start hours for the movable sessions (browse sessions but the experiment's assignment ones), so
+    that the planted share of all events falls at or after the evening start hour of the business clock.
+    The other events' hours are fixed: the share the movable ones need follows from them, and each browse
+    session's hour is drawn from the base hour profile with its evening hours scaled to that share. A
+    session keeps its day, its events their offsets from its start; one whose events would pass the
+    window's end keeps its start. Sessions that run past an hour's end and sampling miss the share a
+    little; a second pass on the same draws corrects the scale by the miss. Returns the new timestamps."""
+    evening_from = BEHAVIOUR_PARAMS["evening_start_hour"]
+    target = BEHAVIOUR_PARAMS["evening_event_share_target"]
+    moves = movable[own]
+    n_moving = max(int(moves.sum()), 1)
+    fixed_evening = int((((ts + clock.offset) // 3600 % 24 >= evening_from) & ~moves).sum())
+    evening = np.arange(24) >= evening_from
+    u = rng.random(n_browse)  # one draw per browse session, moved or not
+    second = rng.integers(0, 3600, n_browse)
+    browse = slice(browse_first, browse_first + n_browse)
+    start = s_start[browse]
+    day_start = clock.t0 + clock.day_of(start) * DAY
+    last = np.full(len(s_start), clock.t0, np.int64)
+    np.maximum.at(last, own, ts)
+
+    def shifted(need):
+        need = min(max(need, 0.0), 1.0)
+        p = np.where(evening, HOUR_W * need / HOUR_W[evening].sum(), HOUR_W * (1 - need) / HOUR_W[~evening].sum())
+        hour = np.minimum(np.searchsorted(np.cumsum(p / p.sum()), u, side="right"), 23)
+        shift = np.zeros(len(s_start), np.int64)
+        shift[browse] = np.where(movable[browse], day_start + hour * 3600 + second - start, 0)
+        shift[last + shift >= clock.end] = 0
+        new_ts = ts + shift[own]
+        return new_ts, float(((new_ts + clock.offset) // 3600 % 24 >= evening_from).mean())
+
+    need = (target * len(ts) - fixed_evening) / n_moving
+    new_ts, share = shifted(need)
+    if len(ts):
+        new_ts, share = shifted(need + (target - share) * len(ts) / n_moving)
+    return new_ts
+
+
+def _plant_touchpoint_conversion(rng, own, code, ts, succ_code, touch_codes: dict):
+    """Events to add so that the sessions holding each touchpoint convert (hold a payment_success) at the
+    planted rate: below it, the touchpoint is added to converting sessions without it; above it, to
+    non-converting ones. Each added event lies between its session's first and second event (the first's
+    user). Returns the sessions, codes, timestamps and the index of the event each new one follows."""
+    n_s = int(own.max()) + 1 if len(own) else 0
+    first_at = np.full(n_s, -1)
+    idx = np.arange(len(own))
+    starts = np.r_[True, own[1:] != own[:-1]] if len(own) else np.zeros(0, bool)
+    first_at[own[starts]] = idx[starts]
+    next_at = np.where(np.r_[starts[1:], True], idx, idx + 1)  # second event, or the first if alone
+    has_session = first_at >= 0
+    paying = np.zeros(n_s, bool)
+    paying[own[code == succ_code]] = True
+    targets = BEHAVIOUR_PARAMS["touchpoint_conversion_targets"]
+    out_own, out_code = [], []
+    for name, c in touch_codes.items():
+        holds = np.zeros(n_s, bool)
+        holds[own[code == c]] = True
+        x, y, t = int(holds.sum()), int((holds & paying).sum()), targets[name]
+        if x == 0:
+            continue
+        if y / x < t:
+            k, cand = (t * x - y) / (1 - t), has_session & ~holds & paying
+        else:
+            k, cand = y / t - x, has_session & ~holds & ~paying
+        cand = np.nonzero(cand)[0]
+        k = min(int(round(k)), len(cand))
+        pick = np.sort(rng.choice(cand, size=k, replace=False)) if k > 0 else np.zeros(0, np.int64)
+        out_own.append(pick)
+        out_code.append(np.full(k, c))
+    if not out_own:
+        return (np.zeros(0, np.int64),) * 4
+    add_own = np.concatenate(out_own).astype(np.int64)
+    add_code = np.concatenate(out_code).astype(code.dtype)
+    a = first_at[add_own]
+    b = next_at[a]
+    add_ts = ts[a] + (rng.random(len(add_own)) * (ts[b] - ts[a] + 1)).astype(np.int64)
+    return add_own, add_code, np.minimum(add_ts, ts[b]), a
 
 
 def _plant_payment_failures(clock, spike_first, u_platform, vu, vd, reach_pv, u_sub, atc, co, sub, oa):
