@@ -448,3 +448,25 @@ def test_behaviour_target_plants_move_only_browse_hours_and_add_touchpoints(monk
     share = lambda t: float(((t["event_ts"] + offset) // 3600 % 24 >= 18).mean())  # noqa: E731
     assert share(after) == pytest.approx(events_module.BEHAVIOUR_PARAMS["evening_event_share_target"], abs=0.01)
     assert share(before) < 0.5
+def test_campaign_and_winback_plants_move_no_main_stream_draw(monkeypatch):
+    """campaign_effects.py draws on its own stream: without it the same orders (ids, buyers, times, statuses)
+    and events come out; it only re-chooses campaign tags (and with them the tagged orders' prices) and adds
+    win-back touches, all labelled with a campaign of the calendar."""
+    import polars as pl
+
+    from dagster_project.lib.generator import orders, world
+
+    kw = dict(customers=800, days=130, seed=5, start=date(2026, 5, 20), timezone="Asia/Shanghai")
+    planted = world.build_world(**kw)
+    monkeypatch.setattr(orders, "restamp_campaign_orders", lambda seed, clock, c, camp, in_camp, *a: in_camp)
+    monkeypatch.setattr(world, "make_winback_touches", lambda seed, clock, u, o, e, touches, c: touches)
+    plain = world.build_world(**kw)
+    cols = ["order_id", "user_id", "order_ts", "paid_ts", "status", "_day"]
+    assert planted.tables["orders"].select(cols).equals(plain.tables["orders"].select(cols))
+    assert planted.tables["events"].equals(plain.tables["events"])
+    assert not planted.tables["orders"]["campaign_id"].equals(plain.tables["orders"]["campaign_id"])
+    touches, before = planted.tables["marketing_touches"], plain.tables["marketing_touches"]
+    kept = touches.filter(pl.col("touch_id").is_in(before["touch_id"].implode()))
+    assert kept.sort("touch_id").equals(before.sort("touch_id")) and touches.height > before.height
+    assert set(touches["campaign_id"]) <= set(planted.tables["campaigns"]["campaign_id"])
+    assert touches["touch_id"].is_unique().all()

@@ -71,7 +71,9 @@ def make_campaigns(rng, clock: Clock):
             (D(6, 1), D(6, 18), "618年中大促", "full_reduction", "all", 0),
             (D(11, 1), D(11, 11), "双11狂欢节", "full_reduction", "all", 0),
             (D(5, 20), D(5, 21), "520告白季", "gift", "douyin", 1),
-            (D(7, 1), D(7, 10), "夏日清凉节", "discount", "app", 1),
+            # a gift (满赠) festival: with 520 the gift campaign early enough for 90 days of data (campaign_effects.py;
+            # the type is a label, no draw depends on it)
+            (D(7, 1), D(7, 10), "夏日清凉节", "gift", "app", 1),
             (D(7, 20), D(7, 22), "达人直播专场", "live", "douyin", 1),
             (D(8, 8), D(8, 8), "88会员节", "coupon", "app", 1),
             (D(8, 19), D(8, 19), "七夕礼遇季", "gift", "mini_program", 1),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from .campaign_effects import restamp_campaign_orders
 from .model import (
     AFFINITY,
     CARRIER_SPEED,
@@ -141,6 +142,8 @@ def make_orders(rng, clock: Clock, seed: int, people, behaviour, products, campa
     camp = active_camp[o_day]
     camp_major = (camp >= 0) & (camp_kind[np.maximum(camp, 0)] == 0)
     in_camp = (camp >= 0) & (rng.random(n) < np.where(camp_major, 0.75, 0.35))
+    # planted campaign effects (own stream): which observed new customers a gift / 满减 campaign tagged
+    in_camp = restamp_campaign_orders(seed, clock, campaigns, camp, in_camp, o_person, o_day)
     promo_price = in_camp[l_order] & (rng.random(L) < 0.5)
     l_unit = np.where(promo_price, (sku_list[l_sku] * 85 + 50) // 100, sku_list[l_sku]).astype(np.int64)
     l_gross = l_unit * l_qty

@@ -22,6 +22,8 @@ stream, so their order is part of the result (a part moved earlier changes every
     ad_spend.py   paid acquisition spend (its own random stream, drawn from the finished orders)
     regions.py    lower-tier cities (its own random stream: moves users' and orders' city within the province)
     private_domain.py  WeCom contacts, groups and messages (its own stream, from the finished users and orders)
+    campaign_effects.py  planted campaign and win-back effects (own stream: which new customers a
+                  campaign tagged, and win-back touches drawn from the finished orders and events)
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from .events import BEHAVIOUR_PARAMS, _make_events, make_experiments
 from .inventory import _make_inventory
 from .marketing import make_touches
 from .ad_spend import ACQUISITION_PARAMS, make_ad_spend
+from .campaign_effects import make_winback_touches
+from .campaign_effects import planted as campaign_effects_planted
 from .members import MEMBER_PARAMS, make_member_events
 from .model import CATS, CHANNEL_W, CHANNELS, EXPERIMENT_ID, FAV_CAT_W, PARAMS, Clock, World, tz_offset_seconds
 from .orders import make_orders
@@ -79,6 +83,9 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     exp, experiments_expected, second_accounts, second_other_arm = make_experiments(
         clock, people, behaviour, boost, exp_rows)
 
+    # planted win-back touches (own stream), drawn from the finished orders and events
+    touches = make_winback_touches(seed, clock, people.users, o.orders, events, touches, o.campaigns)
+
     inv, deep_stock_sku = _make_inventory(rng, clock, o.sku_ids, sku_launch, o.l_sku, o.l_qty, o.o_day[o.l_order],
                                           o.wh[o.l_order], o.cancelled[o.l_order])
 
@@ -103,6 +110,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     W.planted["private_domain"] = dict(PD_PARAMS)
     W.planted["behaviour"] = dict(BEHAVIOUR_PARAMS)
     W.planted["region"] = region_planted
+    W.planted.update(campaign_effects_planted())
     W.planted.update({
         "experiment_id": EXPERIMENT_ID, "experiment_start_day_index": int(behaviour.exp_day),
         "experiment_start_date": clock.date(behaviour.exp_day).isoformat(),
