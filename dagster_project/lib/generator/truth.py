@@ -14,6 +14,7 @@ import polars as pl
 
 from .truth_acquisition import acquisition_truth
 from .truth_behaviour import behaviour_truth
+from .truth_referral import referral_truth
 from .truth_definitions import definition_truth
 
 DEFINITIONS = {
@@ -206,12 +207,14 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
 
     n_customers = len(cust_channels)
     acquisition = acquisition_truth(tables, offset=offset, end_date=end_date)
+    referral = referral_truth(tables, offset=offset,
+                              data_end=date.fromisoformat(defined["data_bounds"]["data_end_date"]))
     return {
         **defined,
         "acquisition": acquisition,
         **behaviour,
         "definitions": {**DEFINITIONS, **defined["definitions"], **acquisition.pop("definitions"),
-                        **behaviour["definitions"]},
+                        **behaviour["definitions"], **referral.pop("definitions")},
         "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
                    "timezone": timezone_name},
         "counts": {
@@ -239,6 +242,7 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
         "bad_rows": planted_bad,
         "planted": planted_params,
         "operations": operations,
+        **referral,
     }
 
 

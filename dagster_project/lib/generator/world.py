@@ -20,6 +20,7 @@ stream, so their order is part of the result (a part moved earlier changes every
     inventory.py  daily inventory snapshots
     members.py    membership events (their own random stream: drawn last, they change no other row)
     ad_spend.py   paid acquisition spend (its own random stream, drawn from the finished orders)
+    referral.py   share codes linking share events to the users they bring (own stream, only `properties`)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .ad_spend import ACQUISITION_PARAMS, make_ad_spend
 from .members import MEMBER_PARAMS, make_member_events
 from .model import CATS, CHANNEL_W, CHANNELS, EXPERIMENT_ID, FAV_CAT_W, PARAMS, Clock, World, tz_offset_seconds
 from .orders import make_orders
+from .referral import plant_referrals
 from .service import make_tickets
 
 
@@ -75,6 +77,8 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     exp, experiments_expected, second_accounts, second_other_arm = make_experiments(
         clock, people, behaviour, boost, exp_rows)
 
+    events, referral_planted = plant_referrals(seed, clock, events, people.users, o.orders)
+
     inv, deep_stock_sku = _make_inventory(rng, clock, o.sku_ids, sku_launch, o.l_sku, o.l_qty, o.o_day[o.l_order],
                                           o.wh[o.l_order], o.cancelled[o.l_order])
 
@@ -95,6 +99,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     W.planted["member_events"] = dict(MEMBER_PARAMS)
     W.planted["acquisition"] = dict(ACQUISITION_PARAMS)
     W.planted["behaviour"] = dict(BEHAVIOUR_PARAMS)
+    W.planted["referral"] = referral_planted
     W.planted.update({
         "experiment_id": EXPERIMENT_ID, "experiment_start_day_index": int(behaviour.exp_day),
         "experiment_start_date": clock.date(behaviour.exp_day).isoformat(),
