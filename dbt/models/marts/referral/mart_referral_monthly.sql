@@ -201,12 +201,14 @@ final as (
         cast(new_customers_compared.organic_first_order_aov as double) as organic_first_order_aov,
         cast(new_customers_compared.referred_observed_90d as integer) as referred_observed_90d,
         cast(new_customers_compared.referred_repurchased_90d as integer) as referred_repurchased_90d,
-        {{ safe_share('new_customers_compared.referred_repurchased_90d', 'new_customers_compared.referred_observed_90d') }}
-            as referred_repurchase_90d,
+        {{ safe_share(
+            'new_customers_compared.referred_repurchased_90d', 'new_customers_compared.referred_observed_90d'
+        ) }} as referred_repurchase_90d,
         cast(new_customers_compared.organic_observed_90d as integer) as organic_observed_90d,
         cast(new_customers_compared.organic_repurchased_90d as integer) as organic_repurchased_90d,
-        {{ safe_share('new_customers_compared.organic_repurchased_90d', 'new_customers_compared.organic_observed_90d') }}
-            as organic_repurchase_90d,
+        {{ safe_share(
+            'new_customers_compared.organic_repurchased_90d', 'new_customers_compared.organic_observed_90d'
+        ) }} as organic_repurchase_90d,
         data_end.data_end_date
     from keys
     left join shares_counted
