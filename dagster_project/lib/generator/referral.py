@@ -42,7 +42,8 @@ def plant_referrals(seed: int, clock, events: pl.DataFrame, users: pl.DataFrame,
                     orders: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     rng = np.random.Generator(np.random.PCG64([seed, REFERRAL_STREAM]))
     p = REFERRAL_PARAMS
-    ev = events.with_row_index("_i")
+    # an empty table may come typed Null: the keys joined below are text
+    ev = events.with_row_index("_i").with_columns(pl.col("anonymous_id", "user_id", "event_id").cast(pl.Utf8))
     person_of = users.select("user_id", "_person", "registered_at")
     # a device belongs to the user it logged in as (one device per user in the generator)
     device = (ev.filter(pl.col("user_id").is_not_null()).group_by("anonymous_id")
@@ -63,7 +64,8 @@ def plant_referrals(seed: int, clock, events: pl.DataFrame, users: pl.DataFrame,
     firsts = firsts.filter(pl.col("registered_at") >= clock.t0).sort("_person")
     # the person's first valid order (current version of each order)
     cur = orders.sort("_day").group_by("order_id").last()
-    valid = cur.filter(pl.col("paid_ts").is_not_null() & (pl.col("status") != "cancelled"))
+    valid = (cur.filter(pl.col("paid_ts").is_not_null() & (pl.col("status") != "cancelled"))
+             .with_columns(pl.col("user_id").cast(pl.Utf8)))
     first_order = (valid.join(person_of.select("user_id", "_person"), on="user_id")
                    .group_by("_person").agg(pl.col("order_ts").min().alias("_first_order_ts")))
     firsts = firsts.join(first_order, on="_person", how="left").sort("_person")
