@@ -14,6 +14,7 @@ import polars as pl
 
 from .truth_acquisition import acquisition_truth
 from .truth_behaviour import behaviour_truth
+from .truth_referral import referral_truth
 from .truth_definitions import definition_truth
 from .truth_region import region_truth
 from .truth_private_domain import private_domain_truth
@@ -211,13 +212,15 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
     region = region_truth(tables, offset=offset, start=start, days=days, bounds=defined["data_bounds"])
     private_domain = private_domain_truth(
         tables, offset=offset, end_date=date.fromisoformat(defined["data_bounds"]["data_end_date"]))
+    referral = referral_truth(tables, offset=offset,
+                              data_end=date.fromisoformat(defined["data_bounds"]["data_end_date"]))
     return {
         **defined,
         "acquisition": acquisition,
         **behaviour,
         "definitions": {**DEFINITIONS, **defined["definitions"], **acquisition.pop("definitions"),
                         **behaviour["definitions"], **region.pop("definitions"),
-                        **private_domain.pop("definitions")},
+                        **private_domain.pop("definitions"), **referral.pop("definitions")},
         "window": {"start_date": start.isoformat(), "data_end_date": end_date.isoformat(), "days": days,
                    "timezone": timezone_name},
         "counts": {
@@ -247,6 +250,7 @@ def compute_truth(tables: dict[str, pl.DataFrame], *, start: date, days: int, of
         "operations": operations,
         "region": region,
         "private_domain": private_domain,
+        **referral,
     }
 
 

@@ -24,6 +24,7 @@ stream, so their order is part of the result (a part moved earlier changes every
     private_domain.py  WeCom contacts, groups and messages (its own stream, from the finished users and orders)
     campaign_effects.py  planted campaign and win-back effects (own stream: which new customers a
                   campaign tagged, and win-back touches drawn from the finished orders and events)
+    referral.py   share codes linking share events to the users they bring (own stream, only `properties`)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .model import CATS, CHANNEL_W, CHANNELS, EXPERIMENT_ID, FAV_CAT_W, PARAMS, 
 from .orders import make_orders
 from .regions import move_to_lower_tiers
 from .private_domain import PD_PARAMS, make_private_domain_events
+from .referral import plant_referrals
 from .service import make_tickets
 
 
@@ -85,6 +87,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
 
     # planted win-back touches (own stream), drawn from the finished orders and events
     touches = make_winback_touches(seed, clock, people.users, o.orders, events, touches, o.campaigns)
+    events, referral_planted = plant_referrals(seed, clock, events, people.users, o.orders)
 
     inv, deep_stock_sku = _make_inventory(rng, clock, o.sku_ids, sku_launch, o.l_sku, o.l_qty, o.o_day[o.l_order],
                                           o.wh[o.l_order], o.cancelled[o.l_order])
@@ -111,6 +114,7 @@ def build_world(*, customers: int, days: int, seed: int, start: date, timezone: 
     W.planted["behaviour"] = dict(BEHAVIOUR_PARAMS)
     W.planted["region"] = region_planted
     W.planted.update(campaign_effects_planted())
+    W.planted["referral"] = referral_planted
     W.planted.update({
         "experiment_id": EXPERIMENT_ID, "experiment_start_day_index": int(behaviour.exp_day),
         "experiment_start_date": clock.date(behaviour.exp_day).isoformat(),

@@ -54,6 +54,14 @@ data_end as (
 
 ),
 
+referrals as (
+
+    -- referred customers (docs/metrics.md "Referral"); acquired by referral = first valid order within 30 days
+    select * from {{ ref('int_referrals_attributed') }}
+    where is_converted_30d
+
+),
+
 orders_summarized as (
 
     select
@@ -241,6 +249,8 @@ final as (
         customers.first_channel,
         customers.member_level,
         customers.is_member,
+        referrals.customer_key is not null as acquired_by_referral,
+        referrals.referrer_customer_key,
         data_end.data_end_date
     from layers_assigned
     inner join customers
@@ -249,6 +259,8 @@ final as (
         on layers_assigned.customer_key = users.user_id
     left join city_tiers
         on users.city = city_tiers.city
+    left join referrals
+        on layers_assigned.customer_key = referrals.customer_key
     cross join data_end
 
 )
