@@ -286,6 +286,18 @@ def test_tiny_is_fast(tmp_path):
     assert not (tmp_path / "landing" / "truth.json").exists()
 
 
+@pytest.mark.parametrize("customers,seed", [(1, 1), (3, 9), (20, 1)])
+def test_a_world_with_no_orders_or_touches_generates(customers, seed):
+    """A shop's first week with a handful of customers may have no order, touch or event at all: every plant
+    drawn from the finished rows (ad spend, private domain, win-back, referral) then has nothing to draw from,
+    and the world still generates (their empty tables come typed Null, which a join on user_id used to refuse)."""
+    from dagster_project.lib.generator.world import build_world
+
+    w = build_world(customers=customers, days=7, seed=seed, start=START, timezone="Asia/Shanghai")
+    assert w.tables["users"].height >= customers
+    assert set(w.tables) >= {"orders", "ad_spend", "private_domain_events", "marketing_touches", "events"}
+
+
 def test_member_events_follow_users_member_level_and_paid_orders():
     """The membership history ends at the level the users file gives, members only, and every points
     earning is the planted rate on the whole yuan of a paid order of the member's own account."""

@@ -33,7 +33,9 @@ def _first_orders(users: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
     customer = users.sort("_day").unique("user_id", keep="last").select(
         "user_id", pl.coalesce("phone_hash", pl.lit("user:") + pl.col("user_id")).alias("customer"))
     current = orders.sort("_day").group_by("order_id", maintain_order=True).last()
-    valid = current.filter(pl.col("paid_ts").is_not_null() & (pl.col("status") != "cancelled"))
+    # a world without orders has them typed Null: the key is text on both sides
+    valid = current.filter(pl.col("paid_ts").is_not_null() & (pl.col("status") != "cancelled")).with_columns(
+        pl.col("user_id").cast(pl.Utf8))
     return (valid.join(customer, on="user_id").sort("order_ts", "order_id")
             .group_by("customer", maintain_order=True).first().select("customer", "channel", "order_ts"))
 

@@ -127,6 +127,9 @@ def make_winback_touches(seed: int, clock: Clock, users: pl.DataFrame, orders: p
                          events: pl.DataFrame, touches: pl.DataFrame, campaigns: pl.DataFrame) -> pl.DataFrame:
     """marketing_touches with the planted win-back touches appended (see the module's docstring)."""
     rng = _stream(seed)
+    if touches.is_empty() or events.is_empty() or orders.is_empty():
+        # a tiny world (a few customers over a few days) may have none: its empty tables come typed Null
+        return touches
     customer = users.sort("_day").unique("user_id", keep="last").select(
         "user_id", customer=pl.coalesce("phone_hash", pl.lit("user:") + pl.col("user_id")))
     cur = orders.with_row_index("_row").sort(["_day", "_row"]).unique("order_id", keep="last")

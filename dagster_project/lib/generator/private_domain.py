@@ -58,7 +58,9 @@ def _valid_orders(users: pl.DataFrame, orders: pl.DataFrame) -> tuple[dict, pl.D
     cust = users.sort("_day").unique("user_id", keep="last").select(
         "user_id", "registered_at", pl.coalesce("phone_hash", pl.lit("user:") + pl.col("user_id")).alias("customer"))
     current = orders.sort("_day").group_by("order_id", maintain_order=True).last()
-    valid = current.filter(pl.col("paid_ts").is_not_null() & (pl.col("status") != "cancelled"))
+    # a world without orders has them typed Null: the key is text on both sides
+    valid = current.filter(pl.col("paid_ts").is_not_null() & (pl.col("status") != "cancelled")).with_columns(
+        pl.col("user_id").cast(pl.Utf8))
     return cust, valid.join(cust.select("user_id", "customer"), on="user_id").select("customer", "order_ts")
 
 
