@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -18,7 +19,18 @@ concurrency:
   pools:
     # every writer of the DuckDB file is in the duckdb_writer pool: one at a time
     default_limit: 1
+# Dagster's SQLite event log, with its files kept open between events (lib/dagster_storage.py)
+event_log_storage:
+  module: dagster_project.lib.dagster_storage
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {events_dir}
 """
+
+
+def dagster_yaml(settings: Settings) -> str:
+    """dagster.yaml for this state folder: Dagster's own layout (history/runs/ holds the event log)."""
+    return DAGSTER_YAML.format(events_dir=json.dumps(str(settings.dagster_home / "history" / "runs")))
 
 
 
@@ -28,9 +40,10 @@ def prepare_environment() -> Settings:
     make_private(settings.home)
     os.environ.update(export_env(settings))
     os.environ["EW_QUARANTINE_DIR"] = str(settings.quarantine_dir)
-    dagster_yaml = settings.dagster_home / "dagster.yaml"
-    if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
-        dagster_yaml.write_text(DAGSTER_YAML)
+    dagster_yaml_path = settings.dagster_home / "dagster.yaml"
+    text = dagster_yaml(settings)
+    if not dagster_yaml_path.exists() or dagster_yaml_path.read_text() != text:
+        dagster_yaml_path.write_text(text)
     return settings
 
 
