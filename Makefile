@@ -11,9 +11,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-# Two workers: most of the suite's time is pipeline runs that leave a core idle; tests/conftest.py
-# groups the tests so that a module's (and a shared world's) fixtures are built once.
-PYTEST_WORKERS ?= -n 2 --dist loadscope --no-loadscope-reorder
+# Three workers on 2 cores: with two, the cores were busy 1.58 of 2 on average (pytest's `time`:
+# 48.9 CPU-minutes in 31.0 minutes), as tests wait on runs, services and browsers; a third fills
+# that (docs/performance.md). tests/conftest.py groups the tests so that a module's (and a shared
+# world's) fixtures are built once.
+PYTEST_WORKERS ?= -n 3 --dist loadscope --no-loadscope-reorder
 
 .PHONY: install install-superset browser demo test check generate-contract bench generate run serve stop status sql clean
 

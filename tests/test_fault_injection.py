@@ -117,6 +117,7 @@ def _settled_ours(home: Path, grace_s: float = 20.0) -> list[str]:
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(1800)  # seven runs of a small world; 500 s alone on 2 cores, more beside the others
 def test_runs_killed_at_random_points_recover_to_a_clean_build(tmp_path):
     rng = random.Random(SEED)
     print(f"EW_FAULT_SEED={SEED} EW_FAULT_ROUNDS={ROUNDS}")

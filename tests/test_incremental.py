@@ -30,7 +30,7 @@ from warehouse_diff import differences  # tests/ is on sys.path (pytest rootdir 
 
 START = date(2026, 6, 1)
 DAYS = 24
-FIRST_LOAD_DAYS = 14  # the first run loads days 0..13 at once; then one run per day
+FIRST_LOAD_DAYS = 16  # the first run loads days 0..15 at once; then one run per day (16..23)
 TZ = "Asia/Shanghai"
 INCREMENTAL_MODELS = [
     "staging.stg_tracking__events", "intermediate.int_events_attributed",

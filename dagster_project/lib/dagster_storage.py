@@ -21,14 +21,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.sqlite import create_db_conn_string  # noqa: F401  (the base class's naming)
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 # The index shard, the run being executed and a few runs a UI page reads at once.
 OPEN_SHARDS = 8
 SQLITE_BUSY_TIMEOUT_SECONDS = 30  # as Dagster's
+# Dagster closed each file after every event, which checkpointed the write-ahead log into the file
+# and deleted it. A connection that stays open leaves that to SQLite's automatic checkpoint (every
+# 1,000 pages, 4 MB, and the log keeps its size after it): checkpoint every 64 pages and truncate
+# the log back to 256 kB, so a run's files take the room they took before (a nearly full disk
+# still fails in the step that fills it, tests/test_faults.py).
+WAL_AUTOCHECKPOINT_PAGES = 64
+WAL_SIZE_LIMIT_BYTES = 256 * 1024
+
+
+def _wal_limits(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+    cursor.close()
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -57,6 +70,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 engine = create_engine(
                     self.conn_string_for_shard(shard), poolclass=QueuePool, pool_size=1, max_overflow=4,
                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
+                event.listen(engine, "connect", _wal_limits)
                 self._engines[shard] = engine
                 while len(self._engines) > OPEN_SHARDS:
                     _, old = self._engines.popitem(last=False)
