@@ -26,6 +26,8 @@ _DBT_SHARED_KEY = pytest.StashKey[str]()
 
 # fixtures that generate a world and run the whole pipeline: whoever asks for one is end to end
 PIPELINE_FIXTURES = {"truth_warehouse", "incident_world", "incident_home"}
+# ... and the one built once per session, shared by many modules (the others are a module's own)
+SESSION_WORLDS = {"truth_warehouse"}
 
 
 def pytest_configure(config):
@@ -49,20 +51,20 @@ def pytest_unconfigure(config):
         del os.environ[DBT_SHARED_VAR]
 
 
-# `make test` runs on two xdist workers (`-n 2 --dist loadscope --no-loadscope-reorder`), with the
+# `make test` runs on three xdist workers (`-n 3 --dist loadscope --no-loadscope-reorder`), with the
 # scheduler below: a module is one unit of work, so its module fixtures are built once, and every module
 # that asks for a session-built world is in one unit, so each world is built once. Units start heaviest
-# first (seconds alone on 2 cores, from --durations): a long unit started last would leave one worker
-# running alone at the end. A module not listed starts after the listed ones, e2e ones before fast ones.
-# (xdist's own --dist loadgroup cannot be used: it renames items through an attribute pytest 9.2 no
-# longer reads.)
+# first (seconds in `make test`'s three workers on 2 cores, from --durations): a long unit started last
+# would leave the others idle at the end. A module not listed starts after the listed ones, e2e ones
+# before fast ones. (xdist's own --dist loadgroup cannot be used: it renames items through an attribute
+# pytest 9.2 no longer reads.)
 SHARED_WORLDS = "shared worlds"
 SLOW_UNITS = {
-    SHARED_WORLDS: 850, "tests/test_fault_injection.py": 270, "tests/test_valid_data_loads.py": 240,
-    "tests/test_platform_imports_e2e.py": 190, "tests/test_faults.py": 180, "tests/test_incremental.py": 160,
-    "tests/test_end_to_end.py": 140, "tests/test_hostile_run.py": 90, "tests/test_nothing_new.py": 90,
-    "tests/test_experiment_power.py": 40,
-    "tests/test_dbt_project.py": 35, "tests/test_sensor_and_serve.py": 30,
+    SHARED_WORLDS: 1000, "tests/test_fault_injection.py": 690, "tests/test_valid_data_loads.py": 560,
+    "tests/test_platform_imports_e2e.py": 430, "tests/test_alerts_incidents.py": 420,
+    "tests/test_incremental.py": 400, "tests/test_end_to_end.py": 270, "tests/test_faults.py": 250,
+    "tests/test_hostile_run.py": 250, "tests/test_nothing_new.py": 150, "tests/test_experiment_power.py": 95,
+    "tests/test_dbt_project.py": 70, "tests/test_sensor_and_serve.py": 45,
 }
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +73,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 def _unit(module: str) -> str:
     """The unit of work of a test module (a rootdir-relative path, as in node ids)."""
     text = (_ROOT / module).read_text(encoding="utf-8")
-    return SHARED_WORLDS if re.search(rf"\b({'|'.join(sorted(PIPELINE_FIXTURES))})\b", text) else module
+    return SHARED_WORLDS if re.search(rf"\b({'|'.join(sorted(SESSION_WORLDS))})\b", text) else module
 
 
 def _unit_of(nodeid: str) -> str:

@@ -7,20 +7,10 @@ truth.json's `acquisition` recomputes CAC, the LTV curve and payback from the ge
 
 from __future__ import annotations
 
-import duckdb
 import pytest
+from mart_rows import dict_rows as _rows  # tests/ is on sys.path (pytest rootdir conftest)
 
 TOL = 1e-9
-
-
-def _rows(db, sql: str) -> list[dict]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 def _same(actual, expected) -> bool:

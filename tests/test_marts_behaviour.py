@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+from mart_rows import dict_rows as _rows  # tests/ is on sys.path (pytest rootdir conftest)
 
 STEPS = ["product_view", "add_to_cart", "checkout_start", "payment_submit", "payment_success"]
 SEGMENTS = {"core_loyal", "potential_loyal", "periodic", "new", "at_risk", "churned"}
@@ -24,12 +25,6 @@ def con(truth_warehouse):
     c = duckdb.connect(str(truth_warehouse.db), read_only=True)
     yield c
     c.close()
-
-
-def _rows(con, sql: str) -> list[dict]:
-    cur = con.execute(sql)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 # ---------------------------------------------------------------- funnel

@@ -8,18 +8,8 @@ room at 25% (generator/events.py BEHAVIOUR_PARAMS).
 
 from __future__ import annotations
 
-import duckdb
 import pytest
-
-
-def _rows(truth_warehouse, sql: str) -> list[dict]:
-    con = duckdb.connect(str(truth_warehouse.db), read_only=True)
-    try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
-    finally:
-        con.close()
+from mart_rows import dict_rows as _rows  # tests/ is on sys.path (pytest rootdir conftest)
 
 
 @pytest.fixture(scope="module")

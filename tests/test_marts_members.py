@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from mart_rows import dict_rows as _rows  # tests/ is on sys.path (pytest rootdir conftest)
 
 RATE_TOL = 1e-9
 COUNTS = ["customers", "buyers", "repurchase_base", "repurchased_30d", "retention_base", "retained_next_month",
@@ -60,16 +61,6 @@ def test_planted_selection_members_buy_more(mart, truth_warehouse):
     planted = truth_warehouse.truth["planted"]
     share = 1 - (planted["member_level_p_above_median_rate"][0] + planted["member_level_p_below_median_rate"][0]) / 2
     assert member["customer_share"] == pytest.approx(share, abs=0.03)
-
-
-def _rows(truth_warehouse, sql: str) -> list[dict]:
-    con = duckdb.connect(str(truth_warehouse.db), read_only=True)
-    try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 def test_level_moves_equal_truth(truth_warehouse):

@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import pytest
 from scipy import stats
+from mart_rows import dict_rows as _rows  # tests/ is on sys.path (pytest rootdir conftest)
 
 RATE_TOL = 1e-9
 
@@ -72,12 +73,6 @@ def ops(truth_warehouse):
 @pytest.fixture(scope="module")
 def end_date(truth_warehouse) -> date:
     return date.fromisoformat(truth_warehouse.truth["window"]["data_end_date"])
-
-
-def _rows(con, sql: str, params: list | None = None) -> list[dict]:
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def test_every_operations_mart_built_with_rows(con):

@@ -9,20 +9,10 @@ from __future__ import annotations
 
 import math
 
-import duckdb
 import pytest
+from mart_rows import dict_rows as _rows  # tests/ is on sys.path (pytest rootdir conftest)
 
 COUNTS = ("members", "joins", "leaves", "messages", "sent_to", "reached", "interacting", "clickers", "converted")
-
-
-def _rows(db, sql: str) -> list[dict]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import datetime as dt
 
 import duckdb
 import pytest
+from mart_rows import dict_rows as _rows  # tests/ is on sys.path (pytest rootdir conftest)
 
 RATE_TOL = 1e-9
 
@@ -19,12 +20,6 @@ def con(truth_warehouse):
     connection = duckdb.connect(str(truth_warehouse.db), read_only=True)
     yield connection
     connection.close()
-
-
-def _rows(con, sql: str, params: list | None = None) -> list[dict]:
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def period_label(grain: str, start: dt.date) -> str:

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import polars as pl
 import pytest
+from mart_rows import dict_rows as _rows  # tests/ is on sys.path (pytest rootdir conftest)
 
 TOL = 1e-9
 # the truth world has ~100 referred users observed 30 days: a binomial standard error of ~0.05 around the plant
 CONVERSION_TOL = 0.12
-
-
-def _rows(db, sql: str) -> list[dict]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 def _same(actual, expected) -> bool:

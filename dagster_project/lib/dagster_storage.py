@@ -64,8 +64,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._engines_pid = os.getpid()
             engine = self._engines.get(shard)
             if engine is not None and not os.path.exists(self.path_for_shard(shard)):
-                engine.dispose()  # the file was deleted (a wiped run): open the new one
+                engine.dispose()  # the file was deleted (a wiped run): create it again, tables too
                 engine = None
+                self._initialized_dbs.discard(shard)
             if engine is None:
                 engine = create_engine(
                     self.conn_string_for_shard(shard), poolclass=QueuePool, pool_size=1, max_overflow=4,
