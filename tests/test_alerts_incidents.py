@@ -6,7 +6,7 @@ the incidents (the retention dip after 28 normal days of history, the payment-fa
 end of October, the stopped source on the last days) and the promotion days of National Day and
 11.11, with ~100 new users and ~70 mini-program payments a day: the incidents are many binomial
 standard deviations from the usual rates, which the 2,500-customer session world
-(`truth_warehouse`, ~10 new users and payments a day per platform) cannot show.
+(the session world of conftest.py, ~10 new users and payments a day per platform) cannot show.
 """
 
 from __future__ import annotations
