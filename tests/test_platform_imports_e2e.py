@@ -28,7 +28,7 @@ from ecomwh_proc import shared_env  # tests/ is on sys.path (pytest rootdir conf
 
 pytestmark = pytest.mark.e2e
 
-WORLD = dict(customers=1200, days=60, seed=5, bad_rate=0.0, start=date(2026, 5, 20), identifiable_only=True)
+WORLD = dict(customers=600, days=60, seed=5, bad_rate=0.0, start=date(2026, 5, 20), identifiable_only=True)
 AGGREGATE_MARTS = (
     "mart_repurchase_cohort", "mart_repurchase_cohort_channel", "mart_repurchase_period",
     "mart_repurchase_period_channel", "mart_repurchase_cycle", "mart_category_interval",
