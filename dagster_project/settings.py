@@ -133,6 +133,10 @@ def export_env(settings: Settings) -> dict[str, str]:
         "DBT_LOG_PATH": str(settings.dbt_log_dir),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # dbt's log file at its default level (debug) holds the SQL of every query: ~12% of a build's
+        # time on a small shop, spent formatting ~1,000 tests' events. Errors, warnings and each node's
+        # result are at info; set DBT_LOG_LEVEL_FILE=debug to have the SQL again.
+        "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info",
         "DO_NOT_TRACK": "1",
     }
 
