@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -19,3 +20,8 @@ def dict_rows(source, sql: str, params: list | None = None) -> list[dict]:
         return dict_rows(con, sql, params)
     finally:
         con.close()
+
+
+def dates_between(first: date, last: date) -> list[date]:
+    """Every day from first to last, both included."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -21,6 +21,7 @@ import duckdb
 import pytest
 
 from dagster_project.lib.generator.incidents import plan_incidents
+from mart_rows import dates_between  # tests/ is on sys.path (pytest rootdir conftest)
 from ecomwh_proc import shared_env  # tests/ is on sys.path (pytest rootdir conftest)
 
 
@@ -59,16 +60,13 @@ def _states(alerts, rule_id, dims=""):
     return {d: s for r, g, d, s in alerts if r == rule_id and g == dims}
 
 
-def _dates(first, last):
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
 
 def test_retention_dip_fires_on_its_week_and_resolves_the_day_after(incident_world):
     truth, alerts, _, _ = incident_world
     inc, first, last = _incident(truth, "retention_dip")
     states = _states(alerts, inc["rule_id"])
     firing = sorted(d for d, s in states.items() if s == "firing")
-    assert firing == _dates(first, last), states
+    assert firing == dates_between(first, last), states
     assert states[last + timedelta(days=1)] == "resolved"
 
 
@@ -77,7 +75,7 @@ def test_payment_failure_spike_fires_on_its_platform_only(incident_world):
     inc, first, last = _incident(truth, "payment_failure_spike")
     states = _states(alerts, inc["rule_id"], inc["dims"])
     firing = sorted(d for d, s in states.items() if s == "firing")
-    assert firing == _dates(first, last), states
+    assert firing == dates_between(first, last), states
     assert states[last + timedelta(days=1)] == "resolved"
     others = {(g, d) for r, g, d, s in alerts if r == inc["rule_id"] and g != inc["dims"] and s == "firing"}
     assert not others
@@ -91,12 +89,12 @@ def test_stopped_source_fires_from_its_second_missing_day_to_the_end(incident_wo
     states = _states(alerts, inc["rule_id"], inc["dims"])
     firing = sorted(d for d, s in states.items() if s == "firing")
     # two days without a ticket in a row: firing from the second, since the first
-    assert firing == _dates(first + timedelta(days=1), last), states
+    assert firing == dates_between(first + timedelta(days=1), last), states
     assert {since[(inc["rule_id"], inc["dims"], d)] for d in firing} == {first}
     # the sources the general rule watches delivered on those days (its last 2 dates still settling)
     for dims in ("source=orders", "source=order_items", "source=events"):
         states = _states(alerts, "data.source_stopped_delivering", dims)
-        assert [states[d] for d in _dates(first, last)] == ["ok", "not_evaluated", "not_evaluated"]
+        assert [states[d] for d in dates_between(first, last)] == ["ok", "not_evaluated", "not_evaluated"]
 
 
 def test_nothing_fires_on_promotion_days(incident_world):
@@ -134,10 +132,10 @@ def test_nothing_else_fires(incident_world):
     planted = set()
     for inc in truth["incidents"]:
         _, first, last = _incident(truth, inc["kind"])
-        planted |= {(inc["rule_id"], inc.get("dims") or "", d) for d in _dates(first, last)}
+        planted |= {(inc["rule_id"], inc.get("dims") or "", d) for d in dates_between(first, last)}
     # the floor under D1 retention is breached by the same dip (3 days running, then firing)
     _, first, last = _incident(truth, "retention_dip")
-    planted |= {("growth.d1_retention_floor", "", d) for d in _dates(first, last)}
+    planted |= {("growth.d1_retention_floor", "", d) for d in dates_between(first, last)}
     fired = {(r, g, d) for r, g, d, s in alerts if s == "firing"}
     assert fired - planted == set()
 
@@ -236,7 +234,7 @@ def test_the_deadline_sensor_announces_the_stopped_source_once_a_day(incident_ho
                                                           tick, outbox)]
         tick += timedelta(minutes=30)
     # the world's last date is announced the day after it ends, when every source misses: not ticked
-    missing = [d for d in _dates(first, last) if d < last]
+    missing = [d for d in dates_between(first, last) if d < last]
     tickets = [(d, s) for src, d, s in statuses if src == "cs_tickets"]
     assert sorted(d for d, s in tickets if s == "sent") == missing
     assert {s for _, s in tickets} == {"sent", "already_sent"}

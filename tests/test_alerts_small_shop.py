@@ -7,13 +7,11 @@ world: this one shares the session's world, so it runs in that world's unit of w
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 
-
-def _dates(first, last):
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+from mart_rows import dates_between  # tests/ is on sys.path (pytest rootdir conftest)
 
 
 def test_a_small_shop_raises_no_spurious_alert(truth_warehouse):
@@ -28,7 +26,7 @@ def test_a_small_shop_raises_no_spurious_alert(truth_warehouse):
     for inc in truth["incidents"]:
         if not inc["skipped"]:
             first, last = date.fromisoformat(inc["first_date"]), date.fromisoformat(inc["last_date"])
-            planted |= {(inc["rule_id"], inc.get("dims") or "", d) for d in _dates(first, last)}
+            planted |= {(inc["rule_id"], inc.get("dims") or "", d) for d in dates_between(first, last)}
     fired = {(r, g, d) for r, g, d, s, _ in rows if s == "firing"}
     assert fired - planted == set()
     small = {r for r, _, _, s, why in rows if s == "not_evaluated" and why and "min_volume" in why}

@@ -94,3 +94,44 @@ def test_the_write_ahead_logs_stay_small_while_the_files_are_open(ew_home):
             {p.name: p.stat().st_size for p in logs}
     finally:
         instance.dispose()
+
+
+OLD_DAGSTER_YAML = """\
+# what ecomwh wrote before the pooled event log (8cc0675^): Dagster's default SQLite storage
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+"""
+
+
+def test_a_state_folder_written_by_dagsters_own_storage_reads_on_and_keeps_growing(ew_home):
+    """An EW_HOME from before the pooled event log: its runs were written by Dagster's stock
+    SqliteEventLogStorage. The next command rewrites dagster.yaml; the old runs, their events and the
+    latest materialization stay readable, and new runs go to the same files' layout."""
+    ew_home.dagster_home.mkdir(parents=True, exist_ok=True)
+    (ew_home.dagster_home / "dagster.yaml").write_text(OLD_DAGSTER_YAML)
+    old = DagsterInstance.from_config(str(ew_home.dagster_home))
+    try:
+        assert type(old.event_log_storage) is not PooledSqliteEventLogStorage
+        written = [dg.materialize([thing], instance=old).run_id for _ in range(2)]
+        n_events = len(old.all_logs(written[-1]))
+    finally:
+        old.dispose()
+
+    instance = _instance()  # what `ecomwh run` does first
+    try:
+        assert type(instance.event_log_storage) is PooledSqliteEventLogStorage
+        for run_id in written:
+            assert instance.get_run_by_id(run_id).is_success
+            assert _last_event(instance, run_id) == dg.DagsterEventType.RUN_SUCCESS
+        assert len(instance.all_logs(written[-1])) == n_events
+        assert instance.get_latest_materialization_event(dg.AssetKey("thing")).run_id == written[-1]
+        new = dg.materialize([thing], instance=instance).run_id
+        assert instance.get_latest_materialization_event(dg.AssetKey("thing")).run_id == new
+        assert len(instance.get_runs()) == 3
+        assert (ew_home.dagster_home / "history" / "runs" / f"{written[0]}.db").exists()
+        assert (ew_home.dagster_home / "history" / "runs" / f"{new}.db").exists()
+    finally:
+        instance.dispose()
