@@ -2,9 +2,9 @@
 
 -- One row per referred customer (被邀请用户, docs/metrics.md "Referral"): a customer whose first session
 -- (the session of their earliest tracking event) carries a ref_share_code matching an earlier share of
--- another customer. Several valid codes: the earliest share wins. Self-referral, a code matching no
--- share and a share not before the landing event are ignored. With the customer's first valid order
--- (int_buyers_summarized) and whether it fell on days 0..30 after the arrival date.
+-- another customer (int_referral_shares). Several valid codes: the earliest share wins. Self-referral,
+-- a code matching no share and a share not before the landing event are ignored. With the customer's
+-- first valid order (int_buyers_summarized) and whether it fell on days 0..30 after the arrival date.
 with
 
 coded as (
@@ -33,16 +33,7 @@ data_end as (
 
 shares as (
 
-    -- a code shared twice counts from its earliest share event
-    select
-        share_code,
-        {{ ew_value_at_min('event_id', ['event_at', 'event_id']) }} as share_event_id,
-        min(event_at) as share_at,
-        {{ ew_value_at_min('customer_key', ['event_at', 'event_id']) }} as referrer_customer_key,
-        {{ ew_value_at_min('platform', ['event_at', 'event_id']) }} as share_platform
-    from coded
-    where share_code is not null
-    group by share_code
+    select * from {{ ref('int_referral_shares') }}
 
 ),
 
@@ -76,6 +67,7 @@ candidates as (
         shares.referrer_customer_key,
         shares.share_event_id,
         shares.share_at,
+        shares.share_date,
         shares.share_platform,
         row_number() over (
             partition by landings.customer_key order by shares.share_at, shares.share_event_id
@@ -103,7 +95,7 @@ final as (
         candidates.referrer_customer_key,
         candidates.share_event_id,
         candidates.share_at,
-        {{ to_business_date('candidates.share_at') }} as share_date,
+        candidates.share_date,
         candidates.share_platform,
         buyers.first_purchase_date,
         coalesce(

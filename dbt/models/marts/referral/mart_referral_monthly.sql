@@ -1,15 +1,10 @@
 -- Referral / social fission (裂变, docs/metrics.md "Referral") per business month and tracking platform,
--- platform 'all' summing them: shares and sharers by the share's month and platform; referred users
--- (int_referrals_attributed) by their arrival month and first event's platform, and how many bought
--- within 30 days; the new customers the month's shares brought, per sharer. On the 'all' rows only,
--- referred vs organic new customers by first-purchase month: first-order AOV and 90-day repurchase.
+-- platform 'all' summing them: shares (int_referral_shares) and sharers by the share's month and
+-- platform; referred users (int_referrals_attributed) by their arrival month and first event's platform,
+-- and how many bought within 30 days; the new customers the month's shares brought, per sharer. On the
+-- 'all' rows only, referred vs organic new customers by first-purchase month: first-order AOV and 90-day
+-- repurchase.
 with
-
-coded as (
-
-    select * from {{ ref('int_share_codes_attributed') }}
-
-),
 
 referrals as (
 
@@ -38,13 +33,10 @@ data_end as (
 shares as (
 
     select
-        share_code,
-        {{ ew_value_at_min('event_date', ['event_at', 'event_id']) }} as share_date,
-        {{ ew_value_at_min('platform', ['event_at', 'event_id']) }} as platform,
-        {{ ew_value_at_min('customer_key', ['event_at', 'event_id']) }} as customer_key
-    from coded
-    where share_code is not null
-    group by share_code
+        share_date,
+        share_platform as platform,
+        referrer_customer_key as customer_key
+    from {{ ref('int_referral_shares') }}
 
 ),
 
