@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -62,12 +63,14 @@ def parse_manifest(project: DbtProject) -> None:
     env = {**os.environ, "DBT_LOG_PATH": str(settings.dbt_log_dir),
            "EW_DUCKDB_PATH": os.environ.get("EW_DUCKDB_PATH", str(settings.duckdb_path)),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    proc = subprocess.run(
-        [dbt_executable(), "parse", "--quiet",
-         "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir),
-         "--target-path", str(project.target_path)],
-        env=env, capture_output=True, text=True,
-    )
+    if settings.dbt_shared_dir:  # state folders of one checkout: start from another one's parse
+        cmd = [sys.executable, "-m", "dagster_project.lib.dbt_parse_seed", str(project.project_dir),
+               str(project.profiles_dir), str(project.target_path), str(settings.dbt_shared_dir)]
+    else:
+        cmd = [dbt_executable(), "parse", "--quiet",
+               "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir),
+               "--target-path", str(project.target_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0 or not project.manifest_path.exists():
         raise RuntimeError(f"dbt parse failed for {project.project_dir}:\n{proc.stdout}{proc.stderr}")
 
