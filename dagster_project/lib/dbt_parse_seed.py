@@ -105,7 +105,10 @@ def main(argv: list[str]) -> int:
                                  str(profiles_dir), "--target-path", str(target)])
     if not result.success:
         return 1
-    keep_seed(target, seed)
+    try:
+        keep_seed(target, seed)
+    except OSError as e:  # the parse is done; the next folder parses from scratch
+        print(f"dbt_parse_seed: could not keep the parse for other folders: {e}", file=sys.stderr)
     return 0
 
 
