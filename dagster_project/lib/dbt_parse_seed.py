@@ -30,7 +30,7 @@ from pathlib import Path
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
-def _connection_info(profiles_dir: Path) -> list[tuple]:
+def _connection_info(project_dir: Path, profiles_dir: Path) -> list[tuple]:
     """The profile's connection settings, sorted, as dbt hashes them for its partial-parse check."""
     from dbt.adapters.factory import load_plugin
     from dbt.cli.flags import Flags
@@ -42,9 +42,12 @@ def _connection_info(profiles_dir: Path) -> list[tuple]:
 
     set_invocation_context(os.environ)
     set_flags(Flags(cli.make_context("dbt", ["parse"])))
+    import yaml
+
     raw = read_profile(str(profiles_dir))
-    (name,) = raw  # the project's one profile
-    load_plugin(raw[name]["outputs"][raw[name]["target"]]["type"])
+    name = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))["profile"]
+    target = os.environ.get("DBT_TARGET") or raw[name].get("target", "default")
+    load_plugin(raw[name]["outputs"][target]["type"])
     profile = Profile.from_raw_profiles(raw, name, ProfileRenderer({}))
     return sorted(profile.credentials.connection_info())
 
@@ -94,10 +97,15 @@ def main(argv: list[str]) -> int:
     die_with_parent()  # like ecomwh-dbt: a killed run leaves nothing working for its state folder
     project_dir, profiles_dir, target, shared = map(Path, argv)
     target.mkdir(parents=True, exist_ok=True)
-    info = _connection_info(profiles_dir)
-    seed = shared / "parse" / f"{seed_key(info)}.{PARTIAL_PARSE_FILE}"
-    if not (target / PARTIAL_PARSE_FILE).exists() and seed.exists():
-        plant_seed(seed, target, profile_hash(info))
+    seed: Path | None = None
+    try:
+        info = _connection_info(project_dir, profiles_dir)
+        seed = shared / "parse" / f"{seed_key(info)}.{PARTIAL_PARSE_FILE}"
+        if not (target / PARTIAL_PARSE_FILE).exists() and seed.exists():
+            plant_seed(seed, target, profile_hash(info))
+    except Exception as e:  # noqa: BLE001 - dbt's internals moved: parse from scratch, as without the folder
+        print(f"dbt_parse_seed: parsing from scratch ({type(e).__name__}: {e})", file=sys.stderr)
+        seed = None
 
     from dbt.cli.main import dbtRunner
 
@@ -105,6 +113,8 @@ def main(argv: list[str]) -> int:
                                  str(profiles_dir), "--target-path", str(target)])
     if not result.success:
         return 1
+    if seed is None:
+        return 0
     try:
         keep_seed(target, seed)
     except OSError as e:  # the parse is done; the next folder parses from scratch
