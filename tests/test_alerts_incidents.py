@@ -60,7 +60,6 @@ def _states(alerts, rule_id, dims=""):
     return {d: s for r, g, d, s in alerts if r == rule_id and g == dims}
 
 
-
 def test_retention_dip_fires_on_its_week_and_resolves_the_day_after(incident_world):
     truth, alerts, _, _ = incident_world
     inc, first, last = _incident(truth, "retention_dip")
