@@ -37,6 +37,15 @@ def _files_parsed(target: Path) -> int:
     return json.loads((target / "perf_info.json").read_text())["parsed_path_count"]
 
 
+def _databases(manifest: dict) -> set[str]:
+    """The database every model's relation is in (the DuckDB file's stem), from the manifest's own
+    nodes: no model is named here, so a renamed model cannot break the test."""
+    names = {node["relation_name"].split(".")[0].strip('"') for node in manifest["nodes"].values()
+             if node["resource_type"] == "model" and node.get("relation_name")}
+    assert names, "the manifest holds no model"
+    return names
+
+
 def _manifest(target: Path) -> dict:
     def strip(v):
         if isinstance(v, dict):
@@ -59,8 +68,7 @@ def test_a_fresh_folder_starts_from_another_folders_parse_and_gets_the_same_mani
     alone = _prepare(tmp_path / "c" / "ew", None)  # no shared folder: from scratch, as before
     assert _files_parsed(alone) > 100
     assert _manifest(seeded) == _manifest(alone)
-    nodes = _manifest(seeded)["nodes"]
-    assert nodes["model.ecom_warehouse.fct_orders"]["relation_name"] == '"warehouse"."marts"."fct_orders"'
+    assert _databases(_manifest(seeded)) == {"warehouse"}
 
 
 def test_another_database_name_or_an_unreadable_seed_parses_from_scratch(tmp_path):
@@ -71,12 +79,10 @@ def test_another_database_name_or_an_unreadable_seed_parses_from_scratch(tmp_pat
     other = tmp_path / "d" / "ew"
     target = _prepare(other, shared, EW_DUCKDB_PATH=str(other / "shop.duckdb"))
     assert _files_parsed(target) > 100
-    nodes = _manifest(target)["nodes"]
-    assert nodes["model.ecom_warehouse.fct_orders"]["relation_name"] == '"shop"."marts"."fct_orders"'
+    assert _databases(_manifest(target)) == {"shop"}
 
     for seed in (shared / "parse").glob("*.partial_parse.msgpack"):
         seed.write_bytes(b"\x00not msgpack")
     target = _prepare(tmp_path / "e" / "ew", shared)
     assert _files_parsed(target) > 100
-    assert _manifest(target)["nodes"]["model.ecom_warehouse.fct_orders"]["relation_name"] == \
-        '"warehouse"."marts"."fct_orders"'
+    assert _databases(_manifest(target)) == {"warehouse"}
