@@ -17,6 +17,7 @@ from dagster_project.defs.dbt.assets import FINGERPRINT_KEY, built_from, dbt_mod
 from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.models.ltv import predicted_ltv
 from dagster_project.defs.resources import WRITER_POOL, WarehouseResource
+from dagster_project.lib.dbt_parse_seed import PARTIAL_PARSE_FILE
 from dagster_project.lib.procs import dbt_executable
 from dagster_project.lib.publish import publish
 
@@ -28,7 +29,6 @@ MART_KEYS = sorted(
 )
 SERVING_COPY = dg.AssetKey(["serving", "warehouse"])
 DBT_DOCS = dg.AssetKey(["serving", "dbt_docs"])
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 def _manifest() -> dict:
