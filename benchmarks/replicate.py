@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dagster_project.lib.landing import decode_text  # noqa: E402
+from dagster_project.lib.landing import detect_encoding  # noqa: E402
 
 SHARED = {"products", "campaigns", "inventory_snapshots"}
 ID_COLUMNS = ("user_id", "order_id", "event_id", "session_id", "anonymous_id", "return_id", "shipment_id",
@@ -48,7 +48,8 @@ def _jsonl(data: bytes, r: int) -> bytes:
 
 
 def _csv(data: bytes, r: int) -> bytes:
-    text, encoding = decode_text(data)
+    encoding, _ = detect_encoding([data], [data])  # as ingest reads it: UTF-8 (BOM or not) or GB18030
+    text = data.decode(encoding, "surrogateescape")
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         return data

@@ -245,3 +245,46 @@ def test_the_generator_version_changes_with_its_sources():
     version = bench.generator_version()
     assert len(version) == 12 and version == bench.generator_version()
     assert all((REPO / name).exists() for name in bench.GENERATOR_SOURCES)
+
+
+def test_replicate_suffixes_ids_per_replica_and_keeps_each_files_encoding(tmp_path):
+    """The M and L presets are one generated world replicated (benchmarks/replicate.py, run as bench
+    runs it). It once imported a helper ingest no longer had, and both presets failed before their
+    first step; a GB18030 export must come out GB18030, a BOM file with its BOM, ids unique per replica."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src, dst = tmp_path / "generated", tmp_path / "landing"
+    (src / "users").mkdir(parents=True)
+    (src / "orders").mkdir()
+    (src / "events").mkdir()
+    (src / "products").mkdir()
+    (src / "users" / "users_2026-01-01.csv").write_bytes(
+        "user_id,phone_hash,city\nU1,ab" .encode() + b"c" * 62 + "\nU2,,杭州\n".encode())
+    (src / "orders" / "orders_2026-01-01.csv").write_bytes(
+        "order_id,user_id,收货人\nO1,U1,张三\n".replace("收货人", "note").encode("gb18030"))
+    (src / "orders" / "orders_2026-01-02.csv").write_bytes(
+        b"\xef\xbb\xbf" + "order_id,user_id,note\nO2,U2,李四\n".encode())
+    (src / "events" / "events_2026-01-01.jsonl").write_bytes(
+        '{"event_id": "E1", "user_id": "U1", "page": "首页"}\n'.encode())
+    pq.write_table(pa.table({"sku": ["S1"], "name": ["茶"]}), src / "products" / "products.parquet")
+
+    out = subprocess.run([sys.executable, str(Path(bench.REPO) / "benchmarks" / "replicate.py"), str(src),
+                          str(dst), "--replicas", "3", "--workers", "1"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+    users = (dst / "users" / "users_2026-01-01.csv").read_text().splitlines()
+    assert users[0] == "user_id,phone_hash,city" and len(users) == 7
+    assert [u.split(",")[0] for u in users[1:]] == ["U1", "U2", "U1r01", "U2r01", "U1r02", "U2r02"]
+    assert [u.split(",")[1][:2] for u in users[1::2]] == ["ab", "01", "02"]  # phone hashes unify per replica
+    assert users[6].endswith(",杭州")
+    gb = (dst / "orders" / "orders_2026-01-01.csv").read_bytes()
+    assert gb.decode("gb18030").splitlines() == ["order_id,user_id,note", "O1,U1,张三", "O1r01,U1r01,张三",
+                                                  "O1r02,U1r02,张三"]
+    bom = (dst / "orders" / "orders_2026-01-02.csv").read_bytes()
+    assert bom.startswith(b"\xef\xbb\xbf") and bom.count(b"\xef\xbb\xbf") == 1
+    assert bom[3:].decode().splitlines()[1:] == ["O2,U2,李四", "O2r01,U2r01,李四", "O2r02,U2r02,李四"]
+    events = [json.loads(line) for line in (dst / "events" / "events_2026-01-01.jsonl").read_text().splitlines()]
+    assert [(e["event_id"], e["user_id"], e["page"]) for e in events] == [
+        ("E1", "U1", "首页"), ("E1r01", "U1r01", "首页"), ("E1r02", "U1r02", "首页")]
+    assert pq.read_table(dst / "products" / "products.parquet").to_pylist() == [{"sku": "S1", "name": "茶"}]
