@@ -6,13 +6,13 @@ The generator holds its whole world in memory (about 1 GB per 20,000 customers x
 benchmark presets M and L are built from one generated world replicated K times. Each landing file
 keeps its name and holds the rows of all K replicas (one daily export per source, K times bigger,
 as a bigger shop sends), with every person- and transaction-level id made unique to the replica
-(user, order, event, session, device, return, shipment, ticket and touch ids get the suffix `r<NN>`;
-phone hashes get their first two hex digits replaced by the replica number, so they stay 64 hex
-digits and unify only within a replica).
-Replica 0 is the original rows, unchanged, bad rows included. The SKU catalogue, campaigns and
-inventory snapshots are shared and written once. Each replica behaves exactly like the original
-customers (same rates, same seasonality), which is what a speed benchmark needs; it is not a new
-statistical sample.
+(user, order, event, session, device, return, shipment, ticket, touch and WeCom contact ids get
+the suffix `r<NN>`; phone hashes get their first two hex digits replaced by the replica number, so
+they stay 64 hex digits and unify only within a replica).
+Replica 0 is the original rows, unchanged, bad rows included. The SKU catalogue, campaigns, ad
+spend and inventory snapshots are shared and written once. Every written file gets its `.done`
+marker. Each replica behaves exactly like the original customers (same rates, same seasonality),
+which is what a speed benchmark needs; it is not a new statistical sample.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dagster_project.lib.landing import detect_encoding  # noqa: E402
+from dagster_project.lib.landing import DONE_SUFFIX, detect_encoding  # noqa: E402
 
-SHARED = {"products", "campaigns", "inventory_snapshots"}
+SHARED = {"products", "campaigns", "inventory_snapshots", "ad_spend"}  # shop-level, not per customer
 ID_COLUMNS = ("user_id", "order_id", "event_id", "session_id", "anonymous_id", "return_id", "shipment_id",
-              "ticket_id", "touch_id")
+              "ticket_id", "touch_id", "external_user_id")
 _JSON_IDS = re.compile(rb'("(?:' + "|".join(ID_COLUMNS).encode() + rb')": ?")([^"]*)"')
 _JSON_PHONE = re.compile(rb'("phone_hash": ?")[0-9a-f]{2}')
 
@@ -102,6 +102,7 @@ def _replicate_file(task: tuple[Path, Path, int]) -> int:
         pq.write_table(pa.concat_tables(tables), dst)
     else:
         raise ValueError(f"{src}: no replication rule for this format")
+    (dst_dir / (src.name + DONE_SUFFIX)).touch()  # after the file: ingest loads it without waiting
     return dst.stat().st_size
 
 
@@ -112,6 +113,8 @@ def replicate(source: Path, target: Path, replicas: int, workers: int = 2) -> di
         out = target / folder.name
         out.mkdir(parents=True, exist_ok=True)
         for f in sorted(folder.iterdir()):
+            if folder.name not in SHARED and f.name.endswith(DONE_SUFFIX):
+                continue  # written again after its replicated file
             if folder.name in SHARED:
                 shutil.copy2(f, out / f.name)
             else:

@@ -268,6 +268,10 @@ def test_replicate_suffixes_ids_per_replica_and_keeps_each_files_encoding(tmp_pa
     (src / "events" / "events_2026-01-01.jsonl").write_bytes(
         '{"event_id": "E1", "user_id": "U1", "page": "首页"}\n'.encode())
     pq.write_table(pa.table({"sku": ["S1"], "name": ["茶"]}), src / "products" / "products.parquet")
+    (src / "ad_spend").mkdir()
+    (src / "ad_spend" / "ad_spend_2026-01-01.csv").write_text("date,channel,campaign_id,spend\n2026-01-01,jd,C1,5\n")
+    for f in list(src.rglob("*.*")):
+        f.with_name(f.name + ".done").touch()
 
     out = subprocess.run([sys.executable, str(Path(bench.REPO) / "benchmarks" / "replicate.py"), str(src),
                           str(dst), "--replicas", "3", "--workers", "1"], capture_output=True, text=True)
@@ -288,3 +292,9 @@ def test_replicate_suffixes_ids_per_replica_and_keeps_each_files_encoding(tmp_pa
     assert [(e["event_id"], e["user_id"], e["page"]) for e in events] == [
         ("E1", "U1", "首页"), ("E1r01", "U1r01", "首页"), ("E1r02", "U1r02", "首页")]
     assert pq.read_table(dst / "products" / "products.parquet").to_pylist() == [{"sku": "S1", "name": "茶"}]
+    assert (dst / "ad_spend" / "ad_spend_2026-01-01.csv").read_text().count("\n") == 2  # shop-level: once
+    written = {p.relative_to(dst) for p in dst.rglob("*") if p.is_file()}
+    assert {p.with_name(p.name + ".done") for p in written if p.suffix != ".done"} == {
+        p for p in written if p.suffix == ".done"}  # every file with its marker, no marker alone
+    assert all((dst / p).stat().st_mtime_ns >= (dst / p.with_suffix("")).stat().st_mtime_ns
+               for p in written if p.suffix == ".done")
