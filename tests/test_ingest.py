@@ -216,6 +216,27 @@ def test_exception_mid_file_leaves_the_warehouse_as_before(wh):
     assert wh.snapshot() == before
 
 
+def test_a_file_whose_books_do_not_balance_is_not_kept(wh, monkeypatch):
+    """landed = loaded + quarantined is checked on the inserts' own counts: a validation that lost a
+    row (here: one made to drop row 2) fails the file, and nothing of it is kept."""
+    wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))
+    wh.ingest("orders")
+    before = wh.snapshot()
+    wh.write("orders", "orders_20260521.csv", orders_csv([GOOD.replace("O1", "O9"), GOOD.replace("O1", "O8")]))
+    real = ingest.validation_sql
+    monkeypatch.setattr(ingest, "validation_sql",
+                        lambda *a, **k: f"select * from ({real(*a, **k)}) where _row <> 2")
+    con = duckdb.connect(str(wh.db))
+    try:
+        lf = landing.parse_file_name(wh.landing_dir / "orders" / "orders_20260521.csv")
+        with pytest.raises(ingest.IngestError, match="orders_20260521.csv: 2 rows landed but 1 loaded "
+                                                     r"\+ 0 quarantined; nothing of this file was kept"):
+            ingest.load_file(con, lf, tz=TZ)
+    finally:
+        con.close()
+    assert wh.snapshot() == before
+
+
 def test_kill_mid_file_leaves_the_warehouse_as_before(wh, tmp_path):
     wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))
     wh.ingest("orders")

@@ -218,9 +218,17 @@ def validation_sql(src: Source, tz: str, landed: str = "landed") -> str:
     key_desc = ", ".join(src.key)
     if len(src.foreign_keys) > 1:
         raise NotImplementedError("one foreign key per source is checked at ingest")
-    fk_missing, fk_col, fk_reason = "false", "null", "null"
+    fk_missing, fk_col, fk_reason, fk_join = "false", "null", "null", ""
     for col, parent, pcol in src.foreign_keys:
-        fk_missing = f"t_{col} not in (select {pcol} from raw.{parent} where {pcol} is not null)"
+        # The parent's keys this file names, found by scanning the parent against the file's keys:
+        # `not in (select ... from raw.<parent>)` hashed every parent key once per file (5.6M order
+        # ids by the end of a large first load, ~0.5 s a file).
+        fk_join = f"""
+    left join (
+        select distinct {pcol} as _fk_known from raw.{parent}
+        where {pcol} in (select t_{col} from dup_checked where rule1 is null and rule2 is null)
+    ) on _fk_known = t_{col}"""
+        fk_missing = f"t_{col} is not null and _fk_known is null"
         fk_col = sql_literal(col)
         fk_reason = f"'column {col}: ' || {_shown(col)} || ' has no row in {parent}.{pcol}'"
     return f"""
@@ -256,7 +264,7 @@ fk_checked as (
     select
         *,
         case when rule1 is null and rule2 is null and {fk_missing} then 'unknown_key' end as rule3
-    from dup_checked
+    from dup_checked{fk_join}
 )
 select
     _row,
@@ -442,26 +450,24 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
             con.execute("drop table landed")
             if fast_read:
                 _read_refused_raw_text(con, f)
-            con.execute(
+            # The counts come from the inserts themselves: counting raw.<source> by _load_id scanned
+            # the whole table once per file (88M event rows by the end of a large first load).
+            n_loaded = con.execute(
                 f"insert into raw.{lf.source} select {cols}, ?, ?, _row, ?, ? "
                 f"from checked where rule is null order by _row",
                 [lf.name, lf.file_date, load_id, loaded_at],
-            )
-            con.execute(
+            ).fetchone()[0]
+            n_quar = con.execute(
                 f"insert into raw.quarantine select ?, ?, _row, {_kept_raw_text('_raw_text')}, rule, "
                 f"column_name, reason, ?, ? from checked where rule is not null order by _row",
                 [lf.source, lf.name, load_id, loaded_at],
-            )
+            ).fetchone()[0]
             if src.foreign_keys:
                 con.execute(
                     f"insert into {pending_table(lf.source)} select {cols}, ?, ?, _row, ?, ? "
                     f"from checked where rule = 'unknown_key' order by _row",
                     [lf.name, lf.file_date, load_id, loaded_at],
                 )
-            n_loaded = con.execute(
-                f"select count(*) from raw.{lf.source} where _load_id = ?", [load_id]).fetchone()[0]
-            n_quar = con.execute(
-                "select count(*) from raw.quarantine where load_id = ?", [load_id]).fetchone()[0]
             if n_loaded + n_quar != n_rows:
                 raise IngestError(
                     f"{lf.path}: {n_rows} rows landed but {n_loaded} loaded + {n_quar} "
