@@ -1,9 +1,10 @@
-"""The fast JSON-lines reader (lib/fast_jsonl.py): big files load with exact row numbers and raw
-text, plain files take it, and whatever it reads it reads as the exact reader (landing.py) does."""
+"""The fast readers (lib/fast_jsonl.py, lib/fast_csv.py): big files load with exact row numbers and
+raw text, plain files take them, and whatever they read they read as the exact reader (landing.py) does."""
 
 from __future__ import annotations
 
 import codecs
+import gzip
 import random
 
 import duckdb
@@ -157,3 +158,94 @@ def test_the_fast_reader_loads_and_refuses_exactly_what_the_exact_reader_does(tm
     assert got[False][2] == got[True][2]
     if reader == "fast" and name.endswith("0.jsonl"):
         assert len(got[False][2]) >= 10  # the edge cases refuse rows: the comparison covers them
+
+
+# --- CSV (lib/fast_csv.py) -----------------------------------------------------------------------
+
+_ORDERS_HEADER = ("order_id,user_id,channel,order_ts,paid_ts,status,items_amount,discount_amount,"
+                  "shipping_fee,pay_amount,coupon_id,campaign_id,province,city")
+
+
+def _order_line(i: int, city: str = "杭州市") -> str:
+    return f"O{i},U{i % 13},app,2026-05-20 10:00:00,,paid,100.00,10.00,0,90.00,,,浙江省,{city}"
+
+
+_CSV_EDGES = [
+    _order_line(1),
+    "",                                                            # blank lines: skipped, not numbered
+    "   \t",
+    "\u3000",                                                      # an ideographic space alone: blank to Python
+    _order_line(2, '"杭州市, 西湖区"'),                             # a quoted comma
+    _order_line(3, '"He said ""hi"""'),                            # escaped quotes
+    _order_line(4, 'a"b'),                                         # a quote inside a field: literal
+    _order_line(5, "x") + ",extra",                                # a field too many
+    "O6,U1,app",                                                   # too few
+    "just text",                                                   # one field
+    _order_line(7, " \u3000杭州市\u00a0 "),                         # Unicode spaces around a value
+    _order_line(8, "  "),                                          # only spaces: empty
+    _order_line(9) + "\r",                                         # a CRLF ending
+    _order_line(10, "a\rb"),                                       # a carriage return inside a field
+    _order_line(11, "a\x00b"),                                     # a NUL byte
+    _order_line(12, "a\x0bb"),                                     # a vertical tab
+    _order_line(13, "a\tb"),                                       # a tab
+    _order_line(1),                                                # a duplicate key
+    _order_line(14).replace("paid", "PAID").replace("100.00", "1e2"),
+    ",,,,,,,,,,,,,",                                               # every field empty
+    '""',                                                          # one empty quoted field: blank
+    _order_line(15, "\u2028杭州\u0085"),                            # line separators Python does not split on
+    _order_line(16),                                               # the last line, without a newline
+]
+
+
+@pytest.mark.parametrize("name, data, reader", [
+    ("orders_20260520.csv", "\n".join([_ORDERS_HEADER] + _CSV_EDGES).encode(), "fast"),
+    ("orders_20260521.csv", "\n".join([_ORDERS_HEADER] + _CSV_EDGES[:4]).encode() + b"\n", "fast"),
+    ("orders_20260522.csv", codecs.BOM_UTF8 + "\n".join([_ORDERS_HEADER] + _CSV_EDGES[:9]).encode(), "fast"),
+    ("orders_20260523.csv", "\r\n".join([_ORDERS_HEADER] + _CSV_EDGES[:12]).encode("gb18030"), "fast"),
+    ("orders_20260524.csv", ("\n".join([_ORDERS_HEADER.upper().replace("CITY", " City "), _order_line(1),
+                                        _order_line(2)]) + "\n").encode(), "fast"),
+    ("orders_20260525.csv", ("\n".join([_ORDERS_HEADER.replace(",city", ",town,extra"),
+                                        _order_line(1) + ",x"]) + "\n").encode(), "fast"),
+    ("orders_20260526.csv", "\n".join([_ORDERS_HEADER, _order_line(1, '"multi'), 'line",x', _order_line(2)]).encode(),
+     "exact: a quoted field runs past its line"),
+    ("orders_20260527.csv", "\n".join([_ORDERS_HEADER, _order_line(1, '"open'), _order_line(2)]).encode(),
+     "exact: a quoted field runs past its line"),
+    ("orders_20260528.csv", ("\n".join([_ORDERS_HEADER, _order_line(1)]) + "\n").encode() + b"O2,\xff\xfe,app\n"
+     + _order_line(3).encode(), "exact: bytes that are not clean UTF-8 or GB18030"),
+    ("orders_20260529.csv", ('"order_id\nx",user_id\n' + _order_line(1)).encode(),
+     "exact: a quoted field runs past its line"),
+    ("orders_20260530.csv", ('order_id,"user_id\n' + _order_line(1)).encode(),
+     "exact: a quoted field runs past its line"),
+    ("orders_20260531.csv", b"", "exact: no header"),
+    ("orders_20260601.csv", ("\n".join(["O1,U1", _order_line(1)])).encode(), ""),  # no header: refused whole
+    ("orders_20260602.csv.gz", gzip.compress("\n".join([_ORDERS_HEADER] + _CSV_EDGES).encode("gb18030")), "fast"),
+    ("orders_20260603.csv.gz", gzip.compress("\n".join([_ORDERS_HEADER] + _CSV_EDGES).encode())[:-30], ""),
+])
+def test_the_fast_csv_reader_loads_and_refuses_exactly_what_the_exact_reader_does(tmp_path, name, data, reader):
+    path = tmp_path / "landing" / "orders" / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    lf = landing.parse_file_name(path)
+    lf.real = path
+    got = {}
+    for fast in (False, True):
+        with duckdb.connect(str(tmp_path / f"{fast}.duckdb")) as con:
+            con.execute("set TimeZone = 'UTC'")
+            ingest.ensure_raw_schema(con)
+            res = ingest.load_file(con, lf, tz=TZ, fast=fast)
+            cols = ", ".join(ingest.SOURCES[lf.source].column_names)
+            got[fast] = (
+                (res.status, res.rows_landed, res.rows_loaded, res.rows_quarantined, res.encoding, res.notes),
+                con.execute(f"select _row, {cols} from raw.{lf.source} order by _row").fetchall(),
+                con.execute("select row_number, raw_text, rule, column_name, reason from raw.quarantine "
+                            "order by row_number").fetchall(),
+                res.reader)
+    assert got[False][3] == ("exact" if reader else "")  # "": a file refused whole by both
+    assert got[True][3] == reader
+    assert got[False][0] == got[True][0]
+    assert got[False][1] == got[True][1]
+    assert got[False][2] == got[True][2]
+    if name in ("orders_20260520.csv", "orders_20260602.csv.gz"):
+        assert len(got[False][1]) >= 10 and len(got[False][2]) >= 6  # both loaded and refused rows compared
+    if not reader:
+        assert got[True][0][0] == "rejected"

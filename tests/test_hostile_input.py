@@ -545,19 +545,22 @@ def test_a_file_that_keeps_changing_waits_and_a_done_marker_releases_it(wh, monk
 
 def test_a_file_that_changes_while_it_is_read_is_not_loaded(wh, monkeypatch):
     path = wh.write("orders", "orders_20260520.csv", csv_bytes(ORDERS_HEADER, [order(1), order(2)]))
-    real = ingest._landed_table
+    real = landing.decompressed  # both CSV readers read the file's content through it
+    appended = []
 
-    def append_while_reading(batch):
+    def append_while_reading(*args, **kwargs):
+        yield from real(*args, **kwargs)
         with path.open("ab") as f:
-            f.write((order(3) + "\n").encode())
-        return real(batch)
+            f.write((order(3 + len(appended)) + "\n").encode())
+        appended.append(1)
 
-    monkeypatch.setattr(ingest, "_landed_table", append_while_reading)
+    monkeypatch.setattr(landing, "decompressed", append_while_reading)
     res = wh.ingest("orders")
+    assert appended
     assert [f.status for f in res.files] == ["not_ready"] and "changed while it was being read" in res.files[0].notes[0]
     assert wh.q("select count(*) from raw._files") == [(0,)]
-    monkeypatch.setattr(ingest, "_landed_table", real)
-    assert wh.ingest("orders").total("rows_loaded") == 3
+    monkeypatch.setattr(landing, "decompressed", real)
+    assert wh.ingest("orders").total("rows_loaded") == 2 + len(appended)
 
 
 def test_the_pipeline_waits_by_default(monkeypatch):

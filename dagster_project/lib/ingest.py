@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from dagster_project.lib import fast_jsonl, landing, procs
+from dagster_project.lib import fast_csv, fast_jsonl, landing, procs
 from dagster_project.lib.contract import (
     AMOUNT, DATE, FILES_COLUMNS_ADDED, FILES_DDL, INT, MAX_INT, QUARANTINE_DDL, SOURCES, TS, TS_MAX, TS_MIN,
     Column, Source, raw_table_ddl,
@@ -302,7 +302,7 @@ class FileResult:
     encoding: str = ""
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    reader: str = ""  # "fast" (DuckDB's read_json), or "exact" and why the fast reader did not take it
+    reader: str = ""  # "fast" (DuckDB reads it: fast_jsonl, fast_csv), or "exact" and why the fast reader did not
 
 
 def _landed_table(parsed: landing.ParsedFile) -> pa.Table:
@@ -367,7 +367,7 @@ def load_file(
     exported to <quarantine_dir>/<source>/ (written before the commit, put in place after it).
 
     `before_commit` runs inside the transaction after all writes: tests use it to inject a failure.
-    `fast=False` keeps a JSON-lines file from DuckDB's reader (tests compare the two readers).
+    `fast=False` keeps a JSON-lines or CSV file from DuckDB's readers (tests compare the readers).
     """
     started = time.perf_counter()
     try:
@@ -430,7 +430,12 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
         # only once it has been read to its end without a fault does it replace anything.
         try:
             con.execute(_landed_ddl(src))
-            info, n_rows, reader = _read_fast(con, f, scan, src) if scan is not None else (None, 0, "exact")
+            if scan is not None:
+                info, n_rows, reader = _read_fast(con, f, scan, src)
+            elif fast and lf.ext in ("csv", "csv.gz"):
+                info, n_rows, reader = _read_fast_csv(con, lf, f, src, limits)
+            else:
+                info, n_rows, reader = None, 0, "exact"
             if info is None:
                 info, batches = landing.read_batches(lf, f, stat.st_size, limits)
                 for batch in batches:
@@ -446,9 +451,9 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
             con.execute("create or replace temp table checked as "
                         + validation_sql(src, tz, fast_jsonl.VIEW if fast_read else "landed"))
             if fast_read:
-                fast_jsonl.drop(con)
+                (fast_jsonl if scan is not None else fast_csv).drop(con)
             con.execute("drop table landed")
-            if fast_read:
+            if fast_read and scan is not None:
                 _read_refused_raw_text(con, f)
             # The counts come from the inserts themselves: counting raw.<source> by _load_id scanned
             # the whole table once per file (88M event rows by the end of a large first load).
@@ -526,6 +531,20 @@ def _read_fast(con, f: landing.OpenedFile, scan: fast_jsonl.LineScan,
     for batch in landing.jsonl_lines(lines, src.column_names, info, set(keys)):
         batch.row_numbers = [exact_rows[i - 1] for i in batch.row_numbers]
         _insert_landed(con, batch)
+    return info, n_rows, "fast"
+
+
+def _read_fast_csv(con, lf: landing.LandedFile, f: landing.OpenedFile, src: Source,
+                   limits: landing.Limits) -> tuple[landing.FileInfo | None, int, str]:
+    """A CSV file's plain lines split by DuckDB, the others into `landed` by the exact reader
+    (fast_csv.py). (None, 0, why) when the exact reader must read it whole."""
+    info = landing.FileInfo()
+    try:
+        n_rows, exact = fast_csv.load(con, lf, f, f.stat.st_size, limits, src.column_names, info)
+    except fast_csv.Declined as exc:
+        return None, 0, f"exact: {exc}"
+    if exact is not None:
+        _insert_landed(con, exact)
     return info, n_rows, "fast"
 
 
