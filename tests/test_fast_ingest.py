@@ -222,6 +222,26 @@ _CSV_EDGES = [
     ("orders_20260603.csv.gz", gzip.compress("\n".join([_ORDERS_HEADER] + _CSV_EDGES).encode())[:-30], ""),
 ])
 def test_the_fast_csv_reader_loads_and_refuses_exactly_what_the_exact_reader_does(tmp_path, name, data, reader):
+    got = _same_through_both_readers(tmp_path, name, data, reader)
+    if name in ("orders_20260520.csv", "orders_20260602.csv.gz"):
+        assert len(got[False][1]) >= 10 and len(got[False][2]) >= 6  # both loaded and refused rows compared
+
+
+def test_the_fast_csv_reader_keeps_the_exact_readers_length_limits(tmp_path, monkeypatch):
+    """Python's csv refuses a field over its limit (131,072 characters), and the exact reader measures
+    a line in the file's own bytes: a GB18030 line over the limit may fit it as UTF-8 (found by review)."""
+    long_field = ("\n".join([_ORDERS_HEADER, _order_line(1, "x" * 131_073), _order_line(2)]) + "\n").encode()
+    got = _same_through_both_readers(tmp_path / "a", "orders_20260520.csv", long_field, "fast")
+    assert got[True][2][0][2:] == ("malformed_row", None, "CSV syntax error: field larger than field limit (131072)")
+    monkeypatch.setattr(landing, "MAX_LINE_BYTES", 2_000)
+    monkeypatch.setattr(landing, "CHUNK_BYTES", 512)
+    halved = ("\n".join([_ORDERS_HEADER, _order_line(1, "\u00c0" * 600), _order_line(2)]) + "\n").encode("gb18030")
+    assert len(halved.split(b"\n")[1]) > 2_000 > len(halved.decode("gb18030").split("\n")[1].encode())
+    _same_through_both_readers(tmp_path / "b", "orders_20260521.csv", halved,
+                               "exact: a line longer than a line may hold")
+
+
+def _same_through_both_readers(tmp_path, name, data, reader):
     path = tmp_path / "landing" / "orders" / name
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
@@ -245,7 +265,6 @@ def test_the_fast_csv_reader_loads_and_refuses_exactly_what_the_exact_reader_doe
     assert got[False][0] == got[True][0]
     assert got[False][1] == got[True][1]
     assert got[False][2] == got[True][2]
-    if name in ("orders_20260520.csv", "orders_20260602.csv.gz"):
-        assert len(got[False][1]) >= 10 and len(got[False][2]) >= 6  # both loaded and refused rows compared
     if not reader:
         assert got[True][0][0] == "rejected"
+    return got

@@ -55,15 +55,25 @@ def _text_bytes(data: bytes) -> tuple[bytes, str]:
             decoder.decode(view[i:i + (16 << 20)])
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        if data.startswith(codecs.BOM_UTF8):
-            raise Declined("a UTF-8 file with broken bytes") from None
-        encoding, clean = landing.detect_encoding([data], [data])
-        if encoding != "gb18030" or not clean:
-            raise Declined("bytes that are not clean UTF-8 or GB18030") from None
-        return data.decode("gb18030").encode("utf-8"), "gb18030"
+        return _gb18030_as_utf8(data), "gb18030"
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8):], "utf-8-sig"
     return data, "utf-8"
+
+
+def _gb18030_as_utf8(data: bytes) -> bytes:
+    """A file that is not UTF-8, as UTF-8 when the exact reader would read it as clean GB18030."""
+    if data.startswith(codecs.BOM_UTF8):
+        raise Declined("a UTF-8 file with broken bytes")
+    encoding, clean = landing.detect_encoding([data], [data])
+    if encoding != "gb18030" or not clean:
+        raise Declined("bytes that are not clean UTF-8 or GB18030")
+    # the exact reader measures a line in the file's own bytes: a GB18030 line may halve as UTF-8
+    raw_ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NL)
+    last = len(data) - 1 - (int(raw_ends[-1]) if len(raw_ends) else -1)  # the bytes after the last newline
+    if max(last, int(np.diff(raw_ends, prepend=-1).max()) if len(raw_ends) else 0) > landing.MAX_LINE_BYTES:
+        raise Declined("a line longer than a line may hold")
+    return data.decode("gb18030").encode("utf-8")
 
 
 def _one_record(text: str) -> tuple[list[str] | None, str | None]:
@@ -111,7 +121,8 @@ def load(con: duckdb.DuckDBPyConnection, lf: "LandedFile", f: "OpenedFile", size
         ends = np.append(ends, len(buf))  # a last line without a newline
     starts = np.empty_like(ends)
     starts[0], starts[1:] = 0, ends[:-1] + 1
-    if int((ends - starts).max()) > landing.MAX_LINE_BYTES:
+    lengths = ends - starts
+    if int(lengths.max()) > landing.MAX_LINE_BYTES - (3 if info.encoding == "utf-8-sig" else 0):
         raise Declined("a line longer than a line may hold")
 
     header_text = data[:ends[0]].decode("utf-8").rstrip("\r")
@@ -133,6 +144,7 @@ def load(con: duckdb.DuckDBPyConnection, lf: "LandedFile", f: "OpenedFile", size
     odd = np.zeros(len(ends), dtype=bool)
     odd[line_of(not_plain)] = True
     odd[line_of(np.flatnonzero(buf == _QUOTE))] = True
+    odd |= lengths > csv.field_size_limit()  # Python's csv refuses a longer field (a byte per character at most)
     commas_before = np.searchsorted(np.flatnonzero(buf == _COMMA), ends)  # commas before each line end
     commas = np.diff(commas_before, prepend=0)
     # A value can have whitespace at an edge only where a whitespace byte (ASCII's, or the lead byte
