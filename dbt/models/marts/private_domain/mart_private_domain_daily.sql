@@ -104,19 +104,100 @@ channels as (
 
 ),
 
+membership_deltas as (
+
+    -- +1 on the day a membership of a member, channel and group starts, -1 on the day it ends
+    select
+        member_key,
+        channel,
+        event_date as change_date,
+        1 as delta
+    from state_changes
+    where is_join
+
+    union all
+
+    select
+        member_key,
+        channel,
+        next_change_date as change_date,
+        -1 as delta
+    from state_changes
+    where is_join and next_change_date is not null
+
+),
+
+memberships_by_change_date as (
+
+    select
+        member_key,
+        channel,
+        change_date,
+        sum(delta) as delta
+    from membership_deltas
+    group by 1, 2, 3
+
+),
+
+memberships_at_change as (
+
+    -- how many of a channel's groups a member is in at the end of each day one of them changes
+    select
+        member_key,
+        channel,
+        change_date,
+        sum(delta) over (
+            partition by member_key, channel
+            order by change_date
+            rows between unbounded preceding and current row
+        ) as memberships
+    from memberships_by_change_date
+
+),
+
+member_moves as (
+
+    -- a member counts once per channel however many groups hold them: +1 when their memberships go
+    -- from none to some, -1 when back to none. Counting members day by day instead (every membership
+    -- joined to every day it spans) grew with members x days: 314 s and most of 22 GB spilled at L.
+    select
+        channel,
+        change_date,
+        sum(
+            case when memberships > 0 then 1 else 0 end
+            - case when previous_memberships > 0 then 1 else 0 end
+        ) as member_delta
+    from (
+        select
+            channel,
+            change_date,
+            memberships,
+            coalesce(lag(memberships) over (
+                partition by member_key, channel
+                order by change_date
+            ), 0) as previous_memberships
+        from memberships_at_change
+    ) as with_previous
+    group by 1, 2
+
+),
+
 members_at_day_end as (
 
     select
         days.date_day,
-        state_changes.channel,
-        count(distinct state_changes.member_key) as members
-    from state_changes
-    inner join days
+        channels.channel,
+        cast(sum(coalesce(member_moves.member_delta, 0)) over (
+            partition by channels.channel
+            order by days.date_day
+            rows between unbounded preceding and current row
+        ) as bigint) as members
+    from days
+    cross join channels
+    left join member_moves
         on
-            state_changes.event_date <= days.date_day
-            and (state_changes.next_change_date is null or state_changes.next_change_date > days.date_day)
-    where state_changes.is_join
-    group by 1, 2
+            days.date_day = member_moves.change_date
+            and channels.channel = member_moves.channel
 
 ),
 
