@@ -211,7 +211,15 @@ _CSV_EDGES = [
     ("orders_20260527.csv", "\n".join([_ORDERS_HEADER, _order_line(1, '"open'), _order_line(2)]).encode(),
      "exact: a quoted field runs past its line"),
     ("orders_20260528.csv", ("\n".join([_ORDERS_HEADER, _order_line(1)]) + "\n").encode() + b"O2,\xff\xfe,app\n"
-     + _order_line(3).encode(), "exact: bytes that are not clean UTF-8 or GB18030"),
+     + _order_line(3).encode(), "fast"),                      # broken bytes: that line is bad_encoding
+    ("orders_20260604.csv", codecs.BOM_UTF8 + "\n".join([_ORDERS_HEADER] + _CSV_EDGES[:6]).encode() + b"\n"
+     + _order_line(7, "X").encode().replace(b",X", b",\xe6\x9d") + b"\n\xff\n\"\xfe\",x\n" + _order_line(8).encode(),
+     "fast"),                                                # a cut character, a broken line with no comma, one quoted
+    ("orders_20260605.csv", b"order_id,\xff\n" + _order_line(1).encode(), "exact: broken bytes in its header"),
+    ("orders_20260607.csv", _ORDERS_HEADER.encode() + b",\xff\n" + _order_line(1).encode() + b",x\n",
+     "exact: broken bytes in its header"),                  # an unknown column: noted with \\xff, not a crash
+    ("orders_20260606.csv", "\n".join([_ORDERS_HEADER, _order_line(1)]).encode() + b"\n\"O2\xff\n,x\"\n",
+     "exact: a quoted field runs past its line"),
     ("orders_20260529.csv", ('"order_id\nx",user_id\n' + _order_line(1)).encode(),
      "exact: a quoted field runs past its line"),
     ("orders_20260530.csv", ('order_id,"user_id\n' + _order_line(1)).encode(),

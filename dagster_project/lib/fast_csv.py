@@ -46,8 +46,10 @@ _SPACE_LUT[[9, 11, 12, 28, 29, 30, 31, 32, 0xC2, 0xE1, 0xE2, 0xE3]] = True
 _LINES = "_fast_csv_lines"
 
 
-def _text_bytes(data: bytes) -> tuple[bytes, str]:
-    """The file's bytes as UTF-8 without a byte-order mark, and its encoding as the exact reader names it."""
+def _text_bytes(data: bytes) -> tuple[bytes, str, bool]:
+    """The file's bytes as UTF-8 without a byte-order mark, its encoding as the exact reader names it,
+    and whether they are clean (a UTF-8 file with a few broken bytes is not: the exact reader refuses
+    its broken lines one by one as bad_encoding, and so do the lines left to it here)."""
     try:
         decoder = codecs.getincrementaldecoder("utf-8")()  # checked in slices: no str of the whole file
         view = memoryview(data)
@@ -55,19 +57,38 @@ def _text_bytes(data: bytes) -> tuple[bytes, str]:
             decoder.decode(view[i:i + (16 << 20)])
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return _gb18030_as_utf8(data), "gb18030"
+        encoding, clean = landing.detect_encoding([data], [data])
+        if encoding in ("utf-8", "utf-8-sig") and not clean:
+            bom = encoding == "utf-8-sig" and data.startswith(codecs.BOM_UTF8)
+            return (data[len(codecs.BOM_UTF8):] if bom else data), encoding, False
+        return _gb18030_as_utf8(data, encoding, clean), "gb18030", True
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):], "utf-8-sig"
-    return data, "utf-8"
+        return data[len(codecs.BOM_UTF8):], "utf-8-sig", True
+    return data, "utf-8", True
 
 
-def _gb18030_as_utf8(data: bytes) -> bytes:
-    """A file that is not UTF-8, as UTF-8 when the exact reader would read it as clean GB18030."""
-    if data.startswith(codecs.BOM_UTF8):
-        raise Declined("a UTF-8 file with broken bytes")
-    encoding, clean = landing.detect_encoding([data], [data])
+def _broken_lines(data: bytes, starts: np.ndarray, ends: np.ndarray) -> list[int]:
+    """The lines that are not valid UTF-8, decoding ~1 MB of whole lines at a time and line by line
+    only where that fails (a file has a few)."""
+    broken, i = [], 0
+    while i < len(ends):
+        j = max(i, min(int(np.searchsorted(ends, starts[i] + (1 << 20))), len(ends) - 1))
+        try:
+            data[starts[i]:ends[j]].decode("utf-8")
+        except UnicodeDecodeError:
+            for k in range(i, j + 1):
+                try:
+                    data[starts[k]:ends[k]].decode("utf-8")
+                except UnicodeDecodeError:
+                    broken.append(k)
+        i = j + 1
+    return broken
+
+
+def _gb18030_as_utf8(data: bytes, encoding: str, clean: bool) -> bytes:
+    """A file that is not UTF-8, as UTF-8 when the exact reader reads it as clean GB18030."""
     if encoding != "gb18030" or not clean:
-        raise Declined("bytes that are not clean UTF-8 or GB18030")
+        raise Declined("bytes that are not clean GB18030 nor mostly UTF-8")
     # the exact reader measures a line in the file's own bytes: a GB18030 line may halve as UTF-8
     raw_ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NL)
     last = len(data) - 1 - (int(raw_ends[-1]) if len(raw_ends) else -1)  # the bytes after the last newline
@@ -111,7 +132,7 @@ def load(con: duckdb.DuckDBPyConnection, lf: "LandedFile", f: "OpenedFile", size
         if total > MAX_FAST_BYTES:
             raise Declined(f"over {MAX_FAST_BYTES >> 20} MB")
         parts.append(chunk)
-    data, info.encoding = _text_bytes(b"".join(parts))
+    data, info.encoding, clean = _text_bytes(b"".join(parts))
     del parts
     if not data.strip():
         raise Declined("no header")  # the exact reader says what an empty file is
@@ -125,6 +146,9 @@ def load(con: duckdb.DuckDBPyConnection, lf: "LandedFile", f: "OpenedFile", size
     if int(lengths.max()) > landing.MAX_LINE_BYTES - (3 if info.encoding == "utf-8-sig" else 0):
         raise Declined("a line longer than a line may hold")
 
+    broken = [] if clean else _broken_lines(data, starts, ends)
+    if broken and broken[0] == 0:
+        raise Declined("broken bytes in its header")
     header_text = data[:ends[0]].decode("utf-8").rstrip("\r")
     record, error = _one_record(header_text)
     if record is None:
@@ -161,21 +185,28 @@ def load(con: duckdb.DuckDBPyConnection, lf: "LandedFile", f: "OpenedFile", size
             after = buf[np.minimum(pos + k, last)]
             edge |= (pos + k > last) | (after == _COMMA) | (after == _NL) | (after == _CR)
         spaced[line_of(pos[edge])] = True
+    odd[broken] = True  # refused as bad_encoding by the exact reader, one by one
+    broken_set = set(broken)
     odd[0] = False
     keep = np.ones(len(ends), dtype=bool)
     keep[0] = False  # the header
     for i in np.flatnonzero(commas == 0).tolist():  # the only lines that may be blank
-        if i and _is_blank(data[starts[i]:ends[i]].decode("utf-8")):
+        if i and i not in broken_set and _is_blank(data[starts[i]:ends[i]].decode("utf-8")):
             keep[i] = False
     row = np.zeros(len(ends), dtype=np.int64)
     row[keep] = np.arange(1, int(keep.sum()) + 1)
     exact = []
     for i in np.flatnonzero(odd & keep).tolist():
         line = data[starts[i]:ends[i]]
-        _one_record(line.decode("utf-8").rstrip("\r"))  # Declined when its record runs on
+        _one_record(line.decode("utf-8", "surrogateescape").rstrip("\r"))  # Declined when its record runs on
         exact.append((int(row[i]), line))
-    exact_parsed = _exact_rows(exact, data[:ends[0]], columns)
+    exact_parsed = _exact_rows(exact, data[:ends[0]], columns, "utf-8" if clean else info.encoding, clean)
     plain = keep & ~odd
+    if broken:  # the lines DuckDB is given must be text; the broken ones are the exact reader's
+        text = bytearray(data)
+        for k in broken:
+            text[starts[k]:ends[k]] = b" " * int(ends[k] - starts[k])
+        data = bytes(text)
 
     offsets = np.concatenate(([0], ends + 1)).astype(np.int64)
     offsets[-1] = len(buf)
@@ -209,15 +240,15 @@ def load(con: duckdb.DuckDBPyConnection, lf: "LandedFile", f: "OpenedFile", size
     return int(keep.sum()), exact_parsed
 
 
-def _exact_rows(exact: list[tuple[int, bytes]], header_line: bytes,
-                columns: tuple[str, ...]) -> landing.ParsedFile | None:
+def _exact_rows(exact: list[tuple[int, bytes]], header_line: bytes, columns: tuple[str, ...],
+                encoding: str, clean: bool) -> landing.ParsedFile | None:
     """The lines left to the exact reader, parsed by it (as UTF-8, after the file's header), with
     their own row numbers. Each is a whole record on its line, so together they make one row each."""
     if not exact:
         return None
     blocks = landing._LineBlocks([header_line + b"\n" + b"\n".join(line for _, line in exact) + b"\n"])
     scratch = landing.FileInfo()
-    parsed = landing._whole(scratch, landing._csv_batches("", blocks, "utf-8", True, columns,
+    parsed = landing._whole(scratch, landing._csv_batches("", blocks, encoding, clean, columns,
                                                           scratch, landing.BATCH_ROWS), columns)
     if parsed.n_rows != len(exact):
         raise Declined(f"the exact reader made {parsed.n_rows} rows of {len(exact)} lines")

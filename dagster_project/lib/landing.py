@@ -519,7 +519,7 @@ def _header_notes(header: list[str], columns: tuple[str, ...], what: str = "colu
         notes.append(f"{what} absent from the file (read as empty): {', '.join(missing)}")
     if extra:
         notes.append(f"{what} not in the contract (ignored): {', '.join(extra)}")
-    return notes
+    return [printable(n) for n in notes]  # a header's broken bytes as \xNN: the ledger stores text
 
 
 def _check_header(path_hint: str, header: list[str], columns: tuple[str, ...], first_line: str) -> None:
