@@ -6,7 +6,8 @@ Copies the last FILES+1 files of a source folder (e.g. a `make bench` landing ca
 first, grows the raw table to TABLE_ROWS by copying its rows (as a large shop's history), then
 loads the others through ingest.load_file, timing every SQL statement by its first words, the
 commits included, and the checkpoint that ends a source's ingest. `--checkpoint-threshold` sets
-DuckDB's (the loader sets ingest.CHECKPOINT_BYTES; DuckDB's default is 16MB).
+DuckDB's (the loader sets ingest.CHECKPOINT_BYTES; DuckDB's default is 16MB); `--reader exact`
+compares the exact reader with DuckDB's on the same files.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=5)
     ap.add_argument("--table-rows", type=int, default=0)
     ap.add_argument("--checkpoint-threshold", default=ingest.CHECKPOINT_BYTES)
+    ap.add_argument("--reader", choices=("fast", "exact"), default="fast",
+                    help="exact: keep JSON-lines and CSV files from DuckDB's readers (ingest.load_file(fast=False))")
     ap.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     a = ap.parse_args()
     source = a.source_dir.name
