@@ -72,7 +72,8 @@ def main() -> None:
         def load(con, name):
             lf = landing.parse_file_name(land / name)
             lf.real = land / name
-            return ingest.load_file(con, lf, tz="Asia/Shanghai", quarantine_dir=work / "quarantine")
+            return ingest.load_file(con, lf, tz="Asia/Shanghai", quarantine_dir=work / "quarantine",
+                                    fast=a.reader == "fast")
 
         load(con, files[0].name)
         while con.execute(f"select count(*) from raw.{source}").fetchone()[0] < a.table_rows:
