@@ -224,6 +224,9 @@ _CSV_EDGES = [
     ("orders_20260604.csv", codecs.BOM_UTF8 + "\n".join([_ORDERS_HEADER] + _CSV_EDGES[:6]).encode() + b"\n"
      + _order_line(7, "X").encode().replace(b",X", b",\xe6\x9d") + b"\n\xff\n\"\xfe\",x\n" + _order_line(8).encode(),
      "fast"),                                                # a cut character, a broken line with no comma, one quoted
+    ("orders_20260608.csv", "\n".join([_ORDERS_HEADER] + ['"' + _order_line(i).replace(",", '","') + '"'
+                                                          for i in range(1, 1_502)] + [_order_line(1)]).encode(),
+     "exact: most lines need the exact reader"),              # an export that quotes every field
     ("orders_20260605.csv", b"order_id,\xff\n" + _order_line(1).encode(), "exact: broken bytes in its header"),
     ("orders_20260607.csv", _ORDERS_HEADER.encode() + b",\xff\n" + _order_line(1).encode() + b",x\n",
      "exact: broken bytes in its header"),                  # an unknown column: noted with \\xff, not a crash

@@ -195,6 +195,12 @@ def load(con: duckdb.DuckDBPyConnection, lf: "LandedFile", f: "OpenedFile", size
             keep[i] = False
     row = np.zeros(len(ends), dtype=np.int64)
     row[keep] = np.arange(1, int(keep.sum()) + 1)
+    n_odd = int(np.count_nonzero(odd & keep))
+    if n_odd > 1_000 and n_odd * 2 > int(keep.sum()):
+        # an export that quotes every field: each line would be parsed by Python twice here (once to
+        # check it ends on its line, once for its row), more than the exact reader's one pass (a small
+        # file costs little either way)
+        raise Declined("most lines need the exact reader")
     exact = []
     for i in np.flatnonzero(odd & keep).tolist():
         line = data[starts[i]:ends[i]]
