@@ -10,3 +10,51 @@
             _row desc nulls last
     )
 {%- endmacro %}
+
+{#- A 64-bit hash of a key's columns, to group and look up keys as one number instead of as strings
+    (at L, grouping 88M event ids as strings spilled gigabytes). Two keys may share a hash: only
+    use it where that costs time, never a wrong row. -#}
+{% macro ew_key_hash(key_columns) -%}
+    {{ return(adapter.dispatch('ew_key_hash', 'ecom_warehouse')(key_columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__ew_key_hash(key_columns) -%}
+    hash({{ key_columns | join(', ') }})
+{%- endmacro %}
+
+{% macro default__ew_key_hash(key_columns) -%}
+    xxhash64({{ key_columns | join(', ') }})
+{%- endmacro %}
+
+{#- The current version of every key in `relation` (all its columns), as two CTEs of a model's
+    `with`, the last named `name`: the row of latest_version_rank 1 for a key loaded more than once,
+    and every other row as it is. Almost every key arrives once, so only the rows whose key hash is
+    repeated are ranked; ranking the whole table (a window over all rows and columns: a sort of
+    25.7M WeCom events at L) is what this replaces. A key that merely shares its hash with another
+    is ranked alone and keeps its one row. `relation` is read three times: name a table, or a CTE
+    only if it is small (DuckDB materializes a CTE read more than once; the events' incremental
+    scope is one). -#}
+{% macro ew_current_versions(name, relation, key_columns) -%}
+{%- set key_hash = ew_key_hash(key_columns) -%}
+{{ name }}__repeated_hashes as (
+
+    select {{ key_hash }} as key_hash
+    from {{ relation }}
+    group by {{ key_hash }}
+    having count(*) > 1
+
+),
+
+{{ name }} as (
+
+    select * from {{ relation }}
+    where {{ key_hash }} not in (select key_hash from {{ name }}__repeated_hashes)
+
+    union all
+
+    select * from {{ relation }}
+    where {{ key_hash }} in (select key_hash from {{ name }}__repeated_hashes)
+    qualify {{ latest_version_rank(key_columns) }} = 1
+
+)
+{%- endmacro %}

@@ -1,27 +1,7 @@
 with
 
-source as (
-
-    select * from {{ source('crm', 'users') }}
-
-),
-
-versions_ranked as (
-
-    -- a key loaded more than once keeps its latest delivered version (the contract's rule)
-    select
-        *,
-        {{ latest_version_rank(['user_id']) }} as version_rank
-    from source
-
-),
-
-current_rows as (
-
-    select * from versions_ranked
-    where version_rank = 1
-
-),
+-- a key loaded more than once keeps its latest delivered version (the contract's rule)
+{{ ew_current_versions('current_rows', source('crm', 'users'), ['user_id']) }},
 
 renamed as (
 

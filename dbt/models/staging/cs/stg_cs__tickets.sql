@@ -1,27 +1,7 @@
 with
 
-source as (
-
-    select * from {{ source('cs', 'cs_tickets') }}
-
-),
-
-versions_ranked as (
-
-    -- a key loaded more than once keeps its latest delivered version (the contract's rule)
-    select
-        *,
-        {{ latest_version_rank(['ticket_id']) }} as version_rank
-    from source
-
-),
-
-current_rows as (
-
-    select * from versions_ranked
-    where version_rank = 1
-
-),
+-- a key loaded more than once keeps its latest delivered version (the contract's rule)
+{{ ew_current_versions('current_rows', source('cs', 'cs_tickets'), ['ticket_id']) }},
 
 renamed as (
 

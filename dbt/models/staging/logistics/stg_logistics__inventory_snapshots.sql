@@ -1,27 +1,9 @@
 with
 
-source as (
-
-    select * from {{ source('logistics', 'inventory_snapshots') }}
-
-),
-
-versions_ranked as (
-
-    -- a key loaded more than once keeps its latest delivered version (the contract's rule)
-    select
-        *,
-        {{ latest_version_rank(['snapshot_date', 'sku_id', 'warehouse_id']) }} as version_rank
-    from source
-
-),
-
-current_rows as (
-
-    select * from versions_ranked
-    where version_rank = 1
-
-),
+-- a key loaded more than once keeps its latest delivered version (the contract's rule)
+{{ ew_current_versions(
+    'current_rows', source('logistics', 'inventory_snapshots'), ['snapshot_date', 'sku_id', 'warehouse_id']
+) }},
 
 renamed as (
 

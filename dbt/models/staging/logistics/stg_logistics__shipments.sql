@@ -1,27 +1,7 @@
 with
 
-source as (
-
-    select * from {{ source('logistics', 'shipments') }}
-
-),
-
-versions_ranked as (
-
-    -- a key loaded more than once keeps its latest delivered version (the contract's rule)
-    select
-        *,
-        {{ latest_version_rank(['shipment_id']) }} as version_rank
-    from source
-
-),
-
-current_rows as (
-
-    select * from versions_ranked
-    where version_rank = 1
-
-),
+-- a key loaded more than once keeps its latest delivered version (the contract's rule)
+{{ ew_current_versions('current_rows', source('logistics', 'shipments'), ['shipment_id']) }},
 
 renamed as (
 

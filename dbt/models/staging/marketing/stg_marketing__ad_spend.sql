@@ -1,28 +1,8 @@
 with
 
-source as (
-
-    select * from {{ source('marketing', 'ad_spend') }}
-
-),
-
-versions_ranked as (
-
-    -- a key loaded more than once keeps its latest delivered version (the contract's rule); a null
-    -- campaign_id (brand spend) is one key value, as ingest's duplicate check treats it
-    select
-        *,
-        {{ latest_version_rank(['date', 'channel', 'campaign_id']) }} as version_rank
-    from source
-
-),
-
-current_rows as (
-
-    select * from versions_ranked
-    where version_rank = 1
-
-),
+-- a key loaded more than once keeps its latest delivered version (the contract's rule); a null
+-- campaign_id (brand spend) is one key value, as ingest's duplicate check treats it
+{{ ew_current_versions('current_rows', source('marketing', 'ad_spend'), ['date', 'channel', 'campaign_id']) }},
 
 renamed as (
 

@@ -67,46 +67,8 @@ in_scope as (
 
 {% endif %}
 
-repeated_keys as (
-
-    -- Almost every event arrives once; ranking versions (a sort) is only needed for the few that
-    -- came in more than one file.
-    select event_id
-    from {{ in_scope }}
-    group by event_id
-    having count(*) > 1
-
-),
-
-versions_ranked as (
-
-    -- a key loaded more than once keeps its latest delivered version (the contract's rule)
-    select
-        event_id,
-        _load_id,
-        _row,
-        {{ latest_version_rank(['event_id']) }} as version_rank
-    from {{ in_scope }}
-    where event_id in (select event_id from repeated_keys)
-
-),
-
-current_rows as (
-
-    select * from {{ in_scope }}
-    where event_id not in (select event_id from repeated_keys)
-
-    union all
-
-    -- a raw row is identified by its load and row number
-    select versions.*
-    from {{ in_scope }} as versions
-    inner join versions_ranked
-        on versions._load_id = versions_ranked._load_id
-        and versions._row = versions_ranked._row
-        and versions_ranked.version_rank = 1
-
-),
+-- a key loaded more than once keeps its latest delivered version (the contract's rule)
+{{ ew_current_versions('current_rows', in_scope, ['event_id']) }},
 
 renamed as (
 
