@@ -117,13 +117,28 @@ RAW_CHECKS_RE = re.compile(r"^\[\s*[0-9.]+s\]\s+built raw/(\w+): .*; (\d+) check
 class RssSampler(threading.Thread):
     """Samples the RSS of every process in a command's tree twice a second and attributes each sample
     to the pipeline steps running at that moment (from the start/done lines of the run's log), so a
-    peak can be explained: which process (the pipeline itself or its dbt subprocess) and which step."""
+    peak can be explained: which process (the pipeline itself or its dbt subprocess) and which step.
+    With `spill_dir` (DuckDB's temp folder, where a query beyond its memory_limit spills), the size of
+    that folder too: its largest, and the steps running then."""
 
-    def __init__(self, root_pid: int, log: Path, interval: float = 0.5) -> None:
+    def __init__(self, root_pid: int, log: Path, interval: float = 0.5, spill_dir: Path | None = None) -> None:
         super().__init__(daemon=True)
-        self.root_pid, self.log, self.interval = root_pid, log, interval
+        self.root_pid, self.log, self.interval, self.spill_dir = root_pid, log, interval, spill_dir
         self.stop = threading.Event()
         self.peaks: dict[tuple[str, str], float] = {}  # (process kind, steps running) -> peak GB
+        self.spill_peak: dict = {"gb": 0.0, "steps": ""}
+
+    def _spilled_gb(self) -> float:
+        total = 0
+        try:
+            for entry in os.scandir(self.spill_dir):
+                try:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512  # what the disk holds
+                except OSError:
+                    continue
+        except OSError:
+            return 0.0
+        return total / 1024 ** 3
 
     @staticmethod
     def _tree(root: int) -> list[int]:
@@ -170,6 +185,8 @@ class RssSampler(threading.Thread):
                 if m:
                     (running.add if m.group(2) == "start" else running.discard)(m.group(3))
             steps = ", ".join(sorted(running)) or "(start-up or between steps)"
+            if self.spill_dir is not None and (gb := self._spilled_gb()) > self.spill_peak["gb"]:
+                self.spill_peak = {"gb": round(gb, 2), "steps": steps}
             for pid in self._tree(self.root_pid):
                 try:
                     rss_kb = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status")
@@ -185,14 +202,16 @@ class RssSampler(threading.Thread):
 
 
 def run_measured(cmd: list[str], env: dict[str, str], log: Path, rss_peaks: list | None = None,
-                 ok_codes: tuple[int, ...] = (0,), preexec_fn=None) -> tuple[float, float]:
+                 ok_codes: tuple[int, ...] = (0,), preexec_fn=None, spill: dict | None = None,
+                 spill_dir: Path | None = None) -> tuple[float, float]:
     """Run to completion; (wall seconds, peak RSS in GB of the largest process in the tree).
-    With rss_peaks, the largest sampled RSS by process and running step is appended to it."""
+    With rss_peaks, the largest sampled RSS by process and running step is appended to it; with
+    `spill` and `spill_dir`, `spill` gets the largest size of that folder and the steps running then."""
     started = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
                                 preexec_fn=preexec_fn)
-        sampler = RssSampler(proc.pid, log) if rss_peaks is not None else None
+        sampler = RssSampler(proc.pid, log, spill_dir=spill_dir) if rss_peaks is not None else None
         if sampler:
             sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -200,6 +219,8 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path, rss_peaks: list
             sampler.stop.set()
             sampler.join()
             rss_peaks.extend(sampler.top())
+            if spill is not None:
+                spill.update(sampler.spill_peak)
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     rss_gb = usage.ru_maxrss / 1024 / 1024  # Linux: KiB; for a child, the max over its tree
@@ -468,9 +489,10 @@ def bench_preset(preset: str, root: Path, cache: Path | None = None) -> dict:
 
     print(f"== preset {preset}: full build", flush=True)
     full_log = home / "full_run.log"
-    res["full_rss_peaks"] = []
+    res["full_rss_peaks"], res["full_spill"] = [], {}
     res["full_s"], res["full_rss_gb"] = run_measured([str(BIN / "ecomwh"), "run", "--full-refresh"], env, full_log,
-                                                     res["full_rss_peaks"])
+                                                     res["full_rss_peaks"], spill=res["full_spill"],
+                                                     spill_dir=home / "warehouse.duckdb.tmp")
     res["full_steps"] = step_times(full_log)
     res["layers"] = layers(res["full_steps"], home)
     res["full_breakdown"] = refresh_breakdown(res["full_steps"], home)
@@ -739,6 +761,9 @@ def report(results: list[dict], out: Path, started: str) -> str:
             *(["| &nbsp;&nbsp;largest processes in the full build (sampled every 0.5 s) | "
                + "; ".join(f"{x['process']} {x['gb']:.2f} GB during {x['steps']}"
                            for x in r["full_rss_peaks"][:3]) + " |"] if r.get("full_rss_peaks") else []),
+            *([f"| &nbsp;&nbsp;DuckDB's spill folder in the full build (most it held, sampled every 0.5 s) | "
+               f"{s['gb']:.2f} GB" + (f" during {s['steps']}" if s["gb"] else "") + " |"]
+              if (s := r.get("full_spill")) else []),
             f"| floor: one DuckDB scan over all landing files ({r['floor']['rows']:,} rows) | {fmt_s(floor_s)} |",
             *([*([f"| our dbt path raw -> the 3 metric marts (full refresh, incl. dbt start-up) | "
                   f"{fmt_s(r['ours_metric_marts_s'])} |"] if "ours_metric_marts_s" in r else []),

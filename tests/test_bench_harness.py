@@ -33,6 +33,30 @@ def test_killed_child_is_reported_with_signal_and_rss(tmp_path):
     assert 0.15 <= rss <= max(1.0, own_peak_gb + 0.3), (first, own_peak_gb)
 
 
+def test_the_full_builds_spill_folder_is_sampled_with_the_steps_running_then(tmp_path):
+    # a child that logs a step's start, writes 64 MB into the spill folder, holds it, deletes it and
+    # logs the step's end: the sampler keeps the most the folder held and the step that was running
+    spill_dir = tmp_path / "warehouse.duckdb.tmp"
+    spill_dir.mkdir()
+    code = ("import os, sys, time; print('[   1.0s] start   dbt_build', flush=True); "
+            f"p = os.path.join({str(spill_dir)!r}, 'duckdb_temp_block-1.block'); "
+            "open(p, 'wb').write(os.urandom(64 * 1024 * 1024)); time.sleep(1.5); os.remove(p); "
+            "print('[   3.0s] done    dbt_build', flush=True); time.sleep(1.0)")
+    peaks, spill = [], {}
+    bench.run_measured([sys.executable, "-c", code], {}, tmp_path / "c.log", peaks, spill=spill,
+                       spill_dir=spill_dir)
+    assert 0.06 <= spill["gb"] <= 0.07, spill
+    assert spill["steps"] == "dbt_build", spill
+    assert not any(spill_dir.iterdir())
+    src = tmp_path / "l.json"
+    src.write_text(json.dumps([_result("L", "2026-01-02 09:00", 900.0) | {"full_spill": spill}]))
+    out = tmp_path / "report.md"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--report-from", str(src),
+                    "--out", str(out)], check=True, capture_output=True, cwd=REPO)
+    assert (f"| &nbsp;&nbsp;DuckDB's spill folder in the full build (most it held, sampled every 0.5 s) | "
+            f"{spill['gb']:.2f} GB during dbt_build |") in out.read_text()
+
+
 def test_peer_offers_itself_to_the_oom_killer(tmp_path):
     # the preexec hook runs in the child: the child's own oom_score_adj must read 1000
     seen = tmp_path / "adj"
