@@ -400,6 +400,39 @@ def test_unique_since_verified_counts_keys_built_after_the_last_passing_build(db
         con.close()
 
 
+def test_unique_is_ours_and_counts_hashes_then_keys(dbt_build, run_dbt, tmp_path):
+    """dbt's `unique` is replaced by dbt/tests/generic/unique.sql (hashes first, then the keys whose hash
+    is repeated): a repeated key fails it with its count, nulls are not keys, and a clean column passes."""
+    import json
+    import shutil
+
+    db_path = tmp_path / "warehouse.duckdb"
+    shutil.copy(dbt_build[1], db_path)
+    select = "fct_orders,test_name:unique"
+    assert _dbt_test(run_dbt, db_path, tmp_path, select) == ("pass", 0)
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    tests = [n for n in manifest["nodes"].values()
+             if n["resource_type"] == "test" and n.get("test_metadata", {}).get("name") == "unique"
+             and n["attached_node"] == "model.ecom_warehouse.fct_orders"]
+    assert tests and all("macro.ecom_warehouse.test_unique" in n["depends_on"]["macros"] for n in tests)
+
+    con = duckdb.connect(str(db_path))
+    try:
+        # two rows without a key: not a duplicate
+        con.execute("insert into marts.fct_orders select * replace (null as order_id) "
+                    "from marts.fct_orders where order_id in ('O1', 'O2')")
+    finally:
+        con.close()
+    assert _dbt_test(run_dbt, db_path, tmp_path, select) == ("pass", 0)
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute("insert into marts.fct_orders select * from marts.fct_orders where order_id = 'O1'")
+        con.execute("insert into marts.fct_orders select * from marts.fct_orders where order_id = 'O1'")
+    finally:
+        con.close()
+    assert _dbt_test(run_dbt, db_path, tmp_path, select) == ("fail", 1)  # one key, held by 4 rows
+
+
 INTEGRITY_TESTS = {"fct_orders": "assert_fct_orders_reconciles_to_staging",
                    "dim_customers": "assert_dim_customers_reconciles_to_staging",
                    "fct_sessions": "assert_fct_sessions_reconciles_to_staging"}

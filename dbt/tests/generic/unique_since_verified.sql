@@ -8,6 +8,7 @@
 {% test unique_since_verified(model, column_name) %}
 
 {%- set verified_at = ew_verified_at() %}
+{%- set key_hash = ew_key_hash([column_name]) %}
 select
     {{ column_name }} as unique_field,
     count(*) as n_records
@@ -17,6 +18,15 @@ where {{ column_name }} in (
     select {{ column_name }}
     from {{ model }}
     where built_at > {{ verified_at }}
+)
+{%- else %}
+{#- every key: as dbt's `unique` here (unique.sql), their hashes first, and only the keys whose hash is
+    repeated grouped as themselves -#}
+where {{ key_hash }} in (
+    select {{ key_hash }}
+    from {{ model }}
+    group by {{ key_hash }}
+    having count(*) > 1
 )
 {%- endif %}
 group by {{ column_name }}
