@@ -261,3 +261,49 @@ def test_the_fast_csv_reader_keeps_the_exact_readers_length_limits(tmp_path, mon
                                "exact: a line longer than a line may hold")
 
 
+
+
+# --- Parquet (landing.parquet_into_landed) ---------------------------------------------------------
+
+def _parquet_bytes(table) -> bytes:
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=7)  # several row groups: batches and row numbers across them
+    return buf.getvalue()
+
+
+def _shipments_table(n: int):
+    """Shipments with what the readers must turn into the same text: padding of every kind Python strips
+    (a tab, an ideographic space, U+00A0), blanks and nulls, typed timestamps with a zone, a float32,
+    a name in capitals with spaces, a column the contract does not have, and rows the contract refuses
+    (a missing order id, a timestamp that is not one) whose raw text holds quotes and a control character."""
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    ids = [f"SH{i}" for i in range(n)]
+    orders = [None if i % 11 == 3 else (" " if i % 11 == 5 else f"O{i}") for i in range(n)]
+    carriers = ["\u3000顺丰\t", "EMS\u00a0", "", None, 'Zhong"tong\x01'] * (n // 5 + 1)
+    shipped = pa.array([datetime(2026, 5, 21, i % 24, i % 60) for i in range(n)], pa.timestamp("us", tz="UTC"))
+    delivered = ["2026-05-23 10:00:00" if i % 3 else ("not a time" if i % 9 == 0 else None) for i in range(n)]
+    return pa.table({
+        "shipment_id": ids, "order_id": orders, " Carrier ": carriers[:n], "warehouse_id": ["WH-SH"] * n,
+        "shipped_at": shipped, "delivered_at": delivered, "weight_kg": pa.array([1.1] * n, pa.float32()),
+    })
+
+
+@pytest.mark.parametrize("name, rows", [("shipments_20260520.parquet", 40), ("shipments_20260521.parquet", 1)])
+def test_the_fast_parquet_reader_loads_and_refuses_exactly_what_the_exact_reader_does(tmp_path, name, rows):
+    got = _same_through_both_readers(tmp_path, name, _parquet_bytes(_shipments_table(rows)), "fast",
+                                     source="shipments")
+    if rows == 40:
+        assert len(got[False][1]) >= 20 and len(got[False][2]) >= 8  # both loaded and refused rows compared
+        assert any('\\"tong\\u0001' in text for _, text, *_ in got[True][2])  # the exact reader's JSON text
+
+
+def test_a_parquet_file_the_fast_reader_cannot_read_is_refused_as_the_exact_reader_refuses_it(tmp_path):
+    data = _parquet_bytes(_shipments_table(10))
+    _same_through_both_readers(tmp_path, "shipments_20260520.parquet", data[:len(data) // 2] + data[-8:], "")

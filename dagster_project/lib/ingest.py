@@ -435,6 +435,9 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
                 info, n_rows, reader = _read_fast(con, f, scan, src)
             elif fast and lf.ext in ("csv", "csv.gz"):
                 info, n_rows, reader = _read_fast_csv(con, lf, f, src, limits)
+            elif fast and lf.ext == "parquet":
+                info = landing.FileInfo()
+                n_rows, reader = landing.parquet_into_landed(con, lf, f, src.column_names, limits, info), "fast"
             else:
                 info, n_rows, reader = None, 0, "exact"
             if info is None:
@@ -448,14 +451,17 @@ def _load_opened(con, lf: landing.LandedFile, f: landing.OpenedFile, tz: str, li
         if unreadable is None:
             if replacing:
                 _replace_prior(con, lf)
-            fast_read = reader == "fast"
+            # the fast JSON-lines and CSV readers leave a view of their own; Parquet's fills `landed`
+            fast_view = reader == "fast" and lf.ext != "parquet"
             con.execute("create or replace temp table checked as "
-                        + validation_sql(src, tz, fast_jsonl.VIEW if fast_read else "landed"))
-            if fast_read:
+                        + validation_sql(src, tz, fast_jsonl.VIEW if fast_view else "landed"))
+            if fast_view:
                 (fast_jsonl if scan is not None else fast_csv).drop(con)
             con.execute("drop table landed")
-            if fast_read and scan is not None:
+            if fast_view and scan is not None:
                 _read_refused_raw_text(con, f)
+            elif reader == "fast" and lf.ext == "parquet":
+                _read_refused_parquet_text(con, f)
             # The counts come from the inserts themselves: counting raw.<source> by _load_id scanned
             # the whole table once per file (88M event rows by the end of a large first load).
             n_loaded = con.execute(
@@ -560,6 +566,18 @@ def _read_refused_raw_text(con, f: landing.OpenedFile) -> None:
              for _, start, n in spans]
     con.register("_raw", pa.table({"_row": pa.array([r for r, _, _ in spans], pa.int64()),
                                    "_text": pa.array(texts, pa.string())}))
+    con.execute("update checked set _raw_text = r._text from _raw r where checked._row = r._row")
+    con.unregister("_raw")
+
+
+def _read_refused_parquet_text(con, f: landing.OpenedFile) -> None:
+    """The raw text of the refused rows of a Parquet file the fast reader read (it keeps none)."""
+    rows = [r for (r,) in con.execute("select _row from checked where rule is not null and _raw_text is null "
+                                      "order by 1").fetchall()]
+    if not rows:
+        return
+    con.register("_raw", pa.table({"_row": pa.array(rows, pa.int64()),
+                                   "_text": pa.array(landing.parquet_raw_texts(f, rows), pa.string())}))
     con.execute("update checked set _raw_text = r._text from _raw r where checked._row = r._row")
     con.unregister("_raw")
 

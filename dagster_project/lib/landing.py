@@ -825,9 +825,10 @@ def _parquet_batches(path_hint: str, open_file: Callable[[], IO[bytes]], columns
         yield from _parquet_rows(path_hint, fobj, columns, info, limits, batch_rows)
 
 
-def _parquet_rows(path_hint: str, fobj: IO[bytes], columns: tuple[str, ...], info: FileInfo,
-                  limits: Limits, batch_rows: int) -> Iterator[ParsedFile]:
-    import duckdb
+def _parquet_opened(path_hint: str, fobj: IO[bytes], columns: tuple[str, ...], info: FileInfo,
+                    limits: Limits):
+    """The file's ParquetFile and its column names (stripped, lower case), once its size and header
+    are judged as the contract says; both readers start here."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -844,11 +845,29 @@ def _parquet_rows(path_hint: str, fobj: IO[bytes], columns: tuple[str, ...], inf
                                f"{_mb(limits.max_bytes)} (EW_MAX_FILE_MB): refused")
     _check_header(path_hint, names, columns, ", ".join(names))
     info.notes += _header_notes(names, columns)
+    return pf, names
+
+
+# Text as DuckDB prints it: a float32 19.9 stays "19.9" (Python would say 19.899999618530273),
+# timestamps keep their offset ("+00"). Both readers cast each column so.
+def _as_text_sql(n_columns: int) -> str:
+    return "select " + ", ".join(f"cast(c{i} as varchar) as c{i}" for i in range(n_columns)) + " from batch"
+
+
+def _parquet_row_text(names: list[str], row: tuple) -> str:
+    """A Parquet row's raw text: its values (as DuckDB prints them) under the file's column names."""
+    return json.dumps(dict(zip(names, row)), ensure_ascii=False, default=str)
+
+
+def _parquet_rows(path_hint: str, fobj: IO[bytes], columns: tuple[str, ...], info: FileInfo,
+                  limits: Limits, batch_rows: int) -> Iterator[ParsedFile]:
+    import duckdb
+    import pyarrow as pa
+
+    pf, names = _parquet_opened(path_hint, fobj, columns, info, limits)
     index = {n: i for i, n in enumerate(names) if n in columns}
     positional = [f"c{i}" for i in range(len(names))]
-    # Text as DuckDB prints it: a float32 19.9 stays "19.9" (Python would say 19.899999618530273),
-    # timestamps keep their offset ("+00").
-    select = "select " + ", ".join(f"cast({c} as varchar)" for c in positional) + " from batch"
+    select = _as_text_sql(len(names))
     con = duckdb.connect()
     row_no = 0
     try:
@@ -861,7 +880,7 @@ def _parquet_rows(path_hint: str, fobj: IO[bytes], columns: tuple[str, ...], inf
             for row in rows:
                 row_no += 1
                 out.row_numbers.append(row_no)
-                out.raw_text.append(json.dumps(dict(zip(names, row)), ensure_ascii=False, default=str))
+                out.raw_text.append(_parquet_row_text(names, row))
                 out.pre_rule.append(None)
                 out.pre_detail.append(None)
                 for c in columns:
@@ -872,6 +891,70 @@ def _parquet_rows(path_hint: str, fobj: IO[bytes], columns: tuple[str, ...], inf
         raise LandingFileError(f"{path_hint}not a readable Parquet file ({exc})") from exc
     finally:
         con.close()
+
+
+# What str.strip() strips: the exact reader strips each value so; the fast one trims these in SQL.
+_PY_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def parquet_into_landed(con, lf: LandedFile, f: OpenedFile, columns: tuple[str, ...], limits: Limits,
+                        info: FileInfo, batch_rows: int = 1_000_000) -> int:
+    """The fast reader of a Parquet file: each batch of rows into the temp table `landed` of `con`, made
+    text in SQL (cast, stripped, empty as null: what the exact reader's Python does value by value) in
+    a connection of its own, as the exact reader does, so a value DuckDB cannot read refuses the file
+    without touching `con`'s transaction. No raw text: parquet_raw_texts gives it for the refused
+    rows. Returns the rows read."""
+    import duckdb
+    import pyarrow as pa
+
+    hint = f"{lf.path}: " if lf.source else ""
+    with f.file() as fobj:
+        pf, names = _parquet_opened(hint, fobj, columns, info, limits)
+        index = {n: i for i, n in enumerate(names) if n in columns}
+        positional = [f"c{i}" for i in range(len(names))]
+        ws = "'" + _PY_WHITESPACE.replace("'", "''") + "'"
+        select = ("select " + ", ".join(
+            f"nullif(trim(cast(c{index[c]} as varchar), {ws}), '') as {c}" if c in index
+            else f"cast(null as varchar) as {c}" for c in columns) + ", _row from batch")
+        n = 0
+        with duckdb.connect() as scratch:
+            scratch.execute("set TimeZone = 'UTC'")
+            batches = pf.iter_batches(batch_size=batch_rows)
+            while True:
+                try:
+                    record_batch = next(batches, None)
+                    if record_batch is None:
+                        break
+                    table = pa.Table.from_batches([record_batch]).rename_columns(positional)
+                    table = table.append_column("_row", pa.array(range(n + 1, n + table.num_rows + 1), pa.int64()))
+                    scratch.register("batch", table)
+                    text = scratch.sql(select).to_arrow_table()
+                    scratch.unregister("batch")
+                except (pa.ArrowException, OSError, duckdb.Error) as exc:
+                    raise LandingFileError(f"{hint}not a readable Parquet file ({exc})") from exc
+                con.register("_parquet_text", text)
+                try:
+                    con.execute("insert into landed select *, null, null, null from _parquet_text")
+                finally:
+                    con.unregister("_parquet_text")
+                n += table.num_rows
+    return n
+
+
+def parquet_raw_texts(f: OpenedFile, rows: list[int]) -> list[str]:
+    """The raw text of the given rows (1-based) of a Parquet file, as the exact reader writes it."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with f.file() as fobj:
+        pf = pq.ParquetFile(fobj)
+        names = [n.strip().lower() for n in pf.schema_arrow.names]
+        table = pf.read().rename_columns([f"c{i}" for i in range(len(names))])
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.register("batch", table.take(pa.array([r - 1 for r in rows], pa.int64())))
+        return [_parquet_row_text(names, row) for row in con.execute(_as_text_sql(len(names))).fetchall()]
 
 
 # ---------------------------------------------------------------------------------------------
