@@ -905,6 +905,7 @@ def parquet_into_landed(con, lf: LandedFile, f: OpenedFile, columns: tuple[str, 
     without touching `con`'s transaction. No raw text: parquet_raw_texts gives it for the refused
     rows. Returns the rows read."""
     import duckdb
+    import numpy as np
     import pyarrow as pa
 
     hint = f"{lf.path}: " if lf.source else ""
@@ -913,9 +914,19 @@ def parquet_into_landed(con, lf: LandedFile, f: OpenedFile, columns: tuple[str, 
         index = {n: i for i, n in enumerate(names) if n in columns}
         positional = [f"c{i}" for i in range(len(names))]
         ws = "'" + _PY_WHITESPACE.replace("'", "''") + "'"
-        select = ("select " + ", ".join(
-            f"nullif(trim(cast(c{index[c]} as varchar), {ws}), '') as {c}" if c in index
-            else f"cast(null as varchar) as {c}" for c in columns) + ", _row from batch")
+        # trim() with a set of characters costs ~10x a plain cast (0.14 s against 0.015 s for an L file's
+        # 18k rows): only a value that starts or ends with one of them, or is empty, goes through it
+        ws = "'" + _PY_WHITESPACE.replace("'", "''") + "'"
+
+        def text(i: int) -> str:
+            v = f"c{i}"
+            return (f"nullif(case when contains({ws}, left({v}, 1)) or contains({ws}, right({v}, 1)) "
+                    f"then trim({v}, {ws}) else {v} end, '')")
+
+        select = ("select " + ", ".join(f"{text(index[c])} as {c}" if c in index else f"cast(null as varchar) as {c}"
+                                        for c in columns)
+                  + ", _row from (select " + ", ".join(f"cast(c{i} as varchar) as c{i}" for i in range(len(names)))
+                  + ", _row from batch)")
         n = 0
         with duckdb.connect() as scratch:
             scratch.execute("set TimeZone = 'UTC'")
@@ -926,7 +937,8 @@ def parquet_into_landed(con, lf: LandedFile, f: OpenedFile, columns: tuple[str, 
                     if record_batch is None:
                         break
                     table = pa.Table.from_batches([record_batch]).rename_columns(positional)
-                    table = table.append_column("_row", pa.array(range(n + 1, n + table.num_rows + 1), pa.int64()))
+                    rows = np.arange(n + 1, n + table.num_rows + 1, dtype=np.int64)
+                    table = table.append_column("_row", pa.array(rows))
                     scratch.register("batch", table)
                     text = scratch.sql(select).to_arrow_table()
                     scratch.unregister("batch")
