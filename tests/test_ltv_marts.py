@@ -99,7 +99,7 @@ def test_predicted_ltv_is_as_of_the_one_data_end_date(truth_warehouse, tmp_path,
     shutil.copy(truth_warehouse.db, db)
     pinned = date.fromisoformat(truth_warehouse.truth["window"]["data_end_date"]) - timedelta(days=20)
     con = duckdb.connect(str(db))
-    con.execute(f"create or replace view intermediate.int_data_end_dates_resolved as "
+    con.execute(f"create or replace table intermediate.int_data_end_dates_resolved as "
                 f"select date '{pinned.isoformat()}' as data_end_date")
     con.close()
     for k, v in {"EW_HOME": str(tmp_path), "EW_DUCKDB_PATH": str(db), "EW_LANDING_DIR": str(tmp_path),
