@@ -33,8 +33,21 @@
     25.7M WeCom events at L) is what this replaces. A key that merely shares its hash with another
     is ranked alone and keeps its one row. `relation` is read three times: name a table, or a CTE
     only if it is small (DuckDB materializes a CTE read more than once; the events' incremental
-    scope is one). -#}
-{% macro ew_current_versions(name, relation, key_columns) -%}
+    scope is one). A source that re-sends most of its keys (an order at every status change:
+    `repeats='common'`) ranks the whole table in one window instead, which is then cheaper (at L:
+    5.6M order rows for 2.0M orders, 5.6-6.0 s ranked whole against 6.8-7.2 s by hash first). -#}
+{% macro ew_current_versions(name, relation, key_columns, repeats='rare') -%}
+{%- if repeats not in ('rare', 'common') -%}
+    {{ exceptions.raise_compiler_error("ew_current_versions: repeats is 'rare' or 'common', got '" ~ repeats ~ "'") }}
+{%- endif -%}
+{%- if repeats == 'common' -%}
+{{ name }} as (
+
+    select * from {{ relation }}
+    qualify {{ latest_version_rank(key_columns) }} = 1
+
+)
+{%- else -%}
 {%- set key_hash = ew_key_hash(key_columns) -%}
 {{ name }}__repeated_hashes as (
 
@@ -57,4 +70,5 @@
     qualify {{ latest_version_rank(key_columns) }} = 1
 
 )
+{%- endif -%}
 {%- endmacro %}

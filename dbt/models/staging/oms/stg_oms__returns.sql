@@ -1,7 +1,8 @@
 with
 
--- a key loaded more than once keeps its latest delivered version (the contract's rule)
-{{ ew_current_versions('current_rows', source('oms', 'returns'), ['return_id']) }},
+-- a key loaded more than once keeps its latest delivered version (the contract's rule); most keys
+-- come again (every status change is sent again)
+{{ ew_current_versions('current_rows', source('oms', 'returns'), ['return_id'], repeats='common') }},
 
 renamed as (
 
