@@ -52,7 +52,8 @@ def main() -> None:
     ap.add_argument("--table-rows", type=int, default=0)
     ap.add_argument("--checkpoint-threshold", default=ingest.CHECKPOINT_BYTES)
     ap.add_argument("--reader", choices=("fast", "exact"), default="fast",
-                    help="exact: keep JSON-lines, CSV and Parquet files from DuckDB's readers (ingest.load_file(fast=False))")
+                    help="exact: keep JSON-lines, CSV and Parquet files from DuckDB's readers "
+                         "(ingest.load_file(fast=False))")
     ap.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     a = ap.parse_args()
     source = a.source_dir.name
