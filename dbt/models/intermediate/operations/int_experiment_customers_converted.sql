@@ -1,3 +1,7 @@
+-- A table, not a view: two marts and three tests read it, and as a view each read joined every
+-- assignment to the customers' orders again (its three tests took 62 s of the L full build).
+{{ config(materialized='table') }}
+
 -- One row per experiment and customer assigned to it. Experiments randomise accounts but conversion is
 -- measured on the customer (a person, all their accounts): a customer whose accounts landed in two
 -- variants saw both and would count in both arms with the same orders, so they are flagged
