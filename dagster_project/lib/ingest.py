@@ -564,8 +564,12 @@ def _read_refused_raw_text(con, f: landing.OpenedFile) -> None:
         return
     texts = [landing.printable(os.pread(f.fd, n, start).decode("utf-8", "surrogateescape").rstrip("\r"))
              for _, start, n in spans]
-    con.register("_raw", pa.table({"_row": pa.array([r for r, _, _ in spans], pa.int64()),
-                                   "_text": pa.array(texts, pa.string())}))
+    _set_raw_texts(con, [r for r, _, _ in spans], texts)
+
+
+def _set_raw_texts(con, rows: list[int], texts: list[str]) -> None:
+    """Give the rows of `checked` a raw text a fast reader did not keep."""
+    con.register("_raw", pa.table({"_row": pa.array(rows, pa.int64()), "_text": pa.array(texts, pa.string())}))
     con.execute("update checked set _raw_text = r._text from _raw r where checked._row = r._row")
     con.unregister("_raw")
 
@@ -574,12 +578,8 @@ def _read_refused_parquet_text(con, f: landing.OpenedFile) -> None:
     """The raw text of the refused rows of a Parquet file the fast reader read (it keeps none)."""
     rows = [r for (r,) in con.execute("select _row from checked where rule is not null and _raw_text is null "
                                       "order by 1").fetchall()]
-    if not rows:
-        return
-    con.register("_raw", pa.table({"_row": pa.array(rows, pa.int64()),
-                                   "_text": pa.array(landing.parquet_raw_texts(f, rows), pa.string())}))
-    con.execute("update checked set _raw_text = r._text from _raw r where checked._row = r._row")
-    con.unregister("_raw")
+    if rows:
+        _set_raw_texts(con, rows, landing.parquet_raw_texts(f, rows))
 
 
 def _kept_raw_text(column: str) -> str:

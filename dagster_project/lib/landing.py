@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import functools
 import hashlib
 import io
 import json
@@ -850,8 +851,9 @@ def _parquet_opened(path_hint: str, fobj: IO[bytes], columns: tuple[str, ...], i
 
 # Text as DuckDB prints it: a float32 19.9 stays "19.9" (Python would say 19.899999618530273),
 # timestamps keep their offset ("+00"). Both readers cast each column so.
-def _as_text_sql(n_columns: int) -> str:
-    return "select " + ", ".join(f"cast(c{i} as varchar) as c{i}" for i in range(n_columns)) + " from batch"
+def _as_text_sql(n_columns: int, also: str = "") -> str:
+    return ("select " + ", ".join(f"cast(c{i} as varchar) as c{i}" for i in range(n_columns)) + also
+            + " from batch")
 
 
 def _parquet_row_text(names: list[str], row: tuple) -> str:
@@ -893,8 +895,11 @@ def _parquet_rows(path_hint: str, fobj: IO[bytes], columns: tuple[str, ...], inf
         con.close()
 
 
-# What str.strip() strips: the exact reader strips each value so; the fast one trims these in SQL.
-_PY_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+@functools.cache
+def _py_whitespace() -> str:
+    """What str.strip() strips: the exact reader strips each value so; the fast one trims these in SQL.
+    Found once, when a Parquet file is first read (51 ms: not a cost of every process that imports this)."""
+    return "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 
 
 def parquet_into_landed(con, lf: LandedFile, f: OpenedFile, columns: tuple[str, ...], limits: Limits,
@@ -913,10 +918,9 @@ def parquet_into_landed(con, lf: LandedFile, f: OpenedFile, columns: tuple[str, 
         pf, names = _parquet_opened(hint, fobj, columns, info, limits)
         index = {n: i for i, n in enumerate(names) if n in columns}
         positional = [f"c{i}" for i in range(len(names))]
-        ws = "'" + _PY_WHITESPACE.replace("'", "''") + "'"
         # trim() with a set of characters costs ~10x a plain cast (0.14 s against 0.015 s for an L file's
         # 18k rows): only a value that starts or ends with one of them, or is empty, goes through it
-        ws = "'" + _PY_WHITESPACE.replace("'", "''") + "'"
+        ws = "'" + _py_whitespace().replace("'", "''") + "'"
 
         def text(i: int) -> str:
             v = f"c{i}"
@@ -925,8 +929,7 @@ def parquet_into_landed(con, lf: LandedFile, f: OpenedFile, columns: tuple[str, 
 
         select = ("select " + ", ".join(f"{text(index[c])} as {c}" if c in index else f"cast(null as varchar) as {c}"
                                         for c in columns)
-                  + ", _row from (select " + ", ".join(f"cast(c{i} as varchar) as c{i}" for i in range(len(names)))
-                  + ", _row from batch)")
+                  + f", _row from ({_as_text_sql(len(names), also=', _row')})")
         n = 0
         with duckdb.connect() as scratch:
             scratch.execute("set TimeZone = 'UTC'")
