@@ -295,7 +295,8 @@ def _shipments_table(n: int):
     })
 
 
-@pytest.mark.parametrize("name, rows", [("shipments_20260520.parquet", 40), ("shipments_20260521.parquet", 1)])
+@pytest.mark.parametrize("name, rows", [("shipments_20260520.parquet", 40), ("shipments_20260521.parquet", 1),
+                                        ("shipments_20260522.parquet", 0)])  # a day with no shipment yet
 def test_the_fast_parquet_reader_loads_and_refuses_exactly_what_the_exact_reader_does(tmp_path, name, rows):
     got = _same_through_both_readers(tmp_path, name, _parquet_bytes(_shipments_table(rows)), "fast",
                                      source="shipments")
