@@ -305,6 +305,25 @@ def test_the_fast_parquet_reader_loads_and_refuses_exactly_what_the_exact_reader
         assert any('\\"tong\\u0001' in text for _, text, *_ in got[True][2])  # the exact reader's JSON text
 
 
+def test_a_parquet_column_duckdb_cannot_make_text_refuses_the_file_in_both_readers(tmp_path):
+    """The fast reader's own refusal: the file opens and its batches read, but its scratch connection
+    cannot cast a column to text (a 256-bit decimal: DuckDB's widest is 128 bits). The file is refused
+    whole, with the reason naming it, exactly as the exact reader refuses it; nothing of it is loaded."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    table = _shipments_table(10)
+    table = table.set_column(table.schema.get_field_index("delivered_at"), "delivered_at",
+                             pa.array([Decimal("1.10")] * 10, pa.decimal256(50, 2)))
+    got = _same_through_both_readers(tmp_path, "shipments_20260520.parquet", _parquet_bytes(table), "",
+                                     source="shipments")
+    assert got[True][1] == []
+    ((row, _, rule, _, reason),) = got[True][2]
+    assert (row, rule) == (0, "unreadable_file")
+    assert "shipments_20260520.parquet: not a readable Parquet file" in reason and "Decimal" in reason
+
+
 def test_a_parquet_file_the_fast_reader_cannot_read_is_refused_as_the_exact_reader_refuses_it(tmp_path):
     data = _parquet_bytes(_shipments_table(10))
     _same_through_both_readers(tmp_path, "shipments_20260520.parquet", data[:len(data) // 2] + data[-8:], "")
