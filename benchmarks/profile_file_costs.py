@@ -7,7 +7,9 @@ first, grows the raw table to TABLE_ROWS by copying its rows (as a large shop's 
 loads the others through ingest.load_file, timing every SQL statement by its first words, the
 commits included, and the checkpoint that ends a source's ingest. `--checkpoint-threshold` sets
 DuckDB's (the loader sets ingest.CHECKPOINT_BYTES; DuckDB's default is 16MB); `--reader exact`
-compares the exact reader with DuckDB's on the same files.
+compares the exact reader with DuckDB's on the same files. `--read-ahead` loads the files as
+ingest_source does, the next one opened and hashed on a thread while one loads (without it, one
+after the other: the A/B of that thread).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def main() -> None:
     ap.add_argument("--reader", choices=("fast", "exact"), default="fast",
                     help="exact: keep JSON-lines, CSV and Parquet files from DuckDB's readers "
                          "(ingest.load_file(fast=False))")
+    ap.add_argument("--read-ahead", action="store_true",
+                    help="hash the next file on a thread while one loads (ingest_source's way; the fast reader)")
     ap.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     a = ap.parse_args()
     source = a.source_dir.name
@@ -84,8 +88,17 @@ def main() -> None:
         times: collections.Counter = collections.Counter()
         timed = _Timed(con, times)
         rows, readers, started = 0, collections.Counter(), time.perf_counter()
-        for f in files[1:]:
-            res = load(timed, f.name)
+        if a.read_ahead:
+            lfs = [landing.parse_file_name(land / f.name) for f in files[1:]]
+            for lf in lfs:
+                lf.real = lf.path
+            loaded = ingest.SourceResult(source)
+            ingest._load_in_order(timed, lfs, {lf.name for lf in lfs}, {}, loaded, "Asia/Shanghai",
+                                  landing.Limits(), work / "quarantine")
+            results = loaded.files
+        else:
+            results = [load(timed, f.name) for f in files[1:]]
+        for res in results:
             rows += res.rows_landed
             readers[res.reader] += 1
         timed.execute("checkpoint")
@@ -94,7 +107,7 @@ def main() -> None:
         print(f"{source}: {n} files, {rows:,} rows next to {held:,} in raw.{source}, checkpoint_threshold "
               f"{a.checkpoint_threshold}: {total:.2f} s = {total / n * 1e3:.0f} ms a file, "
               f"{total / rows * 1e6:.1f} us a row")
-        print(f"  readers: {dict(readers)}")
+        print(f"  readers: {dict(readers)}; read ahead: {a.read_ahead}")
         for key, seconds in times.most_common(10):
             print(f"  {seconds / n * 1e3:8.1f} ms a file  {key}")
         print(f"  {(total - sum(times.values())) / n * 1e3:8.1f} ms a file  outside SQL (reading, hashing, Python)")

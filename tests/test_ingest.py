@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import datetime
 
 import duckdb
@@ -396,3 +397,82 @@ def test_order_lines_that_land_before_their_order_are_released_when_it_arrives(w
     export = wh.quarantine / "order_items" / "order_items_20260520.csv.quarantine.csv"
     assert len(export.read_text().splitlines()) == 2  # header + O404
     assert wh.ingest("order_items").released == {}  # nothing left to release, nothing released twice
+
+
+# --- the next file read ahead (ingest._load_in_order) ----------------------------------------------
+
+def _order(i: int) -> str:
+    return GOOD.replace("O1,", f"O{i},", 1)
+
+
+def test_the_next_new_file_is_hashed_on_a_thread_while_the_one_before_loads(wh, monkeypatch):
+    for day in (20, 21, 22):
+        wh.write("orders", f"orders_202605{day}.csv", orders_csv([_order(day)]))
+    wh.ingest("orders")
+    con = duckdb.connect(str(wh.db))  # as if loaded an hour after they last changed: not read again
+    con.execute("update raw._files set loaded_at = loaded_at + interval 1 hour")
+    con.close()
+    wh.write("orders", "orders_20260523.csv", orders_csv([_order(23)]))
+    wh.write("orders", "orders_20260524.csv", orders_csv([_order(24)]))
+    hashed_by = {}
+    real_hash = ingest.landing.content_hash
+
+    def recorded(data):
+        digest = real_hash(data)
+        hashed_by[digest] = threading.current_thread().name
+        return digest
+
+    monkeypatch.setattr(ingest.landing, "content_hash", recorded)
+    res = wh.ingest("orders")
+    assert [(f.file_name, f.status) for f in res.files] == [
+        ("orders_20260520.csv", "skipped_same_content"), ("orders_20260521.csv", "skipped_same_content"),
+        ("orders_20260522.csv", "skipped_same_content"), ("orders_20260523.csv", "loaded"),
+        ("orders_20260524.csv", "loaded")]
+    # the three loaded files were not read at all; the first new one was read ahead of its load (while
+    # the loads of the unchanged files ran), and so was the second, while the first loaded
+    assert sorted(hashed_by.values()) == ["ew-hash-ahead_0", "ew-hash-ahead_0"]
+    assert wh.q("select order_id from raw.orders order by 1") == [(f"O{d}",) for d in range(20, 25)]
+
+
+def test_a_file_that_changes_after_it_was_read_ahead_is_not_loaded_with_its_old_hash(wh, monkeypatch):
+    wh.write("orders", "orders_20260520.csv", orders_csv([_order(1)]))
+    p = wh.write("orders", "orders_20260521.csv", orders_csv([_order(2)]))
+    real = ingest.open_and_hash
+
+    def then_rewritten(lf, *a):
+        ready = real(lf, *a)
+        p.write_bytes(orders_csv([_order(3)]))  # its writer was not done: same name, new bytes
+        os.utime(p, ns=(ready.f.stat.st_mtime_ns + 10**9,) * 2)
+        return ready
+
+    monkeypatch.setattr(ingest, "open_and_hash", then_rewritten)
+    res = wh.ingest("orders")
+    assert [f.status for f in res.files] == ["loaded", "not_ready"]
+    assert "changed while it was being read" in res.files[1].notes[0]
+    monkeypatch.undo()
+    again = wh.ingest("orders")
+    assert [f.status for f in again.files] == ["skipped_same_content", "loaded"]
+    assert wh.q("select order_id from raw.orders order by 1") == [("O1",), ("O3",)]
+    (digest,) = wh.q("select content_hash from raw._files where file_name = 'orders_20260521.csv' "
+                     "and status = 'loaded'")[0]
+    assert digest == landing.content_hash(p.read_bytes())
+
+
+def test_a_load_that_fails_lets_go_of_the_file_read_ahead(wh, monkeypatch):
+    for day in (20, 21):
+        wh.write("orders", f"orders_202605{day}.csv", orders_csv([_order(day)]))
+
+    def open_landing_files() -> list[str]:
+        fds = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                fds.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass
+        return [t for t in fds if t.startswith(str(wh.landing_dir))]
+
+    monkeypatch.setattr(ingest, "validation_sql", lambda *a, **k: "select no_such_column from landed")
+    with pytest.raises(ingest.IngestError, match="orders_20260520.csv: load failed, nothing of this file was kept"):
+        wh.ingest("orders")
+    assert open_landing_files() == []
+    assert wh.q("select count(*) from raw.orders") == [(0,)]
