@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from dagster_project.lib import landing
-from dagster_project.lib.fast_jsonl import _EDGE_SPACE, _WS, VIEW, Declined, _ident
+from dagster_project.lib.fast_jsonl import VIEW, Declined, _edge_space, _ident, _ws
 
 if TYPE_CHECKING:
     from dagster_project.lib.landing import FileInfo, LandedFile, Limits, OpenedFile
@@ -226,7 +226,7 @@ def load(con: duckdb.DuckDBPyConnection, lf: "LandedFile", f: "OpenedFile", size
             values.append(f"null::varchar as {_ident(c)}")
             continue
         v = f"_f[{header.index(c) + 1}]"
-        values.append(f"case when _spaced and regexp_matches({v}, {_EDGE_SPACE}) then nullif(trim({v}, {_WS}), '') "
+        values.append(f"case when _spaced and regexp_matches({v}, {_edge_space()}) then nullif(trim({v}, {_ws()}), '') "
                       f"else nullif({v}, '') end as {_ident(c)}")
     good = f"len(_f) = {n_fields}"
     con.execute(f"""
