@@ -476,3 +476,21 @@ def test_a_load_that_fails_lets_go_of_the_file_read_ahead(wh, monkeypatch):
         wh.ingest("orders")
     assert open_landing_files() == []
     assert wh.q("select count(*) from raw.orders") == [(0,)]
+
+
+def test_a_file_read_ahead_still_loads_by_the_exact_reader_when_asked(wh):
+    line = json.dumps({"event_id": "E1", "event_ts": "2026-05-20T12:00:00Z", "anonymous_id": "A1",
+                       "session_id": "S1", "event_name": "app_open", "platform": "ios"})
+    p = wh.write("events", "events_20260520.jsonl", (line + "\n").encode())
+    lf = landing.parse_file_name(p)
+    lf.real = p
+    from concurrent.futures import Future
+
+    ahead: Future = Future()
+    ahead.set_result(ingest.open_and_hash(lf))  # hashed with the fast reader's line scan
+    assert ahead.result().scan is not None
+    with duckdb.connect(str(wh.db)) as con:
+        con.execute("set TimeZone = 'UTC'")
+        ingest.ensure_raw_schema(con)
+        res = ingest.load_file(con, lf, tz="Asia/Shanghai", fast=False, opened=ahead)
+    assert (res.status, res.reader, res.rows_loaded) == ("loaded", "exact", 1)

@@ -431,7 +431,8 @@ def _load_opened(con, lf: landing.LandedFile, ready: Opened, tz: str, limits: la
     # Otherwise hash: a corrected file copied with `cp -p` keeps size and mtime, and only its
     # content tells it apart. A JSON-lines file's lines are found in the same pass, for the fast reader.
     ready.hash(fast, limits)
-    digest, scan = ready.digest, ready.scan
+    # a scan made ahead (ingest_source reads ahead for the fast readers) is no use to an exact load
+    digest, scan = ready.digest, ready.scan if fast else None
     prior = con.execute(
         "select file_name, content_hash, status from raw._files where source = ? "
         "and status in ('loaded', 'refused') and (file_name = ? or content_hash = ?)",
