@@ -322,3 +322,19 @@ def test_replicate_suffixes_ids_per_replica_and_keeps_each_files_encoding(tmp_pa
         p for p in written if p.suffix == ".done"}  # every file with its marker, no marker alone
     assert all((dst / p).stat().st_mtime_ns >= (dst / p.with_suffix("")).stat().st_mtime_ns
                for p in written if p.suffix == ".done")
+
+
+def test_ab_validation_times_two_checkouts_on_one_file_and_counts_the_rows_they_disagree_on(tmp_path):
+    # this checkout against itself, on an orders file with one row of each outcome: both sides run,
+    # agree on every row, and the file's refused row is counted
+    f = tmp_path / "orders" / "orders_20260520.csv"
+    f.parent.mkdir()
+    f.write_text("order_id,user_id,channel,order_ts,paid_ts,status,items_amount,discount_amount,shipping_fee,"
+                 "pay_amount,coupon_id,campaign_id,province,city\n"
+                 "O1,U1,app,2026-05-20 10:00:00,,created,50,0,6,56,,,,\n"
+                 "O1,U1,app,2026-05-20 10:00:00,,created,50,0,6,56,,,,\n")
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab_validation.py"), str(REPO), str(REPO),
+                          str(f), "--rounds", "2"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "orders_20260520.csv: 2 rows, 1 refused; rows that differ between old and new: 0" in out.stdout
+    assert out.stdout.count("median") == 2 and "new / old:" in out.stdout
