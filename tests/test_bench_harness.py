@@ -325,8 +325,8 @@ def test_replicate_suffixes_ids_per_replica_and_keeps_each_files_encoding(tmp_pa
 
 
 def test_ab_validation_times_two_checkouts_on_one_file_and_counts_the_rows_they_disagree_on(tmp_path):
-    # this checkout against itself, on an orders file with one row of each outcome: both sides run,
-    # agree on every row, and the file's refused row is counted
+    # this checkout against itself, on an orders file of two rows with one key (the first loads, the
+    # second is a duplicate): both sides run, agree on every row, and the refused row is counted
     f = tmp_path / "orders" / "orders_20260520.csv"
     f.parent.mkdir()
     f.write_text("order_id,user_id,channel,order_ts,paid_ts,status,items_amount,discount_amount,shipping_fee,"
