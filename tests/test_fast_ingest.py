@@ -175,6 +175,41 @@ _ORDERS_HEADER = ("order_id,user_id,channel,order_ts,paid_ts,status,items_amount
                   "shipping_fee,pay_amount,coupon_id,campaign_id,province,city")
 
 
+_TS = "2026-05-20 10:00:00"
+
+
+@pytest.mark.parametrize("source, name, lines, refused, loaded", [
+    # a refused row holds no key: K1's first valid row (2) loads; a row refused by a row rule first
+    # (6) is not also a duplicate; a key's third row (7) is one
+    ("orders", "orders_20260520.csv",
+     [_ORDERS_HEADER, f"K1,U1,myspace,{_TS},,created,50,0,6,56,,,,", f"K1,U1,app,{_TS},,created,50,0,6,56,,,,",
+      f"K2,U1,app,{_TS},,created,50,0,6,56,,,,", f"K1,U1,web,{_TS},,created,50,0,6,56,,,,",
+      f"K2,U1,app,{_TS},,created,50,0,6,56,,,,", "K1,U1,app,,,created,50,0,6,56,,,,",
+      f"K2,U1,app,{_TS},,created,50,0,6,56,,,,"],
+     [(1, "bad_enum"), (4, "duplicate_key"), (5, "duplicate_key"), (6, "missing_required"), (7, "duplicate_key")],
+     [2, 3]),
+    # a composite key repeats only whole: (K1, 1) again is a duplicate, (K1, 2) is not (no orders are
+    # loaded here, so the lines that are not duplicates are unknown_key)
+    ("order_items", "order_items_20260520.csv",
+     ["order_id,line_no,sku_id,quantity,unit_price,discount_amount", "K1,1,SKU1,1,5,0", "K1,2,SKU1,1,5,0",
+      "K2,1,SKU1,1,5,0", "K1,1,SKU2,1,5,0"],
+     [(1, "unknown_key"), (2, "unknown_key"), (3, "unknown_key"), (4, "duplicate_key")], []),
+    # an empty optional part of a key (ad spend's campaign) repeats like any other value
+    ("ad_spend", "ad_spend_20260520.csv",
+     ["date,channel,campaign_id,spend", "2026-05-20,jd,,5", "2026-05-20,jd,C1,5", "2026-05-20,jd,,7",
+      "2026-05-20,tmall,,7"],
+     [(3, "duplicate_key")], [1, 2, 4]),
+], ids=["refused-rows-hold-no-key", "composite-key", "empty-key-part"])
+def test_a_key_is_a_duplicate_only_after_its_first_row_that_passed_the_row_rules(tmp_path, source, name, lines,
+                                                                                 refused, loaded):
+    """duplicate_key, as the contract says: among the rows that passed the row rules, each key's first
+    row loads and the later ones are refused; both readers agree."""
+    got = _same_through_both_readers(tmp_path, name, ("\n".join(lines) + "\n").encode(), "fast", source=source)
+    assert [(row, rule) for row, _, rule, _, _ in got[True][2]] == refused
+    assert [r[0] for r in got[True][1]] == loaded
+
+
+
 def _order_line(i: int, city: str = "杭州市") -> str:
     return f"O{i},U{i % 13},app,2026-05-20 10:00:00,,paid,100.00,10.00,0,90.00,,,浙江省,{city}"
 

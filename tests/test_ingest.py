@@ -80,51 +80,6 @@ def test_every_rule_is_quarantined_with_its_reason_and_nothing_else_is_lost(wh):
     assert export.exists() and len(export.read_text().splitlines()) == 1 + 7
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["fast-reader", "exact-reader"])
-def test_a_key_is_a_duplicate_only_after_its_first_row_that_passed_the_row_rules(wh, fast):
-    """duplicate_key, as the contract says: among the rows that passed the row rules, each key's first
-    row loads and the later ones are refused. A refused row holds no key (a later valid row with its
-    key loads); a key with an empty optional part (ad spend's campaign) repeats like any other;
-    a composite key repeats only whole."""
-    ts = "2026-05-20 10:00:00"
-    wh.write("orders", "orders_20260520.csv", orders_csv([
-        f"K1,U1,myspace,{ts},,created,50,0,6,56,,,,",   # 1: bad_enum, holds no key
-        f"K1,U1,app,{ts},,created,50,0,6,56,,,,",       # 2: K1's first valid row: loaded
-        f"K2,U1,app,{ts},,created,50,0,6,56,,,,",       # 3: loaded
-        f"K1,U1,web,{ts},,created,50,0,6,56,,,,",       # 4: duplicate of row 2
-        f"K2,U1,app,{ts},,created,50,0,6,56,,,,",       # 5: duplicate of row 3
-        "K1,U1,app,,,created,50,0,6,56,,,,",            # 6: missing_required first, not duplicate_key
-        f"K2,U1,app,{ts},,created,50,0,6,56,,,,",       # 7: duplicate of row 3 again
-    ]))
-    wh.write("order_items", "order_items_20260520.csv",
-             b"order_id,line_no,sku_id,quantity,unit_price,discount_amount\n"
-             b"K1,1,SKU1,1,5,0\nK1,2,SKU1,1,5,0\nK2,1,SKU1,1,5,0\nK1,1,SKU2,1,5,0\nK404,1,SKU1,1,5,0\n")
-    wh.write("ad_spend", "ad_spend_20260520.csv",
-             b"date,channel,campaign_id,spend\n2026-05-20,jd,,5\n2026-05-20,jd,C1,5\n"
-             b"2026-05-20,jd,,7\n2026-05-20,tmall,,7\n")
-    with duckdb.connect(str(wh.db)) as con:
-        con.execute("set TimeZone = 'UTC'")
-        ingest.ensure_raw_schema(con)
-        for source, name in (("orders", "orders_20260520.csv"), ("order_items", "order_items_20260520.csv"),
-                             ("ad_spend", "ad_spend_20260520.csv")):
-            lf = landing.parse_file_name(wh.landing_dir / source / name)
-            lf.real = lf.path
-            res = ingest.load_file(con, lf, tz="Asia/Shanghai", fast=fast)
-            assert (res.status, res.reader) == ("loaded", "fast" if fast else "exact")
-    refused = wh.q("select source, row_number, rule from raw.quarantine order by source, row_number")
-    assert refused == [
-        ("ad_spend", 3, "duplicate_key"),
-        ("order_items", 4, "duplicate_key"), ("order_items", 5, "unknown_key"),
-        ("orders", 1, "bad_enum"), ("orders", 4, "duplicate_key"), ("orders", 5, "duplicate_key"),
-        ("orders", 6, "missing_required"), ("orders", 7, "duplicate_key"),
-    ]
-    assert wh.q("select order_id, _row, channel from raw.orders order by _row") == [("K1", 2, "app"), ("K2", 3, "app")]
-    assert wh.q("select order_id, line_no, sku_id from raw.order_items order by _row") == [
-        ("K1", 1, "SKU1"), ("K1", 2, "SKU1"), ("K2", 1, "SKU1")]
-    assert wh.q("select channel, campaign_id, spend from raw.ad_spend order by _row") == [
-        ("jd", None, 5), ("jd", "C1", 5), ("tmall", None, 7)]
-
-
 def test_same_file_again_changes_nothing_and_copy_under_new_name_is_skipped(wh):
     p = wh.write("orders", "orders_20260520.csv", orders_csv([GOOD]))
     wh.ingest("orders")
