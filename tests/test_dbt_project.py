@@ -240,8 +240,9 @@ def test_pay_amount_check_flags_only_the_bad_order(dbt_build):
 def test_staging_models_live_in_staging_schema(query):
     rows = dict(query("select table_name, table_type from information_schema.tables where table_schema = 'staging'"))
     assert len(rows) == len(SOURCE_NAMES)
-    # events are the one source big enough to keep as an incremental table (docs/incremental.md)
+    # the two event-sized sources (tracking events, WeCom events) are incremental tables (docs/incremental.md)
     assert rows.pop("stg_tracking__events") == "BASE TABLE"
+    assert rows.pop("stg_marketing__private_domain_events") == "BASE TABLE"
     assert set(rows.values()) == {"VIEW"}
 
 
