@@ -160,3 +160,12 @@ batch_events as (
     {%- if mark is none -%}{{ return(none) }}{%- endif -%}
     {{ return("cast('" ~ mark ~ "' as timestamp)") }}
 {%- endmacro %}
+
+
+{% macro ew_delete_as_of_dates_gone(enumerated_relation) -%}
+    {#- Post-hook of a model incremental by as_of_date: delete+insert replaces the as-of dates a run
+        builds, but an as-of date that is no longer enumerated (yesterday's data end date, when it was
+        not a month end) has no new rows to replace it, so it is deleted here. -#}
+    delete from {{ this }}
+    where as_of_date not in (select as_of_date from {{ enumerated_relation }})
+{%- endmacro %}

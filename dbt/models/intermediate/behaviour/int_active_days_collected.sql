@@ -30,15 +30,21 @@ affected_dates as (
 
 active_days as (
 
-    select distinct
+    select
         event_date,
         platform,
-        customer_key
+        customer_key,
+        -- the segments' login rule (mart_customer_segments: no login in 30 days) reads this, not the events
+        bool_or(event_name in ('login', 'app_open')) as is_login_day
     from {{ events }}
     where customer_key is not null
     {% if is_incremental() %}
         and event_date in (select event_date from affected_dates)
     {% endif %}
+    group by
+        event_date,
+        platform,
+        customer_key
 
 ),
 
@@ -48,6 +54,7 @@ final as (
         event_date,
         platform,
         customer_key,
+        is_login_day,
         {{ ew_built_at() }} as built_at
     from active_days
 

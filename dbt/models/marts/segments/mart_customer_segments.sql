@@ -1,11 +1,69 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=ew_incremental_strategy(),
+        unique_key='as_of_date',
+        partition_by=ew_partition_by('as_of_date'),
+        on_schema_change='fail',
+        post_hook="{{ ew_delete_as_of_dates_gone(ref('int_as_of_dates_enumerated')) }}"
+    )
+}}
+
 -- Customer segments (用户分层) per as-of date: RFM scores and named segment, lifecycle tier and churn
 -- warning for every customer with a purchase day on or before the as-of date. Rules and thresholds are
 -- documented on the columns in _segments__models.yml.
+-- Incremental by as-of date (docs/incremental.md): an as-of date's rows read only purchases and active
+-- days on or before it, so a run rebuilds the as-of dates from the earliest date whose purchases
+-- (int_purchase_dates_digested) or active days (int_active_days_collected) changed since this
+-- table's last build, plus as-of dates that are new or stopped or started being the data end date;
+-- the post-hook drops as-of dates no longer enumerated (yesterday's data end date). A new day
+-- rebuilds the data end date and, early in a month, the last month end; earlier month ends stay.
+-- depends_on: {{ ref('int_purchase_dates_digested') }}
 with
+
+{% if is_incremental() %}
+
+changed_from as (
+
+    select min(changed_date) as changed_from_date
+    from (
+        select min(input_date) as changed_date
+        from {{ ref('int_purchase_dates_digested') }}
+        where built_at > {{ ew_last_built_at() }}
+
+        union all
+
+        select min(event_date) as changed_date
+        from {{ ref('int_active_days_collected') }}
+        where built_at > {{ ew_last_built_at() }}
+    ) as per_input
+
+),
+
+stored_as_of_dates as (
+
+    select distinct
+        as_of_date,
+        is_data_end_date
+    from {{ this }}
+
+),
+
+{% endif %}
 
 as_of_dates as (
 
-    select * from {{ ref('int_as_of_dates_enumerated') }}
+    select enumerated.*
+    from {{ ref('int_as_of_dates_enumerated') }} as enumerated
+    {% if is_incremental() %}
+    where enumerated.as_of_date >= (select changed_from_date from changed_from)
+        or not exists (
+            select 1
+            from stored_as_of_dates
+            where stored_as_of_dates.as_of_date = enumerated.as_of_date
+                and stored_as_of_dates.is_data_end_date = enumerated.is_data_end_date
+        )
+    {% endif %}
 
 ),
 
@@ -21,9 +79,17 @@ order_items as (
 
 ),
 
-events as (
+active_days as (
 
-    select * from {{ ref('int_events_attributed') }}
+    -- one row per customer and business date with tracking activity on any platform
+    select
+        customer_key,
+        event_date,
+        max(case when is_login_day then 1 else 0 end) as is_login_day
+    from {{ ref('int_active_days_collected') }}
+    group by
+        customer_key,
+        event_date
 
 ),
 
@@ -115,20 +181,6 @@ categories_as_of as (
     group by
         first_category_purchases.customer_key,
         as_of_dates.as_of_date
-
-),
-
-active_days as (
-
-    select
-        customer_key,
-        event_date,
-        max(case when event_name in ('login', 'app_open') then 1 else 0 end) as is_login_day
-    from events
-    where customer_key is not null
-    group by
-        customer_key,
-        event_date
 
 ),
 
@@ -287,7 +339,8 @@ final as (
         is_tracked,
         has_purchase_last_30d,
         purchase_days_last_90d,
-        purchase_days_prev_90d
+        purchase_days_prev_90d,
+        {{ ew_built_at() }} as built_at
     from classified
 
 )
