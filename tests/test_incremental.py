@@ -11,6 +11,7 @@ landing folder, row for row, and a further run with nothing new must change noth
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ from dagster_project.lib.ingest import ingest_source
 from dagster_project.settings import DBT_PROJECT_DIR
 from warehouse_diff import differences  # tests/ is on sys.path (pytest rootdir conftest)
 
-START = date(2026, 6, 1)
+START = date(2026, 6, 12)  # day 18 is a month end (06-30): an as-of date of the segments before the data end date
 DAYS = 24
 FIRST_LOAD_DAYS = 16  # the first run loads days 0..15 at once; then one run per day (16..23)
 TZ = "Asia/Shanghai"
@@ -38,8 +39,11 @@ TZ = "Asia/Shanghai"
 # (the last two days, the killed run and the nothing-new run build everything)
 INCREMENTAL_LINEAGE = ("--select", "+config.materialized:incremental")
 INCREMENTAL_MODELS = [
-    "staging.stg_tracking__events", "intermediate.int_events_attributed",
+    "staging.stg_tracking__events", "staging.stg_marketing__private_domain_events",
+    "intermediate.int_events_attributed",
     "intermediate.int_sessions_funnel_steps", "marts.fct_sessions", "marts.mart_funnel_daily",
+    "intermediate.int_purchase_dates_digested", "marts.mart_customer_segments",
+    "intermediate.int_share_codes_attributed",
 ]
 
 
@@ -103,6 +107,7 @@ def _awkward_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set
     """What real sources do, on fixed days of the history (each mutation is deterministic); the ids
     of events it drops or renames go to `changed`."""
     ev = landing / "events"
+    _awkward_wecom_deliveries(gen, landing, i, changed)
     if i == FIRST_LOAD_DAYS - 1:
         # day 16's file arrives with 40% of its events missing: they come late, in day 19's file
         lines = _lines(gen / "events" / f"events_{_day(16)}.jsonl")
@@ -165,15 +170,62 @@ def _awkward_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set
         _write_lines(path, [lines[0], ",".join(cells).encode(), *lines[2:]])
 
 
+def _wecom_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    return header, rows
+
+
+def _write_wecom(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows([header, *rows])
+
+
+def _awkward_wecom_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set[str]]) -> None:
+    """The WeCom export (CSV, incremental in staging like the events) gets late rows in a later file
+    and a corrected redelivery that drops rows and moves others a day back."""
+    name = "private_domain_events"
+    if i == FIRST_LOAD_DAYS - 1:
+        # day 17's export arrives with a third of its rows missing: they come late, in day 19's
+        header, rows = _wecom_rows(gen / name / f"{name}_{_day(17)}.csv")
+        cut = len(rows) * 2 // 3
+        _write_wecom(gen.parent / "late" / "wecom_on_time.csv", header, rows[:cut])
+        _write_wecom(gen.parent / "late" / "wecom_late.csv", header, rows[cut:])
+    if i == 17:
+        shutil.copy2(gen.parent / "late" / "wecom_on_time.csv", landing / name / f"{name}_{_day(17)}.csv")
+    if i == 19:
+        shutil.copy2(gen.parent / "late" / "wecom_late.csv", landing / name / f"{name}_{_day(19)}_late.csv")
+    if i == 18:
+        # corrected redelivery of day 13's export: every 7th row dropped, every 5th a day earlier
+        path = landing / name / f"{name}_{_day(13)}.csv"
+        header, rows = _wecom_rows(path)
+        event_id, ts = header.index("event_id"), header.index("event_ts")
+        out = []
+        for n, row in enumerate(rows):
+            if n % 7 == 0:
+                changed["wecom_dropped"].add(row[event_id])
+                continue
+            if n % 5 == 0:
+                row[ts] = (date.fromisoformat(row[ts][:10]) - timedelta(days=1)).isoformat() + row[ts][10:]
+                changed["wecom_moved"].add(row[event_id])
+            out.append(row)
+        _write_wecom(path, header, out)
+
+
 def _tables(db: Path) -> list[str]:
+    """Every model the build keeps as a table (staging, intermediate and marts; the views are queries
+    over raw and these tables, so they are equal when those are)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        marts = [f"marts.{t}" for (t,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' "
-            "and table_type = 'BASE TABLE' order by 1").fetchall()]
+        tables = [f"{schema}.{t}" for (schema, t) in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('staging', 'intermediate', 'marts') "
+            "and table_type = 'BASE TABLE' order by 1, 2").fetchall()]
     finally:
         con.close()
-    return sorted(set(marts) | set(INCREMENTAL_MODELS))
+    assert set(INCREMENTAL_MODELS) <= set(tables)
+    return tables
 
 
 def _count(db: Path, sql: str, *params) -> int:
@@ -215,7 +267,7 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
     generate(gen, customers=500, days=DAYS, seed=23, bad_rate=0.002, start=START,
              truth_path=tmp_path / "truth.json")
     inc = Warehouse(tmp_path / "incremental", tmp_path / "landing")
-    changed: dict[str, set[str]] = {"dropped": set(), "renamed": set()}
+    changed: dict[str, set[str]] = {"dropped": set(), "renamed": set(), "wecom_dropped": set(), "wecom_moved": set()}
     for i in range(FIRST_LOAD_DAYS - 1, DAYS):
         _land_day(gen, inc.landing, i)
         _awkward_deliveries(gen, inc.landing, i, changed)
@@ -226,6 +278,10 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
         if i == 19:
             late_loaded = _count(inc.db, "select count(*) from staging.stg_tracking__events where source_file = ?",
                                  f"events_{_day(19)}_late.jsonl")
+            wecom_late = _count(inc.db, "select count(*) from staging.stg_marketing__private_domain_events "
+                                "where source_file = ? and event_date = ?",
+                                f"private_domain_events_{_day(19)}_late.csv",
+                                START + timedelta(days=17))
 
     full = Warehouse(tmp_path / "full", inc.landing)
     full.ingest()
@@ -250,11 +306,23 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
                                     "where built_at > (select min(built_at) from staging.stg_tracking__events)"
                                     ).fetchone()[0]
         all_dates = con.execute("select count(distinct event_date) from staging.stg_tracking__events").fetchone()[0]
+        wecom_dropped = con.execute("select count(*) from staging.stg_marketing__private_domain_events "
+                                    f"where event_id in {ids('wecom_dropped')}").fetchone()[0]
+        wecom_moved = con.execute("select count(*) from staging.stg_marketing__private_domain_events "
+                                  f"where event_id in {ids('wecom_moved')} and event_date = ?",
+                                  [START + timedelta(days=12)]).fetchone()[0]
+        wecom_rebuilt = con.execute(
+            "select count(distinct event_date) from staging.stg_marketing__private_domain_events "
+            "where built_at > (select min(built_at) from staging.stg_marketing__private_domain_events)").fetchone()[0]
     finally:
         con.close()
     assert changed["dropped"] and dropped == 0 and renamed == len(changed["renamed"])
     assert late_loaded > 0 and late_left == 0
     assert 0 < rebuilt_dates < all_dates  # incremental runs rebuilt some dates, not all of them
+    # WeCom's late rows reached their own (older) date, and its corrected export's changes are in
+    assert wecom_late > 0 and changed["wecom_dropped"] and wecom_dropped == 0
+    assert changed["wecom_moved"] and wecom_moved > 0
+    assert 0 < wecom_rebuilt < all_dates
 
     # nothing new: a further run rebuilds nothing and changes nothing
     before = _max_built_at(inc.db)
