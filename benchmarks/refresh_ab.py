@@ -6,6 +6,8 @@ does not.
     .venv/bin/python benchmarks/refresh_ab.py build --preset M --dir .ew/ab   # once: ~13 min at M
     .venv/bin/python benchmarks/refresh_ab.py replay --dir .ew/ab             # per version (git checkout)
 
+A version whose incremental models changed columns adds `--settle-full-refresh` to `replay`.
+
 `build` generates the preset, holds back its last day (as make bench does), runs the full build and
 keeps a copy of the resulting state. `replay` restores that copy, runs once with nothing new (so a
 changed dbt project settles: unit tests, docs page, materializations, the verified-tests mark),
@@ -63,13 +65,15 @@ def build(preset: str, home: Path) -> None:
     print(f"full build done; state kept in {home / 'snapshot'}", flush=True)
 
 
-def replay(home: Path) -> dict:
+def replay(home: Path, settle_full_refresh: bool = False) -> dict:
     held_back = [f for f in (home / "held_back").rglob("*") if f.is_file()]
     # back to the state right after the full build, with the day held back again
     for f in held_back:
         (home / "landing" / f.parent.name / f.name).unlink(missing_ok=True)
     copy_state(home / "snapshot", home)
-    ecomwh_run(home, "settle_run.log")
+    # a version whose incremental models gained columns cannot build on the snapshot's tables: its
+    # settling run rebuilds them from raw first (--settle-full-refresh)
+    ecomwh_run(home, "settle_run.log", *(["--full-refresh"] if settle_full_refresh else []))
     for f in held_back:  # copies: the held-back files stay for the next replay
         shutil.copy2(f, home / "landing" / f.parent.name / f.name)
     started = time.perf_counter()
@@ -85,8 +89,13 @@ def main() -> None:
     ap.add_argument("command", choices=["build", "replay"])
     ap.add_argument("--preset", default="M", choices=sorted(bench.PRESETS))
     ap.add_argument("--dir", type=Path, default=bench.REPO / ".ew" / "ab")
+    ap.add_argument("--settle-full-refresh", action="store_true",
+                    help="settle with `ecomwh run --full-refresh` (a version that changed incremental models' columns)")
     a = ap.parse_args()
-    build(a.preset, a.dir.resolve()) if a.command == "build" else replay(a.dir.resolve())
+    if a.command == "build":
+        build(a.preset, a.dir.resolve())
+    else:
+        replay(a.dir.resolve(), a.settle_full_refresh)
 
 
 if __name__ == "__main__":
