@@ -139,8 +139,11 @@ def _awkward_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set
                 row["event_ts"] = (date.fromisoformat(ts[:10]) - timedelta(days=1)).isoformat() + ts[10:]
             out.append(json.dumps(row, ensure_ascii=False).encode())
         _write_lines(path, out)
-    if i == 20:
-        # corrected orders of day 15: a tenth of them refunded after all
+    if i == 23:
+        # corrected orders of day 15: a tenth of them refunded after all. On the last day, so the final
+        # equality rests on the segments finding it through the purchase digests alone: nothing else
+        # changes a date before the 06-30 month end that day
+        _recategorize_a_product(landing)
         path = landing / "orders" / f"orders_{_day(15)}.csv"
         lines = _lines(path)
         header = lines[0].decode().split(",")
@@ -152,7 +155,7 @@ def _awkward_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set
                 cells[status] = "refunded"
             out.append(",".join(cells).encode())
         _write_lines(path, out)
-    if i == 23:
+    if i == 20:
         # the late file is withdrawn: a corrected redelivery without rows. Its events are gone from raw
         # and only the superseded load says which dates they were on.
         _write_lines(ev / f"events_{_day(19)}_late.jsonl", [])
@@ -168,6 +171,28 @@ def _awkward_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set
         cells = lines[1].decode().split(",")
         cells[phone] = donor
         _write_lines(path, [lines[0], ",".join(cells).encode(), *lines[2:]])
+
+
+def _recategorize_a_product(landing: Path) -> None:
+    """A corrected products file: the most ordered product moves to another category (the order
+    lines keep their orders, dates and amounts; only the customer's categories change)."""
+    path = min(p for p in (landing / "products").iterdir() if p.suffix == ".csv")
+    # latin-1 round-trips any bytes, so the file's own encoding stays as it was
+    with open(path, newline="", encoding="latin-1") as f:
+        header, *rows = list(csv.reader(f))
+    sku, category = header.index("sku_id"), header.index("category_l1")
+    counts: dict[str, int] = {}
+    for items in (landing / "order_items").iterdir():
+        if items.suffix == ".csv":
+            for line in _lines(items)[1:]:
+                cells = line.decode("latin-1").split(",")
+                counts[cells[2]] = counts.get(cells[2], 0) + 1
+    items_header = _lines(min(p for p in (landing / "order_items").iterdir() if p.suffix == ".csv"))[0]
+    assert items_header.decode().split(",")[2] == "sku_id", items_header
+    target = max((r for r in rows if r[sku] in counts), key=lambda r: counts[r[sku]])
+    target[category] = next(r[category] for r in rows if r[category] != target[category])
+    with open(path, "w", newline="", encoding="latin-1") as f:
+        csv.writer(f, lineterminator="\n").writerows([header, *rows])
 
 
 def _wecom_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -268,6 +293,8 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
              truth_path=tmp_path / "truth.json")
     inc = Warehouse(tmp_path / "incremental", tmp_path / "landing")
     changed: dict[str, set[str]] = {"dropped": set(), "renamed": set(), "wecom_dropped": set(), "wecom_moved": set()}
+    month_end_built: dict[int, object] = {}
+    run_built: dict[int, object] = {}
     for i in range(FIRST_LOAD_DAYS - 1, DAYS):
         _land_day(gen, inc.landing, i)
         _awkward_deliveries(gen, inc.landing, i, changed)
@@ -275,6 +302,11 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
             _build_killed_then_rerun(inc)
         else:
             inc.run_day(*(INCREMENTAL_LINEAGE if i < 22 else ()))
+        if i >= 22:
+            # when the segments' 06-30 month end was last rebuilt, and when the run was
+            month_end_built[i] = _count(inc.db, "select max(built_at) from marts.mart_customer_segments "
+                                        "where as_of_date = ?", START + timedelta(days=18))
+            run_built[i] = _count(inc.db, "select max(built_at) from marts.mart_customer_segments")
         if i == 19:
             late_loaded = _count(inc.db, "select count(*) from staging.stg_tracking__events where source_file = ?",
                                  f"events_{_day(19)}_late.jsonl")
@@ -311,18 +343,22 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
         wecom_moved = con.execute("select count(*) from staging.stg_marketing__private_domain_events "
                                   f"where event_id in {ids('wecom_moved')} and event_date = ?",
                                   [START + timedelta(days=12)]).fetchone()[0]
-        wecom_rebuilt = con.execute(
-            "select count(distinct event_date) from staging.stg_marketing__private_domain_events "
-            "where built_at > (select min(built_at) from staging.stg_marketing__private_domain_events)").fetchone()[0]
+        wecom_rebuilt, wecom_dates = con.execute(
+            "select count(distinct event_date) filter (where built_at > (select min(built_at) from "
+            "staging.stg_marketing__private_domain_events)), count(distinct event_date) "
+            "from staging.stg_marketing__private_domain_events").fetchone()
     finally:
         con.close()
     assert changed["dropped"] and dropped == 0 and renamed == len(changed["renamed"])
     assert late_loaded > 0 and late_left == 0
     assert 0 < rebuilt_dates < all_dates  # incremental runs rebuilt some dates, not all of them
+    # the last day's only change before 06-30 is in the order tables (refunds, a product's category):
+    # the segments rebuilt the month end for it, which only the purchase digests could tell them
+    assert month_end_built[23] == run_built[23] and month_end_built[23] > month_end_built[22]
     # WeCom's late rows reached their own (older) date, and its corrected export's changes are in
     assert wecom_late > 0 and changed["wecom_dropped"] and wecom_dropped == 0
-    assert changed["wecom_moved"] and wecom_moved > 0
-    assert 0 < wecom_rebuilt < all_dates
+    assert changed["wecom_moved"] and wecom_moved == len(changed["wecom_moved"])
+    assert 0 < wecom_rebuilt < wecom_dates
 
     # nothing new: a further run rebuilds nothing and changes nothing
     before = _max_built_at(inc.db)

@@ -166,6 +166,38 @@ batch_events as (
     {#- Post-hook of a model incremental by as_of_date: delete+insert replaces the as-of dates a run
         builds, but an as-of date that is no longer enumerated (yesterday's data end date, when it was
         not a month end) has no new rows to replace it, so it is deleted here. -#}
+    {{ ew_delete_dates_gone('as_of_date', enumerated_relation, 'as_of_date') }}
+{%- endmacro %}
+
+
+{% macro ew_delete_dates_gone(date_column, dates_relation, dates_relation_column) -%}
+    {#- Post-hook: delete the rows of dates no longer in dates_relation (delete+insert only replaces
+        dates that have new rows). -#}
     delete from {{ this }}
-    where as_of_date not in (select as_of_date from {{ enumerated_relation }})
+    where {{ date_column }} not in (select {{ dates_relation_column }} from {{ dates_relation }})
+{%- endmacro %}
+
+
+{% macro ew_delete_dates_emptied(upstream_relation, date_column='event_date') -%}
+    {#- Post-hook of a sparse model incremental by date (few rows a date): delete+insert deletes only
+        the dates that have new rows, so a rebuilt date that now has none (its last share-coded event
+        dropped by a corrected file) would keep its old rows. Those are exactly the dates whose rows
+        were written before the date's last rebuild upstream (a date is written whole, so its rows
+        share one built_at): every date this build took up got rows as new as that, or none. -#}
+    delete from {{ this }}
+    where {{ date_column }} in (
+        select upstream_dates.{{ date_column }}
+        from (
+            select {{ date_column }}, max(built_at) as rebuilt_at
+            from {{ upstream_relation }}
+            group by {{ date_column }}
+        ) as upstream_dates
+        inner join (
+            select {{ date_column }}, max(built_at) as built_at
+            from {{ this }}
+            group by {{ date_column }}
+        ) as own_dates
+            on upstream_dates.{{ date_column }} = own_dates.{{ date_column }}
+        where upstream_dates.rebuilt_at > own_dates.built_at
+    )
 {%- endmacro %}

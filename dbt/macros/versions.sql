@@ -26,6 +26,22 @@
     xxhash64({{ key_columns | join(', ') }})
 {%- endmacro %}
 
+{#- A 64-bit hash of a row's columns for an xor digest of many rows (int_purchase_dates_digested).
+    DuckDB's hash() of several columns xors the last column's hash in unmixed, so in an xor of such
+    hashes two rows' changes of the last column can cancel (two orders both refunded from 100 to 60
+    on one date); hashing the hash again mixes every column into every bit. -#}
+{% macro ew_row_digest(columns) -%}
+    {{ return(adapter.dispatch('ew_row_digest', 'ecom_warehouse')(columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__ew_row_digest(columns) -%}
+    hash(hash({{ columns | join(', ') }}))
+{%- endmacro %}
+
+{% macro default__ew_row_digest(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
+
 {#- The current version of every key in `relation` (all its columns), as two CTEs of a model's
     `with`, the last named `name`: the row of latest_version_rank 1 for a key loaded more than once,
     and every other row as it is. Almost every key arrives once, so only the rows whose key hash is

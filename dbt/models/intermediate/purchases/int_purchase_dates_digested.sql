@@ -4,7 +4,8 @@
         incremental_strategy=ew_incremental_strategy(),
         unique_key='input_date',
         partition_by=ew_partition_by('input_date'),
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ ew_delete_dates_gone('input_date', ref('dim_date'), 'date_day') }}"
     )
 }}
 
@@ -14,15 +15,16 @@
 -- fct_order_items are rebuilt whole on every run, so their rows cannot say what changed; this table
 -- can: a new order, a refund, a corrected file, an order moved to another date or a customer merged
 -- by phone changes the digest of the dates involved and of no other (docs/incremental.md).
--- An empty date's digests are 0. The digest is an xor of 64-bit row hashes: a change is missed only
--- if the changed rows' hashes cancel out, about one chance in 2^64 per changed date.
+-- An empty date's digests are 0; a date that leaves the calendar (dim_date) is deleted by the
+-- post-hook. The digest is an xor of well-mixed 64-bit row hashes (ew_row_digest): a change is
+-- missed only if the changed rows' hashes happen to cancel out, about one chance in 2^64.
 with
 
 order_digests as (
 
     select
         order_date as input_date,
-        bit_xor({{ ew_key_hash(['customer_key', 'order_id', 'net_revenue']) }}) as order_digest
+        bit_xor({{ ew_row_digest(['customer_key', 'order_id', 'net_revenue']) }}) as order_digest
     from {{ ref('fct_orders') }}
     where is_valid
     group by order_date
@@ -33,7 +35,7 @@ category_digests as (
 
     select
         order_date as input_date,
-        bit_xor({{ ew_key_hash(['customer_key', 'category_l1']) }}) as category_digest
+        bit_xor({{ ew_row_digest(['customer_key', 'category_l1']) }}) as category_digest
     from (
         select distinct
             order_date,

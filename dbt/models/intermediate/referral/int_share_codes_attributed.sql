@@ -4,7 +4,8 @@
         incremental_strategy=ew_incremental_strategy(),
         unique_key='event_date',
         partition_by=ew_partition_by('event_date'),
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ ew_delete_dates_emptied(ref('int_events_attributed')) }}"
     )
 }}
 
@@ -15,7 +16,8 @@
 -- only the few coded ones are parsed and joined.
 -- Incremental by date: the dates int_events_attributed rebuilt since this table's last build (it
 -- rebuilds every date staging rebuilt, and dates whose attribution changed), as
--- int_active_days_collected (docs/incremental.md).
+-- int_active_days_collected (docs/incremental.md). Few events of a date carry a code, so a rebuilt
+-- date can end up with none: the post-hook deletes such a date's old rows.
 {%- set events = ref('stg_tracking__events') %}
 {%- set attributed_events = ref('int_events_attributed') %}
 with

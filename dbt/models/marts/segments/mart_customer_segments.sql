@@ -17,7 +17,8 @@
 -- (int_purchase_dates_digested) or active days (int_active_days_collected) changed since this
 -- table's last build, plus as-of dates that are new or stopped or started being the data end date;
 -- the post-hook drops as-of dates no longer enumerated (yesterday's data end date). A new day
--- rebuilds the data end date and, early in a month, the last month end; earlier month ends stay.
+-- rebuilds the data end date; a month end is built when the data end date passes it, and after that
+-- only when a late row or correction reaches a date on or before it.
 -- depends_on: {{ ref('int_purchase_dates_digested') }}
 with
 
