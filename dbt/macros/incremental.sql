@@ -85,6 +85,17 @@
 {%- endmacro %}
 
 
+{% macro ew_dates_within(column, dates_relation, dates_column) -%}
+    {#- A range predicate on a date column covering the dates of dates_relation, beside the exact
+        `in (select ...)`: DuckDB turns a comparison with a scalar subquery into a filter on the scan
+        and skips row groups by their min/max, which an IN subquery (a hash semi-join over every row)
+        does not. Finding 4 dates' events in int_events_attributed at preset M: 0.60 s -> 0.02 s
+        (3 of 146 row groups read). -#}
+    {{ column }} >= (select min({{ dates_column }}) from {{ dates_relation }})
+    and {{ column }} <= (select max({{ dates_column }}) from {{ dates_relation }})
+{%- endmacro %}
+
+
 {% macro ew_session_batch_ctes(events_relation, extra_dates_sql=none) -%}
     {#- CTEs for a model with one row per session, incremental by session_date (the business date of
         the session's first event): `affected_dates` (where touched sessions start now, where they
@@ -103,6 +114,7 @@ touched_sessions as (
     select distinct session_id
     from {{ events_relation }}
     where event_date in (select event_date from changed_event_dates)
+        and {{ ew_dates_within('event_date', 'changed_event_dates', 'event_date') }}
 
 ),
 
@@ -132,14 +144,17 @@ sessions_on_affected_dates as (
     select distinct session_id
     from {{ events_relation }}
     where event_date in (select session_date from affected_dates)
+        and {{ ew_dates_within('event_date', 'affected_dates', 'session_date') }}
 
 ),
 
 batch_events as (
 
+    -- a session's events are on or after its session date (the business date of its first event)
     select *
     from {{ events_relation }}
     where session_id in (select session_id from sessions_on_affected_dates)
+        and event_date >= (select min(session_date) from affected_dates)
 
 ),
 {%- endmacro %}

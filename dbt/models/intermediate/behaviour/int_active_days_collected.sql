@@ -40,6 +40,7 @@ active_days as (
     where customer_key is not null
     {% if is_incremental() %}
         and event_date in (select event_date from affected_dates)
+        and {{ ew_dates_within('event_date', 'affected_dates', 'event_date') }}
     {% endif %}
     group by
         event_date,

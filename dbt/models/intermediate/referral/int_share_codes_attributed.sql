@@ -39,6 +39,7 @@ attributed as (
     select * from {{ attributed_events }}
     {% if is_incremental() %}
     where event_date in (select event_date from affected_dates)
+        and {{ ew_dates_within('event_date', 'affected_dates', 'event_date') }}
     {% endif %}
 
 ),
@@ -55,6 +56,7 @@ coded as (
     where properties like '%share_code%'
     {% if is_incremental() %}
         and event_date in (select event_date from affected_dates)
+        and {{ ew_dates_within('event_date', 'affected_dates', 'event_date') }}
     {% endif %}
 
 ),

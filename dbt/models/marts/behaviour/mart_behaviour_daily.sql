@@ -43,6 +43,7 @@ events_described as (
     from {{ events }}
     {% if is_incremental() %}
     where event_date in (select event_date from affected_dates)
+        and {{ ew_dates_within('event_date', 'affected_dates', 'event_date') }}
     {% endif %}
 
 ),

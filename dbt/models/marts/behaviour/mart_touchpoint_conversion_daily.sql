@@ -32,6 +32,7 @@ sessions as (
     select * from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
     where session_date in (select session_date from affected_dates)
+        and {{ ew_dates_within('session_date', 'affected_dates', 'session_date') }}
     {% endif %}
 
 ),

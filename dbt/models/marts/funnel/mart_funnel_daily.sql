@@ -38,6 +38,7 @@ sessions as (
     select * from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
     where session_date in (select session_date from affected_dates)
+        and {{ ew_dates_within('session_date', 'affected_dates', 'session_date') }}
     {% endif %}
 
 ),
@@ -47,6 +48,7 @@ funnel_steps as (
     select * from {{ ref('int_sessions_funnel_steps') }}
     {% if is_incremental() %}
     where session_date in (select session_date from affected_dates)
+        and {{ ew_dates_within('session_date', 'affected_dates', 'session_date') }}
     {% endif %}
 
 ),
