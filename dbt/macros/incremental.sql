@@ -150,11 +150,11 @@ sessions_on_affected_dates as (
 
 batch_events as (
 
-    -- a session's events are on or after its session date (the business date of its first event)
+    -- every event of those sessions, whatever its date: a session that started before the affected
+    -- dates and runs into one must be seen whole, or it would be cut short and dated wrongly
     select *
     from {{ events_relation }}
     where session_id in (select session_id from sessions_on_affected_dates)
-        and event_date >= (select min(session_date) from affected_dates)
 
 ),
 {%- endmacro %}
