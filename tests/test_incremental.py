@@ -140,19 +140,26 @@ def _awkward_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set
             out.append(json.dumps(row, ensure_ascii=False).encode())
         _write_lines(path, out)
     if i == 23:
-        # corrected orders of day 15: a tenth of them refunded after all. On the last day, so the final
+        # corrected orders of day 15: some refunded or cancelled after all. On the last day, so the final
         # equality rests on the segments finding it through the purchase digests alone: nothing else
         # changes a date before the 06-30 month end that day
-        _recategorize_a_product(landing)
+        changed["recategorized"] = {_recategorize_a_product(landing)}
         path = landing / "orders" / f"orders_{_day(15)}.csv"
         lines = _lines(path)
-        header = lines[0].decode().split(",")
-        status = header.index("status")
+        header = lines[0].decode().lstrip("\ufeff").split(",")  # the export may open with a BOM
+        status, order_id = header.index("status"), header.index("order_id")
+        # an order a later file sends again keeps that later version: correct the ones it does not
+        later = {line.split(b",")[order_id] for f in (landing / "orders").iterdir()
+                 if f.suffix == ".csv" and f.name > path.name for line in _lines(f)[1:]}
         out = [lines[0]]
-        for n, line in enumerate(lines[1:]):
+        for line in lines[1:]:
             cells = line.decode().split(",")
-            if n % 10 == 0 and len(cells) == len(header) and cells[status] in ("paid", "shipped", "delivered"):
-                cells[status] = "refunded"
+            if (len(cells) == len(header) and cells[status] in ("paid", "shipped", "delivered")
+                    and cells[order_id].encode() not in later):
+                # cancelled, which takes the order out of every purchase, or refunded (the amount stays:
+                # a refund's money comes from the returns), in turn
+                cells[status] = "cancelled" if len(changed["cancelled"]) <= len(changed["refunded"]) else "refunded"
+                changed[cells[status]].add(cells[order_id])
             out.append(",".join(cells).encode())
         _write_lines(path, out)
     if i == 20:
@@ -173,7 +180,7 @@ def _awkward_deliveries(gen: Path, landing: Path, i: int, changed: dict[str, set
         _write_lines(path, [lines[0], ",".join(cells).encode(), *lines[2:]])
 
 
-def _recategorize_a_product(landing: Path) -> None:
+def _recategorize_a_product(landing: Path) -> str:
     """A corrected products file: the most ordered product moves to another category (the order
     lines keep their orders, dates and amounts; only the customer's categories change)."""
     path = min(p for p in (landing / "products").iterdir() if p.suffix == ".csv")
@@ -193,6 +200,7 @@ def _recategorize_a_product(landing: Path) -> None:
     target[category] = next(r[category] for r in rows if r[category] != target[category])
     with open(path, "w", newline="", encoding="latin-1") as f:
         csv.writer(f, lineterminator="\n").writerows([header, *rows])
+    return target[sku]
 
 
 def _wecom_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -292,7 +300,8 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
     generate(gen, customers=500, days=DAYS, seed=23, bad_rate=0.002, start=START,
              truth_path=tmp_path / "truth.json")
     inc = Warehouse(tmp_path / "incremental", tmp_path / "landing")
-    changed: dict[str, set[str]] = {"dropped": set(), "renamed": set(), "wecom_dropped": set(), "wecom_moved": set()}
+    changed: dict[str, set[str]] = {"dropped": set(), "renamed": set(), "wecom_dropped": set(), "wecom_moved": set(),
+                                    "recategorized": set(), "refunded": set(), "cancelled": set()}
     month_end_built: dict[int, object] = {}
     run_built: dict[int, object] = {}
     for i in range(FIRST_LOAD_DAYS - 1, DAYS):
@@ -343,6 +352,20 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
         wecom_moved = con.execute("select count(*) from staging.stg_marketing__private_domain_events "
                                   f"where event_id in {ids('wecom_moved')} and event_date = ?",
                                   [START + timedelta(days=12)]).fetchone()[0]
+        # the purchase digests saw the cancellations on every date of a cancelled order, and the category change
+        # on dates the product was bought (not necessarily all: a date where the buyer also bought the new
+        # category keeps its customer-category pairs), apart from the cancellations' dates and the new day
+        (sku,) = changed["recategorized"]
+        last_digest = "(select max(built_at) from intermediate.int_purchase_dates_digested)"
+        cancel_dates = f"select order_date from marts.fct_orders where order_id in {ids('cancelled')}"
+        cancel_dates_rebuilt = con.execute(
+            f"select count(*), count(*) filter (where built_at = {last_digest}) "
+            f"from intermediate.int_purchase_dates_digested where input_date in ({cancel_dates})").fetchone()
+        sku_dates_rebuilt = con.execute(
+            f"select count(*) filter (where built_at = {last_digest}) from intermediate.int_purchase_dates_digested "
+            "where input_date in (select order_date from marts.fct_order_items where sku_id = ? and is_valid) "
+            f"and input_date not in ({cancel_dates}) and input_date <> ?", [sku, START + timedelta(days=DAYS - 1)]
+        ).fetchone()[0]
         wecom_rebuilt, wecom_dates = con.execute(
             "select count(distinct event_date) filter (where built_at > (select min(built_at) from "
             "staging.stg_marketing__private_domain_events)), count(distinct event_date) "
@@ -352,9 +375,12 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
     assert changed["dropped"] and dropped == 0 and renamed == len(changed["renamed"])
     assert late_loaded > 0 and late_left == 0
     assert 0 < rebuilt_dates < all_dates  # incremental runs rebuilt some dates, not all of them
-    # the last day's only change before 06-30 is in the order tables (refunds, a product's category):
+    # the last day's only change before 06-30 is in the order tables (cancellations, a product's category):
     # the segments rebuilt the month end for it, which only the purchase digests could tell them
     assert month_end_built[23] == run_built[23] and month_end_built[23] > month_end_built[22]
+    assert changed["cancelled"]
+    assert cancel_dates_rebuilt[0] > 0 and cancel_dates_rebuilt[1] == cancel_dates_rebuilt[0]
+    assert sku_dates_rebuilt > 0
     # WeCom's late rows reached their own (older) date, and its corrected export's changes are in
     assert wecom_late > 0 and changed["wecom_dropped"] and wecom_dropped == 0
     assert changed["wecom_moved"] and wecom_moved == len(changed["wecom_moved"])
