@@ -56,7 +56,6 @@ in_scope as (
 
     select * from {{ events }}
     where event_date in (select event_date from affected_dates)
-        and {{ ew_dates_within('event_date', 'affected_dates', 'event_date') }}
 
 ),
 
