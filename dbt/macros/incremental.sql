@@ -216,3 +216,57 @@ batch_events as (
         where upstream_dates.rebuilt_at > own_dates.built_at
     )
 {%- endmacro %}
+
+
+{% macro ew_raw_events_in_scope_ctes(source_rel, source_name) -%}
+    {#- CTEs of an event staging model incremental by business date (stg_tracking__events, the WeCom
+        events), ending with `in_scope` and a trailing comma: `affected_dates` holds the dates with a
+        raw row loaded since the last build, the dates those events were on before (a corrected file
+        may move an event to another day) and the dates of rows whose load a corrected redelivery
+        superseded (gone from raw, so they must go here too); `in_scope` every raw row on those dates
+        and every other version of the same events. The raw table is named wherever it is read,
+        never through a CTE (docs/incremental.md). -#}
+new_rows as (
+
+    select event_id, event_ts
+    from {{ source_rel }}
+    where _loaded_at > {{ ew_last_built_at() }}
+
+),
+
+affected_dates as (
+
+    select distinct {{ to_business_date('event_ts') }} as event_date
+    from new_rows
+
+    union
+
+    select distinct event_date
+    from {{ this }}
+    where event_id in (select event_id from new_rows)
+
+    union
+
+    select distinct event_date
+    from {{ this }}
+    where load_id in {{ ew_superseded_loads(source_name) }}
+
+),
+
+candidates as (
+
+    -- every raw row on an affected date, and every other version of the same events
+    select event_id
+    from {{ source_rel }}
+    where {{ ew_dates_between_ts('affected_dates', 'event_date', 'event_ts') }}
+        and {{ to_business_date('event_ts') }} in (select event_date from affected_dates)
+
+),
+
+in_scope as (
+
+    select * from {{ source_rel }}
+    where event_id in (select event_id from candidates)
+
+),
+{%- endmacro %}

@@ -22,49 +22,7 @@ with
 
 {% if is_incremental() %}
 
-new_rows as (
-
-    select event_id, event_ts
-    from {{ source_rel }}
-    where _loaded_at > {{ ew_last_built_at() }}
-
-),
-
-affected_dates as (
-
-    select distinct {{ to_business_date('event_ts') }} as event_date
-    from new_rows
-
-    union
-
-    select distinct event_date
-    from {{ this }}
-    where event_id in (select event_id from new_rows)
-
-    union
-
-    select distinct event_date
-    from {{ this }}
-    where load_id in {{ ew_superseded_loads('private_domain_events') }}
-
-),
-
-candidates as (
-
-    -- every raw row on an affected date, and every other version of the same events
-    select event_id
-    from {{ source_rel }}
-    where {{ ew_dates_between_ts('affected_dates', 'event_date', 'event_ts') }}
-        and {{ to_business_date('event_ts') }} in (select event_date from affected_dates)
-
-),
-
-in_scope as (
-
-    select * from {{ source_rel }}
-    where event_id in (select event_id from candidates)
-
-),
+{{ ew_raw_events_in_scope_ctes(source_rel, 'private_domain_events') }}
 
 {% endif %}
 
