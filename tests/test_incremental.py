@@ -12,6 +12,7 @@ landing folder, row for row, and a further run with nothing new must change noth
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagster_project.lib import dbt_outputs
 from dagster_project.lib.contract import sources_parents_first
 from dagster_project.lib.generator import generate
 from dagster_project.lib.ingest import ingest_source
@@ -38,13 +40,15 @@ TZ = "Asia/Shanghai"
 # table model is rebuilt whole by every run, so only the incremental ones carry state from day to day
 # (the last two days, the killed run and the nothing-new run build everything)
 INCREMENTAL_LINEAGE = ("--select", "+config.materialized:incremental")
-INCREMENTAL_MODELS = [
-    "staging.stg_tracking__events", "staging.stg_marketing__private_domain_events",
-    "intermediate.int_events_attributed",
-    "intermediate.int_sessions_funnel_steps", "marts.fct_sessions", "marts.mart_funnel_daily",
-    "intermediate.int_purchase_dates_digested", "marts.mart_customer_segments",
-    "intermediate.int_share_codes_attributed",
-]
+
+
+@functools.cache
+def _incremental_models() -> list[str]:
+    """Every incremental model, from dbt's manifest (a new or renamed one is covered without editing this)."""
+    return sorted(dbt_outputs.relation(node) for node in dbt_outputs.load_manifest()["nodes"].values()
+                  if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental")
+
+
 
 
 class Warehouse:
@@ -257,7 +261,7 @@ def _tables(db: Path) -> list[str]:
             "and table_type = 'BASE TABLE' order by 1, 2").fetchall()]
     finally:
         con.close()
-    assert set(INCREMENTAL_MODELS) <= set(tables)
+    assert set(_incremental_models()) <= set(tables)
     return tables
 
 
@@ -272,7 +276,7 @@ def _count(db: Path, sql: str, *params) -> int:
 def _max_built_at(db: Path) -> dict[str, object]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return {t: con.execute(f"select max(built_at), count(*) from {t}").fetchone() for t in INCREMENTAL_MODELS}
+        return {t: con.execute(f"select max(built_at), count(*) from {t}").fetchone() for t in _incremental_models()}
     finally:
         con.close()
 
@@ -356,13 +360,14 @@ def test_day_by_day_incremental_equals_full_rebuild(tmp_path):
         # on dates the product was bought (not necessarily all: a date where the buyer also bought the new
         # category keeps its customer-category pairs), apart from the cancellations' dates and the new day
         (sku,) = changed["recategorized"]
-        last_digest = "(select max(built_at) from intermediate.int_purchase_dates_digested)"
+        digests = dbt_outputs.relation(dbt_outputs.model("int_purchase_dates_digested"))
+        last_digest = f"(select max(built_at) from {digests})"
         cancel_dates = f"select order_date from marts.fct_orders where order_id in {ids('cancelled')}"
         cancel_dates_rebuilt = con.execute(
             f"select count(*), count(*) filter (where built_at = {last_digest}) "
-            f"from intermediate.int_purchase_dates_digested where input_date in ({cancel_dates})").fetchone()
+            f"from {digests} where input_date in ({cancel_dates})").fetchone()
         sku_dates_rebuilt = con.execute(
-            f"select count(*) filter (where built_at = {last_digest}) from intermediate.int_purchase_dates_digested "
+            f"select count(*) filter (where built_at = {last_digest}) from {digests} "
             "where input_date in (select order_date from marts.fct_order_items where sku_id = ? and is_valid) "
             f"and input_date not in ({cancel_dates}) and input_date <> ?", [sku, START + timedelta(days=DAYS - 1)]
         ).fetchone()[0]
